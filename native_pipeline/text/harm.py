@@ -152,6 +152,19 @@ def chunks(text: str, chunk_chars: int) -> list[str]:
     return pieces or [text]
 
 
+def text_harm(texts: list[str], chunk_chars: int = 300) -> list[dict[str, float]]:
+    """Category scores of each text: the maximum over its chunks, all scored in one call
+    (TF-IDF and the linear model vectorise well)."""
+    pieces = [chunks(text, chunk_chars) for text in texts]
+    flat = harm_scores([chunk for text_chunks in pieces for chunk in text_chunks])
+    scores, start = [], 0
+    for text_chunks in pieces:
+        rows = flat[start : start + len(text_chunks)]
+        start += len(text_chunks)
+        scores.append({key: max(row[key] for row in rows) for key in HARM_KEYS})
+    return scores
+
+
 class HarmScorer(Block):
     """Set meta harm_hate, harm_harassment, harm_sexual, harm_violence and harm_max."""
 
@@ -163,13 +176,9 @@ class HarmScorer(Block):
         self.digits = digits
 
     def process(self, docs: list[Document]) -> list[Document]:
-        pieces = [chunks(doc.text, self.chunk_chars) for doc in docs]
-        # One model call for the whole batch: TF-IDF and the linear model vectorise well.
-        flat = harm_scores([chunk for doc_chunks in pieces for chunk in doc_chunks])
-        start = 0
-        for doc, doc_chunks in zip(docs, pieces, strict=True):
-            rows = flat[start : start + len(doc_chunks)]
-            start += len(doc_chunks)
+        for doc, scores in zip(
+            docs, text_harm([d.text for d in docs], self.chunk_chars), strict=True
+        ):
             for key in HARM_KEYS:
-                doc.meta[key] = round(max(row[key] for row in rows), self.digits)
+                doc.meta[key] = round(scores[key], self.digits)
         return docs

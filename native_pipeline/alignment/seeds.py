@@ -1,0 +1,39 @@
+"""The seed: the segments the alignment expert rewrites, a reproducible sample of the corpus.
+
+`random` keeps the `size` segments with the smallest hash of (seed, segment_id): the same
+segments come out whatever the order of the input, and a segment that was a seed stays one as
+long as the pool does not change below it. `perplexity_high` and `perplexity_low` keep the
+segments the reference model finds least or most fluent, as in the published seed ablation.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+import xxhash
+
+Strategy = Literal["random", "perplexity_high", "perplexity_low"]
+STRATEGIES: tuple[Strategy, ...] = ("random", "perplexity_high", "perplexity_low")
+
+
+def stable_hash(key: str, seed: int) -> int:
+    return xxhash.xxh64_intdigest(key.encode(), seed)
+
+
+def select_seeds(segments: pl.DataFrame, size: int, strategy: Strategy, seed: int) -> pl.DataFrame:
+    """`size` rows of `segments` (with segment_id, and perplexity for the perplexity
+    strategies), ordered by the selection rank."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown seed strategy {strategy!r}; choose one of {STRATEGIES}")
+    ranks = [stable_hash(key, seed) for key in segments["segment_id"]]
+    ranked = segments.with_columns(pl.Series("seed_rank", ranks, dtype=pl.UInt64))
+    if strategy == "random":
+        order = ["seed_rank"]
+        descending = [False]
+    else:
+        if "perplexity" not in segments.columns:
+            raise ValueError(f"strategy {strategy} needs a perplexity column")
+        order = ["perplexity", "seed_rank"]  # ties broken by the hash, reproducibly
+        descending = [strategy == "perplexity_high", False]
+    return ranked.sort(order, descending=descending).head(size).drop("seed_rank")

@@ -1,0 +1,103 @@
+"""Is a model's output a rewrite we may emit as aligned? One verdict per output.
+
+An output passes when it is wrapped exactly as the code of conduct asks, is not a refusal, is in
+the segment's language (no translation), keeps its length within bounds (no summarising, no
+padding) and is not more harmful than the segment. Anything else is rejected with its reason.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from native_pipeline.alignment.conduct import unwrap
+from native_pipeline.text.normalize import fold
+
+VALID = "valid"
+REJECTIONS = (
+    "request_failed",
+    "no_wrapper",
+    "empty",
+    "refusal",
+    "translated",
+    "too_short",
+    "too_long",
+    "harm_increased",
+)
+
+# Openings of refusals and assistant chatter, matched on folded text near the start.
+_REFUSAL = re.compile(
+    "|".join(
+        fold(p)
+        for p in (
+            r"i'?m sorry",
+            r"i cannot",
+            r"i can'?t",
+            r"as an ai",
+            r"لا أستطيع",
+            r"لا يمكنني",
+            r"عذرا، لا",
+            r"عذراً، لا",
+            r"أعتذر",
+            r"بصفتي نموذج",
+            r"كنموذج لغوي",
+            r"كمساعد ذكاء",
+        )
+    ),
+    re.IGNORECASE,
+)
+_REFUSAL_WINDOW = 120  # characters at the start of the rewrite where a refusal shows
+
+
+@dataclass(frozen=True)
+class Limits:
+    length_ratio_min: float = 0.5  # rewrite chars / segment chars
+    length_ratio_max: float = 2.0
+    # A segment at least this harmful may shrink below length_ratio_min: removing the harm is
+    # what the code of conduct asks, not summarising.
+    moderation_threshold: float = 0.5
+    harm_tolerance: float = 0.05  # the rewrite's harm_max may exceed the segment's by this much
+    # Below this language-ID score a short rewrite's language is too uncertain to call.
+    translation_min_score: float = 0.5
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What the validator looks at for one output, measured by the caller in batches."""
+
+    original: str
+    output: str | None  # None: the request failed
+    lang_before: str
+    lang_after: tuple[str, float] | None = None  # language and score of the unwrapped rewrite
+    harm_before: float = 0.0
+    harm_after: float = 0.0
+
+
+def is_refusal(original: str, rewrite: str) -> bool:
+    """A refusal phrase opens the rewrite but not the segment."""
+    found = _REFUSAL.search(fold(rewrite[:_REFUSAL_WINDOW]))
+    return bool(found) and found.group(0) not in fold(original[:_REFUSAL_WINDOW])
+
+
+def verdict(c: Candidate, limits: Limits) -> str:
+    """VALID, or the first rejection reason."""
+    if c.output is None:
+        return "request_failed"
+    rewrite = unwrap(c.output)
+    if rewrite is None:
+        return "no_wrapper"
+    if not rewrite.strip():
+        return "empty"
+    if is_refusal(c.original, rewrite):
+        return "refusal"
+    lang_after, score = c.lang_after or (c.lang_before, 1.0)
+    if lang_after != c.lang_before and score >= limits.translation_min_score:
+        return "translated"
+    ratio = len(rewrite) / max(len(c.original), 1)
+    if ratio < limits.length_ratio_min and c.harm_before < limits.moderation_threshold:
+        return "too_short"
+    if ratio > limits.length_ratio_max:
+        return "too_long"
+    if c.harm_after > c.harm_before + limits.harm_tolerance:
+        return "harm_increased"
+    return VALID
