@@ -47,6 +47,14 @@ class Lake:
     def scan(self, asset: str, table: str, partition: str | None = None) -> pl.LazyFrame:
         return pl.scan_parquet(self.table_glob(asset, table, partition), hive_partitioning=False)
 
+    def scan_dumps(self, asset: str, table: str) -> pl.LazyFrame:
+        """One table across every dump, with the dump as a column."""
+        return pl.scan_parquet(self.table_glob(asset, table, "*"), hive_partitioning=True)
+
+    def chunk_log(self, asset: str, partition: str | None, key: str) -> ChunkLog:
+        """Chunks of one partition's work, kept across runs under `key` (what made them)."""
+        return ChunkLog(self.root / asset / f".chunks-{partition_folder(partition)}-{key}")
+
     def writer(self, asset: str, partition: str | None = None) -> PartitionWriter:
         return PartitionWriter(self.partition_path(asset, partition))
 
@@ -95,3 +103,29 @@ class PartitionWriter:
             os.replace(self.target, trash)
         os.replace(self.staging, self.target)
         shutil.rmtree(trash, ignore_errors=True)
+
+
+class ChunkLog:
+    """Parts of a long step committed one at a time, so that a killed run resumes after the
+    last committed chunk instead of redoing it. The hidden folder is invisible to readers."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _path(self, index: int) -> Path:
+        return self.folder / f"chunk-{index:06d}.parquet"
+
+    def has(self, index: int) -> bool:
+        return self._path(index).exists()
+
+    def write(self, index: int, frame: pl.DataFrame) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staging = self.folder / f".tmp-{uuid.uuid4().hex[:8]}"
+        write_part(frame, staging)
+        os.replace(staging.with_suffix(".parquet"), self._path(index))
+
+    def frames(self) -> list[pl.DataFrame]:
+        return [pl.read_parquet(p) for p in sorted(self.folder.glob("chunk-*.parquet"))]
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +31,87 @@ class CleaningSettings(_Strict):
     )
 
 
+class SegmentSettings(_Strict):
+    max_tokens: int = Field(256, ge=8, description="tokens per rewrite unit at most")
+    tokenizer: Path | None = Field(
+        None, description="tokenizer.json or a model folder; none: words and punctuation marks"
+    )
+
+
+class SeedSettings(_Strict):
+    size: int = Field(64, ge=1)
+    strategy: Literal["random", "perplexity_high", "perplexity_low"] = "random"
+    seed: int = 0
+    # The perplexity strategies rank a random pool this many times the seed size, so that a
+    # corpus of millions of segments is not scored whole.
+    pool_factor: int = Field(20, ge=1)
+
+
+class PerplexitySettings(_Strict):
+    order: int = Field(5, ge=1)
+    reference: Path | None = Field(
+        None, description="a UTF-8 text file to fit on; none: half of the corpus's segments"
+    )
+    max_chars: int = Field(5_000_000, ge=1)
+
+
+class SamplingSettings(_Strict):
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_tokens: int = 1024
+    seed: int = 0
+
+
+class BackendSettings(_Strict):
+    """A rewriter: `policy`, `openai` (an HTTP endpoint), `transformers` or `vllm`."""
+
+    backend: Literal["policy", "openai", "transformers", "vllm"] = "policy"
+    model: str | None = Field(
+        None,
+        description="openai: the model name; transformers/vllm: a model folder "
+        "(none: the trained alignment worker)",
+    )
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(8, ge=1)
+    max_retries: int = Field(5, ge=0)
+    timeout_s: float = Field(120.0, gt=0)
+    price_input_per_mtok: float = 0.0
+    price_output_per_mtok: float = 0.0
+    harm_threshold: float = Field(0.8, description="policy: sentences this harmful are removed")
+    batch_size: int = Field(8, ge=1, description="transformers: conversations per generate call")
+    engine: dict[str, Any] = Field(default_factory=dict, description="vllm: LLM(...) arguments")
+    sampling: SamplingSettings = SamplingSettings()
+
+
+class WorkerSettings(_Strict):
+    base_model: Path | None = Field(
+        None, description="a local Hugging Face model folder; none: a tiny Llama from a config"
+    )
+    tiny: dict[str, int] = Field(default_factory=dict, description="create_tiny_llama arguments")
+    training: dict[str, Any] = Field(default_factory=dict, description="WorkerTraining fields")
+
+
+class AuditSettings(_Strict):
+    sample_size: int = Field(200, ge=1)
+    seed: int = 0
+    judge: bool = Field(True, description="score the sample with the expert when it is an LLM")
+
+
+class AlignmentSettings(_Strict):
+    code_of_conduct: Path | None = None
+    cultural_norms: Path | None = None
+    segments: SegmentSettings = SegmentSettings()
+    seeds: SeedSettings = SeedSettings()
+    perplexity: PerplexitySettings = PerplexitySettings()
+    expert: BackendSettings = BackendSettings()
+    worker: WorkerSettings = WorkerSettings()
+    rewriter: BackendSettings = BackendSettings()
+    limits: dict[str, float] = Field(default_factory=dict, description="validation Limits")
+    chunk_size: int = Field(512, ge=1, description="segments per committed chunk")
+    audit: AuditSettings = AuditSettings()
+
+
 class Settings(_Strict):
     data_root: Path = Path("data")
     landing_zone: str = Field(
@@ -39,6 +120,7 @@ class Settings(_Strict):
     workers: int = Field(2, ge=1, description="processes one step may use on its machine")
     sql_dir: Path = PROJECT_ROOT / "dbt_like_sql"
     cleaning: CleaningSettings = CleaningSettings()
+    alignment: AlignmentSettings = AlignmentSettings()
     checks: dict[str, float] = Field(
         default_factory=dict, description="thresholds the SQL checks read through var()"
     )

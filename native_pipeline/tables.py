@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from native_pipeline.text.blocks import BlockStats
+from native_pipeline.text.harm import HARM_KEYS
 
 RAW_RECORDS = {
     "doc_id": pl.String,
@@ -59,3 +60,39 @@ def frame(rows: Iterable[Any], schema: dict[str, pl.DataType]) -> pl.DataFrame:
 def stages_frame(stats: dict[str, BlockStats]) -> pl.DataFrame:
     rows = [{"step": i, "stage": name, **s.as_dict()} for i, (name, s) in enumerate(stats.items())]
     return frame(rows, STAGES)
+
+
+SEGMENTS = {
+    "doc_id": pl.String,
+    "segment_id": pl.String,
+    "index": pl.Int32,
+    "start": pl.Int64,
+    "end": pl.Int64,
+    "text": pl.String,
+    "n_tokens": pl.Int32,
+}
+ALIGNED = {
+    **{k: v for k, v in SEGMENTS.items() if k != "text"},
+    "original": pl.String,
+    "aligned": pl.String,
+    "status": pl.String,
+    "rejected": pl.String,
+    "attempts": pl.Int32,
+    "unchanged": pl.Boolean,
+    "edit_ratio": pl.Float64,
+    "length_ratio": pl.Float64,
+    **{f"{k}_before": pl.Float64 for k in HARM_KEYS},
+    **{f"{k}_after": pl.Float64 for k in HARM_KEYS},
+    "lang_before": pl.String,
+    "lang_after": pl.String,
+    "dialect_before": pl.String,
+    "dialect_after": pl.String,
+    "input_tokens": pl.Int64,
+    "output_tokens": pl.Int64,
+    # The rewriter's identity: which backend, model, checkpoint, prompt and sampling wrote it.
+    "backend": pl.String,
+    "model": pl.String,
+    "checkpoint": pl.String,
+    "prompt_hash": pl.String,
+    "sampling": pl.String,
+}

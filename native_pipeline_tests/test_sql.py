@@ -9,7 +9,8 @@ from native_pipeline.defs.resources import sql_variables
 from native_pipeline.lake import Lake
 from native_pipeline.settings import load_settings
 from native_pipeline.sql import SqlFile, load_checks, load_models, parse, query, render
-from native_pipeline.tables import DECISIONS, QUARANTINE, STAGES, frame
+from native_pipeline.tables import ALIGNED, DECISIONS, QUARANTINE, SEGMENTS, STAGES, frame
+from native_pipeline.text.harm import HARM_KEYS
 from native_pipeline.text.pii import PII_PATTERNS, redact
 from native_pipeline_tests.text.test_pii import VALID_IBAN
 
@@ -29,6 +30,31 @@ def _stage(step: int, name: str, n_in: int, n_out: int) -> dict:
     )
 
 
+def _segment(doc_id: str, text: str = AR, start: int = 0) -> dict:
+    end = start + len(text)
+    return dict(
+        doc_id=doc_id,
+        segment_id=f"{doc_id}:0",
+        index=0,
+        start=start,
+        end=end,
+        text=text,
+        n_tokens=9,
+    )
+
+
+def _aligned(doc_id: str, aligned: str = AR, status: str = "valid", **changes) -> dict:
+    row = {k: v for k, v in _segment(doc_id).items() if k != "text"}
+    harm = {f"{k}_{when}": 0.1 for k in HARM_KEYS for when in ("before", "after")}
+    return (
+        row
+        | harm
+        | dict(original=AR, aligned=aligned, status=status, rejected="", attempts=1)
+        | dict(unchanged=aligned == AR, edit_ratio=0.0, length_ratio=len(aligned) / len(AR))
+        | changes
+    )
+
+
 GOOD = {
     ("raw_crawl", "data"): pl.DataFrame({"doc_id": ["a", "b", "c"]}),
     ("raw_crawl", "quarantine"): frame([], QUARANTINE),
@@ -38,13 +64,15 @@ GOOD = {
     ),
     ("cleaned_text", "decisions"): frame([_decision("c"), _decision("a", "modified")], DECISIONS),
     ("cleaned_text", "stages"): frame([_stage(0, "extract", 3, 2)], STAGES),
+    ("rewrite_segments", "data"): frame([_segment("a"), _segment("b")], SEGMENTS),
+    ("aligned_corpus", "data"): frame([_aligned("a"), _aligned("b", AR + " معدل")], ALIGNED),
 }
 
 
 def _lake(root: Path, changes: dict | None = None, dump: str = "D1") -> Lake:
     lake = Lake(root)
     tables = {**GOOD, **(changes or {})}
-    for asset in ("raw_crawl", "cleaned_text"):
+    for asset in {owner for owner, _ in tables}:
         with lake.writer(asset, dump) as out:
             for (owner, table), df in tables.items():
                 if owner == asset:
@@ -90,7 +118,45 @@ BAD = {
             text=pl.lit("An English page slipped through the language filter"), lang=pl.lit("en")
         )
     },
+    ("rewrite_segments", "segments_tile_documents"): {
+        ("rewrite_segments", "data"): frame(
+            [_segment("a", AR[:20]), _segment("a", AR[10:30], 10) | {"index": 1}], SEGMENTS
+        )
+    },
+    ("aligned_corpus", "one_row_per_segment"): {
+        ("aligned_corpus", "data"): frame([_aligned("a"), _aligned("a")], ALIGNED)
+    },
+    ("aligned_corpus", "nothing_invalid_emitted"): {
+        ("aligned_corpus", "data"): frame(
+            [_aligned("a", "I'm sorry, I can't help.", "refusal"), _aligned("b")], ALIGNED
+        )
+    },
+    ("aligned_corpus", "failure_rate"): {
+        ("aligned_corpus", "data"): frame(
+            [_aligned("a", status="no_wrapper"), _aligned("b")], ALIGNED
+        )
+    },
+    ("aligned_corpus", "translation_rate"): {
+        ("aligned_corpus", "data"): frame(
+            [_aligned("a", status="translated", rejected="translated,translated"), _aligned("b")],
+            ALIGNED,
+        )
+    },
+    ("aligned_corpus", "harm_not_increased"): {
+        ("aligned_corpus", "data"): frame(
+            [_aligned("a", harm_max_after=0.9), _aligned("b")], ALIGNED
+        )
+    },
+    ("aligned_corpus", "length_ratio_within_bounds"): {
+        ("aligned_corpus", "data"): frame([_aligned("a", AR[:10]), _aligned("b")], ALIGNED)
+    },
 }
+
+
+def test_a_harmful_segment_may_shrink_below_the_length_bound(tmp_path):
+    shrunk = _aligned("a", AR[:10], harm_max_before=0.9)
+    lake = _lake(tmp_path, {("aligned_corpus", "data"): frame([shrunk, _aligned("b")], ALIGNED)})
+    assert _offending(lake, CHECKS[("aligned_corpus", "length_ratio_within_bounds")]).is_empty()
 
 
 @pytest.mark.parametrize("key", sorted(CHECKS))

@@ -1,9 +1,12 @@
 """Materialization metadata that reads well in the Dagster UI."""
 
+import base64
+import io
 import unicodedata
 
 import dagster as dg
 import polars as pl
+from matplotlib.figure import Figure
 
 _RLI, _PDI = "\u2067", "\u2069"  # right-to-left isolate: Arabic cells keep their own order
 
@@ -44,3 +47,20 @@ def funnel(stages: pl.DataFrame) -> dg.MetadataValue:
         pl.col("seconds").round(2),
     )
     return markdown_table(view)
+
+
+def png(figure: Figure) -> dg.MetadataValue:
+    """A matplotlib figure as an image the UI shows inline (a data URI in Markdown)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return dg.MetadataValue.md(f"![figure](data:image/png;base64,{encoded})")
+
+
+def line_plot(values: list[float], xlabel: str, ylabel: str) -> dg.MetadataValue:
+    figure = Figure(figsize=(6, 3))
+    axes = figure.subplots()
+    axes.plot(range(1, len(values) + 1), values)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    return png(figure)

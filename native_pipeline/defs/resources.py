@@ -1,12 +1,15 @@
 """Resources, built from the one configuration file (see native_pipeline.settings)."""
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from native_pipeline.alignment.conduct import CodeOfConduct
+from native_pipeline.alignment.validate import Limits
 from native_pipeline.lake import Lake
-from native_pipeline.settings import Settings, load_settings
+from native_pipeline.settings import AlignmentSettings, Settings, load_settings
 from native_pipeline.text.pii import ARABIC_DIGITS, ASCII_DIGITS, PII_PATTERNS
 
 
@@ -38,6 +41,25 @@ class CleaningResource(dg.ConfigurableResource):
     blocks: dict[str, dict[str, Any]]
 
 
+class AlignmentResource(dg.ConfigurableResource):
+    """The `alignment` section of the config: code of conduct, seeds, expert, worker, rewriter,
+    validation limits, audit."""
+
+    config: dict[str, Any]
+
+    @property
+    def settings(self) -> AlignmentSettings:
+        return AlignmentSettings.model_validate(self.config)
+
+    @property
+    def conduct(self) -> CodeOfConduct:
+        return CodeOfConduct.load(self.settings.code_of_conduct, self.settings.cultural_norms)
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(**self.settings.limits)
+
+
 class SqlResource(dg.ConfigurableResource):
     """Values that dbt_like_sql files read through var()."""
 
@@ -48,7 +70,8 @@ def sql_variables(settings: Settings) -> dict[str, Any]:
     """The config's thresholds, plus the PII patterns, so SQL and Python share one definition."""
     patterns = {f"pii_{kind}": pattern for kind, pattern in PII_PATTERNS.items()}
     digits = {"arabic_digits": ARABIC_DIGITS, "ascii_digits": ASCII_DIGITS}
-    return {**settings.checks, **patterns, **digits}
+    limits = asdict(Limits(**settings.alignment.limits))
+    return {**settings.checks, **patterns, **digits, **limits}
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
@@ -58,6 +81,9 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "cleaning": CleaningResource(
             batch_size=settings.cleaning.batch_size,
             blocks=settings.cleaning.blocks,
+        ),
+        "alignment": AlignmentResource(
+            config=settings.alignment.model_dump(mode="json", exclude_none=True)
         ),
         "sql": SqlResource(variables=sql_variables(settings)),
     }

@@ -5,6 +5,7 @@ from collections.abc import Callable
 import dagster as dg
 import polars as pl
 
+from native_pipeline.defs.alignment import aligned_corpus, rewrite_segments
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.crawl import raw_crawl
 from native_pipeline.defs.metadata import markdown_table
@@ -13,7 +14,10 @@ from native_pipeline.settings import load_settings
 from native_pipeline.sql import MAIN_TABLE, SqlFile, load_checks, load_models, query, render
 
 # Partitioned assets: a check on one of them reads the same partition of every asset it refs.
-PARTITIONED = {a.key.to_user_string(): a.partitions_def for a in (raw_crawl, cleaned_text)}
+PARTITIONED = {
+    a.key.to_user_string(): a.partitions_def
+    for a in (raw_crawl, cleaned_text, rewrite_segments, aligned_corpus)
+}
 
 
 def _globber(lake: LakeResource, partition: str | None) -> Callable[[str, str], str]:

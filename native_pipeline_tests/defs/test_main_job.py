@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 import yaml
 
+from native_pipeline.alignment.segments import reassemble
 from native_pipeline.definitions import defs
 from native_pipeline.lake import Lake
 from native_pipeline.landing import landing_dumps
@@ -18,6 +19,19 @@ from native_pipeline.settings import DEFAULT_CONFIG
 
 DUMPS = list(landing_dumps(SAMPLE_CRAWL))
 TRUTH = [json.loads(line) for line in TRUTH.read_text().splitlines()]
+
+
+ALL_ASSETS = {
+    "raw_crawl",
+    "cleaned_text",
+    "corpus_funnel",
+    "rewrite_segments",
+    "seed_segments",
+    "expert_rewrites",
+    "alignment_worker",
+    "aligned_corpus",
+    "rewrite_audit",
+}
 
 
 def _definitions(tmp: Path, **overrides: object) -> dg.Definitions:
@@ -64,9 +78,9 @@ def test_every_asset_and_check_passes_on_every_dump(sample):
         materialized = {
             e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
         }
-        assert materialized == {"raw_crawl", "cleaned_text", "corpus_funnel"}
+        assert materialized == ALL_ASSETS
         evaluations = _check_evaluations(result)
-        assert len(evaluations) == 7 and all(evaluations.values()), evaluations
+        assert len(evaluations) == 14 and all(evaluations.values()), evaluations
 
 
 def test_conservation_per_dump(sample):
@@ -120,6 +134,34 @@ def test_corpus_funnel_covers_every_dump_and_stage(sample):
     assert first["stage"][0] == "read" and first["stage"][-1] == "near_dedup"
     # each stage hands on what it kept
     assert first["docs_out"][:-1].to_list() == first["docs_in"][1:].to_list()
+
+
+def test_the_alignment_branch_rewrites_every_segment_and_puts_documents_back(sample):
+    lake, results = sample
+    for dump in DUMPS:
+        docs = lake.scan("cleaned_text", "data", dump).collect()
+        aligned = lake.scan("aligned_corpus", "data", dump).collect().sort("doc_id", "index")
+        assert set(aligned["doc_id"]) == set(docs["doc_id"])
+        assert (aligned["status"] == "valid").mean() > 0.9
+        assert set(aligned["backend"]) == {"policy"}
+        # every aligned document is its original with each segment's span replaced, in order
+        text = dict(docs.select("doc_id", "text").iter_rows())
+        for doc_id, rows in aligned.group_by("doc_id"):
+            spans = list(zip(rows["start"], rows["end"], strict=True))
+            original = reassemble(text[doc_id[0]], spans, rows["original"].to_list())
+            assert original == text[doc_id[0]]
+        assert (aligned["harm_max_after"] <= aligned["harm_max_before"] + 0.05).all()
+    worker = lake.root / "alignment_worker" / "train" / "final"
+    assert (worker / "model.safetensors").exists()
+    last = results[DUMPS[-1]]
+    audit = {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in last.get_asset_materialization_events()
+    }["rewrite_audit"]
+    assert audit["figures"].value.startswith("![figure](data:image/png;base64,")
+    assert audit["segments"].value > 0 and "harm_reduction_pct" in audit
+    seeds = lake.scan("seed_segments", "data").collect()
+    assert sorted(seeds["dump"].unique()) == DUMPS  # the seed is drawn from every dump
 
 
 def test_a_failed_blocking_check_stops_everything_downstream(tmp_path, write_warc):

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from native_pipeline.alignment.audit import audit
+from native_pipeline.alignment.judge import CRITERIA
+from native_pipeline.tables import ALIGNED, frame
+from native_pipeline.text.harm import HARM_KEYS
+
+
+def _row(i: int, *, harm_before: float, harm_after: float, changed: bool, dialect=("msa", "msa")):
+    original = f"نص رقم {i} " * 5
+    aligned = original + "معدل" if changed else original
+    harm = {f"{k}_before": harm_before for k in HARM_KEYS} | {
+        f"{k}_after": harm_after for k in HARM_KEYS
+    }
+    return harm | dict(
+        doc_id=f"d{i}",
+        segment_id=f"d{i}:0",
+        original=original,
+        aligned=aligned,
+        status="valid",
+        unchanged=not changed,
+        edit_ratio=0.2 if changed else 0.0,
+        lang_before="ar",
+        lang_after="ar",
+        dialect_before=dialect[0],
+        dialect_after=dialect[1],
+    )
+
+
+ROWS = frame(
+    [_row(i, harm_before=0.8, harm_after=0.2, changed=True) for i in range(4)]
+    + [_row(i, harm_before=0.1, harm_after=0.1, changed=False) for i in range(4, 8)]
+    + [_row(8, harm_before=0.1, harm_after=0.1, changed=True, dialect=("egyptian", "msa"))]
+    + [_row(9, harm_before=0.1, harm_after=0.1, changed=False, dialect=("gulf", "gulf"))],
+    ALIGNED,
+)
+
+
+def test_before_and_after_figures():
+    report = audit(ROWS, perplexity=lambda text: float(len(text)))
+    head = report.headline
+    assert head["segments"] == 10 and head["unchanged_share"] == pytest.approx(0.5)
+    # mean harm 0.38 before, 0.14 after, for every category
+    harm = report.harm.filter(pl.col("category") == "max").row(0, named=True)
+    assert harm["before"] == pytest.approx(0.38) and harm["after"] == pytest.approx(0.14)
+    assert harm["reduction_pct"] == pytest.approx(63.2)
+    assert set(report.harm["category"]) == {"hate", "harassment", "sexual", "violence", "max"}
+    assert head["dialect_segments"] == 2 and head["dialect_to_msa_share"] == pytest.approx(0.5)
+    assert head["language_kept_share"] == 1.0
+    assert report.sample["perplexity_after"].sum() > report.sample["perplexity_before"].sum()
+    assert head["edit_ratio_median"] == pytest.approx(0.1)
+    assert set(report.summary["metric"]) == set(head)
+    figure = report.figure()
+    assert len(figure.axes) == 2 and figure.axes[0].get_xscale() == "log"
+    assert "judged" not in head
+
+
+def test_judge_scores_are_averaged_per_criterion():
+    scores = [dict.fromkeys(CRITERIA, 8)] * 9 + [None]
+    report = audit(ROWS, perplexity=lambda text: 1.0, judge_scores=scores)
+    assert report.headline["judged"] == 9
+    assert all(report.headline[f"judge_{c}"] == 8.0 for c in CRITERIA)
+    assert report.sample["judge_format"].null_count() == 1

@@ -1,0 +1,140 @@
+"""The alignment assets on small lakes written by the test: resume, and the worker on the CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+import native_pipeline.defs.alignment as alignment_defs
+from native_pipeline.alignment.backends.base import checkpoint_hash
+from native_pipeline.alignment.segments import segment_document
+from native_pipeline.defs.alignment import aligned_corpus, alignment_worker
+from native_pipeline.defs.resources import build_resources
+from native_pipeline.lake import Lake
+from native_pipeline.settings import Settings
+from native_pipeline.tables import SEGMENTS, frame
+
+DUMP = "CC-TEST-01"
+SENTENCES = [
+    "افتتحت المدينة مكتبة عامة جديدة تضم آلاف الكتب.",
+    "ويستطيع الزوار استعارة الكتب مجانا طوال أيام الأسبوع.",
+    "وقالت مديرة المكتبة إن قاعة الأطفال ستفتح الشهر المقبل.",
+    "اضغط هنا للاشتراك في النشرة البريدية",
+    "وتنظم المكتبة ورشا للكتابة الإبداعية كل يوم سبت.",
+]
+
+
+def _lake_with_segments(root: Path, n_docs: int) -> Lake:
+    lake = Lake(root)
+    rows = []
+    for i in range(n_docs):
+        text = "\n".join(SENTENCES[i % 5 :] + SENTENCES[: i % 5])
+        rows += [vars(s) for s in segment_document(f"doc{i}", text, 12)]
+    with lake.writer("rewrite_segments", DUMP) as out:
+        out.write("data", frame(rows, SEGMENTS))
+    return lake
+
+
+def _materialize(assets, root: Path, alignment: dict) -> dg.ExecuteInProcessResult:
+    settings = Settings(data_root=root, alignment=alignment)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("crawl_dumps", [DUMP])
+    return dg.materialize(
+        assets,
+        partition_key=DUMP,
+        instance=instance,
+        resources=build_resources(settings),
+        selection=[a.key for a in assets if a.partitions_def or a is not aligned_corpus],
+        raise_on_error=False,
+    )
+
+
+def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    (event,) = [
+        e
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == asset
+    ]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def test_a_killed_rewrite_resumes_after_its_last_committed_chunk(tmp_path, monkeypatch):
+    lake = _lake_with_segments(tmp_path, 6)
+    segments = lake.scan("rewrite_segments", "data", DUMP).collect()
+    calls, evicted = [], []
+    real = alignment_defs._aligned_rows
+
+    def dies_once_on_the_third_chunk(chunk: pl.DataFrame, *args):
+        calls.append(chunk["segment_id"].to_list())
+        if len(calls) == 3 and not evicted:
+            evicted.append(True)
+            raise RuntimeError("the pod was evicted")
+        return real(chunk, *args)
+
+    monkeypatch.setattr(alignment_defs, "_aligned_rows", dies_once_on_the_third_chunk)
+    settings = {"chunk_size": 4}
+    first = _materialize([aligned_corpus], tmp_path, settings)
+    assert not first.success and not lake.exists("aligned_corpus", DUMP)
+    committed = calls[:2]
+
+    calls.clear()
+    second = _materialize([aligned_corpus], tmp_path, settings)
+    assert second.success
+    assert _metadata(second, "aligned_corpus")["chunks_resumed"] == 2
+    # nothing committed is redone, nothing is missing or duplicated
+    redone = {s for chunk in calls for s in chunk}
+    assert not redone & {s for chunk in committed for s in chunk}
+    assert len(redone) == segments.height - 8
+    rows = lake.scan("aligned_corpus", "data", DUMP).collect()
+    assert sorted(rows["segment_id"]) == sorted(segments["segment_id"])
+    assert not list((tmp_path / "aligned_corpus").glob(".chunks-*"))  # cleared once published
+
+    # another rewriter does not resume chunks it did not write
+    calls.clear()
+    third = _materialize(
+        [aligned_corpus], tmp_path, settings | {"rewriter": {"harm_threshold": 0.5}}
+    )
+    assert third.success and _metadata(third, "aligned_corpus")["chunks_resumed"] == 0
+
+
+@pytest.mark.slow
+def test_the_worker_trains_on_expert_pairs_and_rewrites_the_dump_on_the_cpu(tmp_path):
+    lake = _lake_with_segments(tmp_path, 4)
+    segments = lake.scan("rewrite_segments", "data", DUMP).collect()
+    pairs = pl.DataFrame(
+        {
+            "original": segments["text"],
+            "aligned": [
+                t.replace("اضغط هنا للاشتراك في النشرة البريدية", "").strip() or t
+                for t in segments["text"]
+            ],
+            "status": "valid",
+        }
+    )
+    with lake.writer("expert_rewrites") as out:
+        out.write("data", pairs)
+    settings = {
+        "worker": {
+            "tiny": {"hidden_size": 64, "layers": 1, "heads": 1, "vocab_size": 600},
+            "training": {"epochs": 2, "batch_size": 4, "learning_rate": 0.003},
+        },
+        "rewriter": {"backend": "transformers", "sampling": {"max_tokens": 24}},
+    }
+    result = _materialize([alignment_worker, aligned_corpus], tmp_path, settings)
+    assert result.success
+    trained = _metadata(result, "alignment_worker")
+    assert trained["held_out_loss_after"] < trained["held_out_loss_before"]
+    assert trained["train_loss"].startswith("![figure](data:image/png;base64,")
+    rows = lake.scan("aligned_corpus", "data", DUMP).collect()
+    assert sorted(rows["segment_id"]) == sorted(segments["segment_id"])
+    final = tmp_path / "alignment_worker" / "train" / "final"
+    assert set(rows["backend"]) == {"transformers"}
+    assert set(rows["checkpoint"]) == {checkpoint_hash(final)}
+    assert (rows["output_tokens"] > 0).all()
+    # a barely trained worker's outputs fail validation: each is kept as its original, flagged
+    flagged = rows.filter(pl.col("status") != "valid")
+    assert (flagged["aligned"] == flagged["original"]).all()
+    assert (flagged["attempts"] == 2).all()
