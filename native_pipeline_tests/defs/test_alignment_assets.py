@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -10,12 +11,23 @@ import pytest
 
 import native_pipeline.defs.alignment as alignment_defs
 from native_pipeline.alignment.backends.base import checkpoint_hash
+from native_pipeline.alignment.backends.policy import PolicyRewriter
+from native_pipeline.alignment.conduct import wrap
+from native_pipeline.alignment.judge import CRITERIA
 from native_pipeline.alignment.segments import segment_document
-from native_pipeline.defs.alignment import aligned_corpus, alignment_worker
+from native_pipeline.alignment.validate import Limits
+from native_pipeline.defs.alignment import (
+    aligned_corpus,
+    alignment_worker,
+    expert_rewrites,
+    rewrite_audit,
+    seed_segments,
+)
 from native_pipeline.defs.resources import build_resources
 from native_pipeline.lake import Lake
-from native_pipeline.settings import Settings
+from native_pipeline.settings import BackendSettings, Settings
 from native_pipeline.tables import SEGMENTS, frame
+from native_pipeline_tests.alignment.test_openai_backend import KEY, serve
 
 DUMP = "CC-TEST-01"
 SENTENCES = [
@@ -42,12 +54,12 @@ def _materialize(assets, root: Path, alignment: dict) -> dg.ExecuteInProcessResu
     settings = Settings(data_root=root, alignment=alignment)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("crawl_dumps", [DUMP])
+    partitioned = any(a.partitions_def for a in assets)
     return dg.materialize(
         assets,
-        partition_key=DUMP,
+        partition_key=DUMP if partitioned else None,
         instance=instance,
         resources=build_resources(settings),
-        selection=[a.key for a in assets if a.partitions_def or a is not aligned_corpus],
         raise_on_error=False,
     )
 
@@ -138,3 +150,60 @@ def test_the_worker_trains_on_expert_pairs_and_rewrites_the_dump_on_the_cpu(tmp_
     flagged = rows.filter(pl.col("status") != "valid")
     assert (flagged["aligned"] == flagged["original"]).all()
     assert (flagged["attempts"] == 2).all()
+
+
+def test_the_expert_over_an_endpoint_pays_once_and_judges_the_audit(tmp_path, monkeypatch):
+    """seed_segments ─▶ expert_rewrites (openai, a local server) ... rewrite_audit (its judge)."""
+    monkeypatch.setenv("EXPERT_KEY", KEY)
+    lake = _lake_with_segments(tmp_path, 8)
+    with lake.writer("aligned_corpus", DUMP) as out:  # the audit reads the dump's rewrites
+        segments = lake.scan("rewrite_segments", "data", DUMP).collect()
+        out.write("data", _policy_rows(segments))
+
+    def answer(request: dict) -> str:
+        system, user = (m["content"] for m in request["messages"])
+        if "<original>" in user:  # the judge
+            return json.dumps(dict.fromkeys(CRITERIA, 7))
+        segment = user.removeprefix("<segment>\n").removesuffix("\n</segment>")
+        return wrap(segment.replace("اضغط هنا للاشتراك في النشرة البريدية", "").strip() or segment)
+
+    with serve() as server:
+        server.answer = answer
+        expert = {
+            "backend": "openai",
+            "base_url": server.url,
+            "model": "gpt-test",
+            "api_key_env": "EXPERT_KEY",
+            "price_input_per_mtok": 2.0,
+            "price_output_per_mtok": 8.0,
+        }
+        settings = {"seeds": {"size": 10}, "expert": expert, "audit": {"sample_size": 12}}
+        assets = [seed_segments, expert_rewrites, rewrite_audit]
+        first = _materialize(assets, tmp_path, settings)
+        assert first.success
+        paid = _metadata(first, "expert_rewrites")
+        # a segment text seen before is served from the cache: repeated boilerplate is paid once
+        distinct = lake.scan("seed_segments", "data").collect()["text"].n_unique()
+        assert paid["requests"] == distinct and paid["cache_hits"] == 10 - distinct
+        assert paid["cost_usd"] == pytest.approx(distinct * (100 * 2.0 + 20 * 8.0) / 1e6)
+        assert paid["rewriter"]["model"] == "gpt-test"
+        audit = _metadata(first, "rewrite_audit")
+        assert audit["judged"] > 0 and audit["judge_format"] == 7.0
+        assert server.requests[0]["headers"]["Authorization"] == f"Bearer {KEY}"
+
+        n_requests = len(server.requests)
+        again = _materialize([expert_rewrites], tmp_path, settings)
+        cached = _metadata(again, "expert_rewrites")
+        assert cached["cache_hits"] == 10 and cached["cost_usd"] == 0
+    assert len(server.requests) == n_requests
+    rows = lake.scan("expert_rewrites", "data").collect()
+    assert (rows["status"] == "valid").all() and set(rows["backend"]) == {"openai"}
+    everything = json.dumps(
+        [_metadata(r, a) for r, a in ((first, "expert_rewrites"), (again, "expert_rewrites"))],
+        default=str,
+    )
+    assert KEY not in everything
+
+
+def _policy_rows(segments: pl.DataFrame) -> pl.DataFrame:
+    return alignment_defs._aligned_rows(segments, PolicyRewriter(), BackendSettings(), Limits())
