@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from native_pipeline.alignment.judge import CRITERIA
 from native_pipeline.text.harm import CATEGORIES
@@ -50,6 +51,9 @@ class AuditReport:
             perplexity.hist(before, bins=bins, alpha=0.6, label="before")
             perplexity.hist(after, bins=bins, alpha=0.6, label="after")
             perplexity.set_xscale("log")
+            # plain numbers on the log axis; minor labels would collide
+            perplexity.xaxis.set_major_formatter(ScalarFormatter())
+            perplexity.xaxis.set_minor_formatter(NullFormatter())
             perplexity.legend()
         perplexity.set_title("perplexity (reference character model)")
         edits.hist(self.sample["edit_ratio"].to_numpy(), bins=np.linspace(0, 1, 21))
