@@ -12,10 +12,15 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from native_pipeline.alignment.backends.base import ChatRewriter, Sampling, checkpoint_hash
+from native_pipeline.alignment.backends.base import ChatRewriter, Sampling
 from native_pipeline.alignment.backends.vllm import VLLMBackend
 from native_pipeline.alignment.conduct import CodeOfConduct
 from native_pipeline.alignment.tiny import create_tiny_llama
+from native_pipeline_tests.alignment.chat_contract import (
+    check_identity,
+    check_order_and_counts,
+    check_seeds,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -68,45 +73,15 @@ def conversations(segments: list[str] = SEGMENTS) -> list[list[dict[str, str]]]:
 
 
 def test_identity_names_the_checkpoint(backend, model_path):
-    assert backend.identity() == {
-        "backend": "vllm",
-        "model": str(model_path),
-        "checkpoint": checkpoint_hash(model_path),
-    }
+    check_identity(backend, "vllm", model_path)
 
 
 def test_one_completion_per_conversation_in_order(backend, model_path):
-    completions = backend.chat(conversations(), Sampling(max_tokens=8))
-    assert len(completions) == len(SEGMENTS)
-    # The segments differ in length: each count is that of its own prompt, so the order holds.
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    prompt_lengths = [
-        len(tokenizer.apply_chat_template(c, add_generation_prompt=True)["input_ids"])
-        for c in conversations()
-    ]
-    assert len(set(prompt_lengths)) == len(SEGMENTS)
-    assert [c.input_tokens for c in completions] == prompt_lengths
-    for completion in completions:
-        assert 0 < completion.output_tokens <= 8
-        assert completion.error is None and not completion.cached
-    reversed_texts = [c.text for c in backend.chat(conversations()[::-1], Sampling(max_tokens=8))]
-    assert reversed_texts == [c.text for c in completions][::-1]
-    assert backend.chat([], Sampling()) == []
+    check_order_and_counts(backend, model_path, conversations(), max_tokens=8)
 
 
-def test_greedy_is_deterministic(backend):
-    first = backend.chat(conversations(), Sampling(max_tokens=16))
-    second = backend.chat(conversations(), Sampling(max_tokens=16, seed=5))
-    assert [c.text for c in first] == [c.text for c in second]
-
-
-def test_sampling_follows_the_seed(backend):
-    def texts(seed: int) -> list[str]:
-        sampling = Sampling(temperature=1.0, max_tokens=16, seed=seed)
-        return [c.text for c in backend.chat(conversations(), sampling)]
-
-    assert texts(7) == texts(7)
-    assert texts(7) != texts(8)
+def test_seeds(backend):
+    check_seeds(backend, conversations())
 
 
 def test_greedy_equals_transformers(backend, model_path):
