@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from native_pipeline.definitions import defs
+
 ROOT = Path(__file__).resolve().parents[2]
 QUERY = "{ assetNodes { assetKey { path } isPartitioned hasAssetChecks } }"
 
@@ -73,6 +75,7 @@ def test_webserver_serves_the_asset_graph(webserver):
         nodes = _graphql(webserver, QUERY)["assetNodes"]
         time.sleep(1)
     found = {"/".join(n["assetKey"]["path"]): n for n in nodes}
-    assert set(found) == {"raw_crawl", "cleaned_text", "corpus_funnel"}
+    graph = defs().resolve_asset_graph()
+    assert set(found) == {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert found["cleaned_text"]["isPartitioned"] and found["cleaned_text"]["hasAssetChecks"]
     assert not found["corpus_funnel"]["isPartitioned"]

@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from http.client import HTTPException, HTTPMessage
 from pathlib import Path
@@ -179,14 +179,27 @@ class OpenAIBackend:
     def chat(self, conversations: Sequence[list[Message]], sampling: Sampling) -> list[Completion]:
         if not conversations:
             return []
-        workers = min(self.concurrency, len(conversations))
+        # A conversation repeated in the batch (boilerplate that survived cleaning) is asked once.
+        keys = [cache_key(self.model, messages, sampling) for messages in conversations]
+        unique = dict(zip(keys, conversations, strict=True))
+        workers = min(self.concurrency, len(unique))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai") as pool:
-            return list(pool.map(partial(self._complete, sampling=sampling), conversations))
+            answers = pool.map(partial(self._complete, sampling=sampling), unique, unique.values())
+            first = dict(zip(unique, answers, strict=True))
+        completions, seen = [], set()
+        for key in keys:
+            answer = first[key]
+            if key in seen and answer.error is None:
+                answer = replace(answer, cached=True)
+                with self._lock:
+                    self.usage.cache_hits += 1
+            seen.add(key)
+            completions.append(answer)
+        return completions
 
-    def _complete(self, messages: list[Message], sampling: Sampling) -> Completion:
+    def _complete(self, key: str, messages: list[Message], sampling: Sampling) -> Completion:
         if self.cache is None:
             return self._request_with_retries(messages, sampling)
-        key = cache_key(self.model, messages, sampling)
         if (hit := self.cache.get(key)) is not None:
             with self._lock:
                 self.usage.cache_hits += 1
