@@ -384,3 +384,12 @@ def test_identity_drops_credentials_from_the_url() -> None:
     assert "url-secret" not in repr(expert)
     with pytest.raises(ValueError, match="not an http"):
         OpenAIBackend("file:///etc/v1", "m")
+
+
+def test_a_conversation_repeated_in_a_batch_is_asked_once(server: FakeServer, tmp_path) -> None:
+    expert = backend(server, concurrency=4, cache_dir=tmp_path)
+    completions = expert.chat([chat("نص مكرر"), chat("نص آخر"), chat("نص مكرر")], Sampling())
+    assert len(server.requests) == 2
+    assert completions[0].text == completions[2].text == wrap("نص مكرر")
+    assert [c.cached for c in completions] == [False, False, True]
+    assert expert.usage.cache_hits == 1 and expert.usage.input_tokens == 2 * PROMPT_TOKENS
