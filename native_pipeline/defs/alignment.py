@@ -2,8 +2,10 @@
 └────────────────────────────────────────────▶ aligned_corpus ──▶ rewrite_audit
 """
 
+import glob
 import json
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 
 import dagster as dg
@@ -92,17 +94,35 @@ def rewrite_segments(
     )
 
 
-def _reference_model(alignment: AlignmentResource, segments: pl.DataFrame) -> CharNGram:
+def _sample(
+    scan: pl.LazyFrame, size: int, seed: int, among: set[str] | None = None
+) -> pl.DataFrame:
+    """`size` rows of `scan` (segments of every dump) in the seed order of select_seeds: the
+    ids are read and ranked first, then only the chosen rows are read whole."""
+    ids = scan.select("dump", "segment_id").collect()
+    if among is not None:
+        ids = ids.filter(pl.col("segment_id").is_in(list(among)))
+    chosen = select_seeds(ids, size, "random", seed)
+    rows = scan.join(chosen.lazy(), on=["dump", "segment_id"], how="semi").collect()
+    return select_seeds(rows, size, "random", seed)
+
+
+def _reference_model(alignment: AlignmentResource, lake: Lake) -> CharNGram:
     """The perplexity model: fitted on the configured reference text, else on one half of the
-    segments (by hash) so that the other half is measured unseen."""
+    segments (by hash), read part by part up to max_chars, so the other half is measured unseen."""
     settings = alignment.settings.perplexity
     model = CharNGram(settings.order)
     if settings.reference:
         return model.fit(settings.reference.read_text(encoding="utf-8").split("\n"))
-    fit, _ = by_half(segments["segment_id"])
-    return model.fit(
-        segments.filter(pl.col("segment_id").is_in(list(fit)))["text"], max_chars=settings.max_chars
-    )
+    segments = lake.scan_dumps("rewrite_segments", "data")
+    fit, _ = by_half(segments.select("segment_id").collect()["segment_id"])
+
+    def texts() -> Iterator[str]:
+        for part in sorted(glob.glob(lake.table_glob("rewrite_segments", "data", "*"))):
+            frame = pl.read_parquet(part, columns=["segment_id", "text"])
+            yield from frame.filter(pl.col("segment_id").is_in(list(fit)))["text"]
+
+    return model.fit(texts(), max_chars=settings.max_chars)
 
 
 @dg.asset(
@@ -114,25 +134,22 @@ def _reference_model(alignment: AlignmentResource, segments: pl.DataFrame) -> Ch
 )
 def seed_segments(lake: LakeResource, alignment: AlignmentResource) -> dg.MaterializeResult:
     settings = alignment.settings.seeds
-    segments = lake.lake.scan_dumps("rewrite_segments", "data").collect()
-    pool = segments
-    if settings.strategy != "random":
-        # Rank a random pool, scored by the reference model.
-        pool = select_seeds(segments, settings.size * settings.pool_factor, "random", settings.seed)
-        model = _reference_model(alignment, segments)
-        pool = pool.with_columns(
-            pl.col("text")
-            .map_elements(model.perplexity, return_dtype=pl.Float64)
-            .alias("perplexity")
-        )
-    seeds = select_seeds(pool, settings.size, settings.strategy, settings.seed)
+    segments = lake.lake.scan_dumps("rewrite_segments", "data")
+    if settings.strategy == "random":
+        seeds = _sample(segments, settings.size, settings.seed)
+    else:  # a random pool, ranked by the reference model
+        pool = _sample(segments, settings.size * settings.pool_factor, settings.seed)
+        model = _reference_model(alignment, lake.lake)
+        scores = pl.col("text").map_elements(model.perplexity, return_dtype=pl.Float64)
+        pool = pool.with_columns(scores.alias("perplexity"))
+        seeds = select_seeds(pool, settings.size, settings.strategy, settings.seed)
     with lake.lake.writer("seed_segments") as out:
         out.write("data", seeds)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": seeds.height,
             "strategy": settings.strategy,
-            "pool": segments.height,
+            "pool": segments.select(pl.len()).collect().item(),
             "by_dump": markdown_table(seeds.group_by("dump").len().sort("dump")),
             "preview": markdown_table(seeds.select("segment_id", "text").head(5)),
         }
@@ -309,14 +326,13 @@ def aligned_corpus(
 )
 def rewrite_audit(lake: LakeResource, alignment: AlignmentResource) -> dg.MaterializeResult:
     settings = alignment.settings
-    rows = lake.lake.scan_dumps("aligned_corpus", "data").collect()
-    reference = lake.lake.scan_dumps("rewrite_segments", "data").collect()
-    model = _reference_model(alignment, reference)
+    model = _reference_model(alignment, lake.lake)
+    rows = lake.lake.scan_dumps("aligned_corpus", "data")
     # The fixed sample comes from the half the reference model was not fitted on.
+    among = None
     if settings.perplexity.reference is None:
-        _, unseen = by_half(rows["segment_id"])
-        rows = rows.filter(pl.col("segment_id").is_in(list(unseen)))
-    sample = select_seeds(rows, settings.audit.sample_size, "random", settings.audit.seed)
+        _, among = by_half(rows.select("segment_id").collect()["segment_id"])
+    sample = _sample(rows, settings.audit.sample_size, settings.audit.seed, among)
     scores = None
     if settings.audit.judge and settings.expert.backend == "openai" and sample.height:
         expert = chat_backend(settings.expert, cache_dir=lake.lake.root / "expert_cache")

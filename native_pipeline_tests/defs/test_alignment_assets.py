@@ -236,3 +236,19 @@ def test_the_expert_over_an_endpoint_pays_once_and_judges_the_audit(tmp_path, mo
 
 def _policy_rows(segments: pl.DataFrame) -> pl.DataFrame:
     return alignment_defs._aligned_rows(segments, PolicyRewriter(), BackendSettings(), Limits())
+
+
+def test_seeds_by_perplexity_take_the_two_ends_of_a_random_pool(tmp_path):
+    _lake_with_segments(tmp_path, 12)
+    lake = Lake(tmp_path)
+    picked = {}
+    for strategy in ("random", "perplexity_low", "perplexity_high"):
+        seeds = {"size": 4, "strategy": strategy, "pool_factor": 3}
+        assert _materialize([seed_segments], tmp_path, {"seeds": seeds}).success
+        picked[strategy] = lake.scan("seed_segments", "data").collect()
+    assert picked["random"].height == 4 and "perplexity" not in picked["random"].columns
+    low, high = picked["perplexity_low"]["perplexity"], picked["perplexity_high"]["perplexity"]
+    assert low.max() <= high.min()
+    assert set(picked["perplexity_low"]["segment_id"]).isdisjoint(
+        picked["perplexity_high"]["segment_id"]
+    )
