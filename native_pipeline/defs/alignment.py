@@ -1,5 +1,8 @@
-"""cleaned_text ──▶ rewrite_segments ──▶ seed_segments ──▶ expert_rewrites ──▶ alignment_worker
-└────────────────────────────────────────────▶ aligned_corpus ──▶ rewrite_audit
+"""Native alignment, from cleaned_text to the aligned corpus and its audit:
+
+cleaned_text ─▶ rewrite_segments ─▶ seed_segments ─▶ expert_rewrites ─▶ alignment_worker
+                      └──────────────────────────────▶ aligned_corpus ◀──────────┘
+                                                            └─▶ rewrite_audit
 """
 
 import glob
@@ -7,6 +10,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -46,7 +50,7 @@ def _rewriter_metadata(rewriter: Rewriter) -> dict[str, object]:
     return metadata
 
 
-def _worker_folder(lake: Lake):
+def _worker_folder(lake: Lake) -> Path:
     return lake.root / "alignment_worker"
 
 
