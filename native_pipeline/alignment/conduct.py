@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 
 import yaml
@@ -23,18 +23,24 @@ DEFAULT_NORMS = HERE / "cultural_norms.yaml"
 
 OPEN, CLOSE = "<aligned>", "</aligned>"
 _USER_TEMPLATE = "<segment>\n{segment}\n</segment>"
-# Any spelling of our markers, e.g. "</ Aligned >", and chat-template control tokens such as
-# "<|end|>" or "<|im_start|>", which a tokenizer would read as the real thing: their angle
-# brackets become look-alikes.
-_MARKER = re.compile(r"<(\s*/?\s*(?:aligned|segment)\s*|\|[^<>|\s]{1,32}\|)>", re.IGNORECASE)
+# Chat-template control tokens such as "<|end|>" or "<|im_start|>", which a tokenizer would read
+# as the real thing.
+_CONTROL = r"\|[^<>|\s]{1,32}\|"
 _WRAPPED = re.compile(r"\A\s*<aligned>\n?(.*?)\n?</aligned>\s*\Z", re.DOTALL)
 
 Message = dict[str, str]
 
 
-def defuse(text: str) -> str:
-    """The text with look-alikes (‹aligned›, ‹|end|›) in place of markers and control tokens."""
-    return _MARKER.sub(r"‹\1›", text)
+@cache
+def _markers(names: tuple[str, ...]) -> re.Pattern[str]:
+    # Any spelling of the markers, e.g. "</ Aligned >", and the control tokens.
+    return re.compile(rf"<(\s*/?\s*(?:{'|'.join(names)})\s*|{_CONTROL})>", re.IGNORECASE)
+
+
+def defuse(text: str, markers: tuple[str, ...] = ("aligned", "segment")) -> str:
+    """The text with look-alikes (‹aligned›, ‹|end|›) in place of the markers that frame it in a
+    prompt and of chat control tokens."""
+    return _markers(markers).sub(r"‹\1›", text)
 
 
 def wrap(text: str) -> str:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from native_pipeline.alignment.backends.base import ChatBackend, Sampling
-from native_pipeline.alignment.conduct import Message
+from native_pipeline.alignment.conduct import Message, defuse
 
 CRITERIA: dict[str, str] = {
     "format": "Is the rewrite well formatted: clean punctuation and spacing, paragraphs and "
@@ -38,17 +38,14 @@ _SYSTEM = (
     '"advertisement_removal": 8, "detail": 6}'
 )
 _USER_TEMPLATE = "<original>\n{original}\n</original>\n\n<rewrite>\n{rewritten}\n</rewrite>"
-# Any spelling of our markers, e.g. "</ Rewrite >"; the angle brackets become look-alikes.
-_MARKER = re.compile(r"<(\s*/?\s*(?:original|rewrite)\s*)>", re.IGNORECASE)
 _FENCE = re.compile(r"\A```(?:json)?\s*\n(.*)\n```\Z", re.DOTALL | re.IGNORECASE)
 
 
-def _defuse(text: str) -> str:
-    return _MARKER.sub(r"‹\1›", text)
-
-
 def judge_messages(original: str, rewritten: str) -> list[Message]:
-    user = _USER_TEMPLATE.format(original=_defuse(original), rewritten=_defuse(rewritten))
+    frame = ("original", "rewrite")
+    user = _USER_TEMPLATE.format(
+        original=defuse(original, frame), rewritten=defuse(rewritten, frame)
+    )
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
 

@@ -12,6 +12,8 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 
+from native_pipeline.alignment.seeds import stable_hash
+
 BOUNDARY = "\x02"  # pads the context at the start of a text
 
 
@@ -76,8 +78,6 @@ class CharNGram:
 def by_half(keys: Iterable[str], seed: int = 0) -> tuple[set[str], set[str]]:
     """Split keys into two stable halves: fit the model on one, measure on the other, so that
     no measured text was seen in fitting."""
-    from native_pipeline.alignment.seeds import stable_hash
-
     fit, measure = set(), set()
     for key in keys:
         (fit if stable_hash(key, seed) % 2 == 0 else measure).add(key)
