@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from native_pipeline.training.model import llama_config
+from native_pipeline.training.tokenizer import train_tokenizer
+
 END = "<|end|>"
 PAD = "<|pad|>"
 ROLES = ("system", "user", "assistant")
@@ -19,28 +22,6 @@ CHAT_TEMPLATE = (
     + END
     + "\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
 )
-
-
-def train_tokenizer(texts: Iterable[str], vocab_size: int = 4096):  # -> PreTrainedTokenizerFast
-    """A byte-level BPE tokenizer (every string encodes) with the chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    bpe.train_from_iterator(texts, trainer)
-    return PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        eos_token=END,
-        pad_token=PAD,
-        chat_template=CHAT_TEMPLATE,
-    )
 
 
 def create_tiny_llama(
@@ -56,22 +37,24 @@ def create_tiny_llama(
 ) -> Path:
     """Write a random-weight Llama and its tokenizer to `folder` (safetensors); return it."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
-    tokenizer = train_tokenizer(texts, vocab_size)
-    config = LlamaConfig(
+    tokenizer = train_tokenizer(
+        texts,
+        vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        eos=END,
+        pad=PAD,
+        chat_template=CHAT_TEMPLATE,
+    )
+    config = llama_config(
         vocab_size=len(tokenizer),
-        hidden_size=hidden_size,
-        intermediate_size=hidden_size * 4,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        head_dim=hidden_size // heads,
-        max_position_embeddings=max_positions,
-        bos_token_id=None,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        hidden_size=hidden_size,
+        layers=layers,
+        heads=heads,
+        max_positions=max_positions,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)

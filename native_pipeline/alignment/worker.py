@@ -13,29 +13,30 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
-import os
-import random
-import shutil
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import xxhash
 
 from native_pipeline.alignment.backends.base import checkpoint_hash
 from native_pipeline.alignment.conduct import CodeOfConduct, wrap
+from native_pipeline.training.checkpoint import (
+    FINAL,
+    atomic_dir,
+    resumable,
+    rng_states,
+    save_checkpoint,
+    save_model,
+    set_rng_states,
+)
+from native_pipeline.training.loop import epoch_order, lr_factor
 
 IGNORE = -100  # the label of positions without loss (prompt and padding)
 MIN_LR_RATIO = 0.1  # the cosine decays to a tenth of the peak learning rate, as in nanoGPT
-KEEP_CHECKPOINTS = 2
-STATE_FILE = "trainer_state.pt"
-FINAL = "final"
 
 
 @dataclass
@@ -152,13 +153,6 @@ def fingerprint(
     return digest.hexdigest()[:16]
 
 
-def _lr_factor(step: int, warmup: int, total: int) -> float:
-    if step < warmup:
-        return (step + 1) / (warmup + 1)
-    progress = (step - warmup) / max(1, total - warmup)
-    return MIN_LR_RATIO + (1 - MIN_LR_RATIO) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-
 def _collate(batch: Sequence[Example], pad_id: int, device: str) -> dict[str, torch.Tensor]:
     """Right-padded to the longest example of the batch."""
     width = max(len(e.input_ids) for e in batch)
@@ -211,88 +205,10 @@ def evaluate(
     return total_loss / count, correct / count
 
 
-def _order(n: int, seed: int, epoch: int) -> list[int]:
-    """The shuffled example order of one epoch, a function of (seed, epoch) only."""
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    return torch.randperm(n, generator=generator).tolist()
-
-
 def _groups(order: list[int], t: WorkerTraining) -> list[list[list[int]]]:
     """One epoch as optimizer steps, each a list of micro-batches of example indices."""
     batches = [order[i : i + t.batch_size] for i in range(0, len(order), t.batch_size)]
     return [batches[i : i + t.grad_accum] for i in range(0, len(batches), t.grad_accum)]
-
-
-@contextmanager
-def _atomic_dir(target: Path) -> Iterator[Path]:
-    """A temporary folder beside `target` that replaces it once written completely."""
-    tmp = target.with_name(f".tmp-{target.name}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    yield tmp
-    if target.exists():  # os.replace cannot replace a non-empty folder: move it aside first
-        old = target.with_name(f".old-{target.name}")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(target, old)
-        os.replace(tmp, target)
-        shutil.rmtree(old)
-    else:
-        os.replace(tmp, target)
-
-
-def _checkpoints(out_dir: Path) -> list[Path]:
-    """Complete checkpoints, oldest first."""
-    found = [p for p in out_dir.glob("checkpoint-*") if (p / STATE_FILE).exists()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
-
-
-def _save_checkpoint(out_dir: Path, step: int, model, tokenizer, state: dict[str, Any]) -> None:
-    with _atomic_dir(out_dir / f"checkpoint-{step}") as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        torch.save(state, tmp / STATE_FILE)
-    for old in _checkpoints(out_dir)[:-KEEP_CHECKPOINTS]:
-        shutil.rmtree(old)
-
-
-def _resumable(
-    out_dir: Path, run_id: str, say: Callable[[str], None]
-) -> tuple[Path | None, dict[str, Any] | None]:
-    """The latest checkpoint in `out_dir` and its trainer state, if this run wrote it.
-
-    A different run's checkpoints are removed: their steps mean nothing to this run and would
-    outrank its own checkpoints when the oldest are rotated out.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for leftover in out_dir.glob(".tmp-*"):  # a write cut short by a crash
-        shutil.rmtree(leftover)
-    checkpoints = _checkpoints(out_dir)
-    if not checkpoints:
-        return None, None
-    # Our own file: it holds Python and numpy RNG states, which weights_only refuses.
-    state = torch.load(checkpoints[-1] / STATE_FILE, weights_only=False)
-    if state["fingerprint"] == run_id:
-        return checkpoints[-1], state
-    say(f"discarding {len(checkpoints)} checkpoints of a different training run")
-    for stale in checkpoints:
-        shutil.rmtree(stale)
-    return None, None
-
-
-def _rng_states() -> dict[str, Any]:
-    states = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    states["numpy"] = np.random.get_state()
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def _set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 def train_worker(
@@ -332,7 +248,7 @@ def train_worker(
     warmup = int(t.warmup_ratio * total_steps)
 
     run_id = fingerprint(pairs, base_model, conduct, t)
-    resume_from, state = _resumable(out_dir, run_id, say)
+    resume_from, state = resumable(out_dir, run_id, say)
     torch.manual_seed(t.seed)  # for models with dropout
     source = resume_from or base_model
     model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32).to(device)
@@ -341,7 +257,7 @@ def train_worker(
         model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: _lr_factor(step, warmup, total_steps)
+        optimizer, lambda step: lr_factor(step, warmup, total_steps, MIN_LR_RATIO)
     )
 
     def evaluate_held_out() -> tuple[float | None, float | None]:
@@ -353,7 +269,7 @@ def train_worker(
         # Both objects exist before loading, so the restored learning rate is not overwritten.
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        _set_rng_states(state["rng"])
+        set_rng_states(state["rng"])
         step = state["step"]
         train_losses, loss_before = state["train_losses"], state["held_out_loss_before"]
         say(f"resuming from step {step} of {total_steps} ({source})")
@@ -371,7 +287,7 @@ def train_worker(
     while step < total_steps:
         epoch, position = divmod(step, steps_per_epoch)
         if position == 0 or not groups:
-            groups = _groups(_order(len(train), t.seed, epoch), t)
+            groups = _groups(epoch_order(len(train), t.seed, epoch).tolist(), t)
         micro_batches = [[train[i] for i in batch] for batch in groups[position]]
         n_targets = sum(_n_targets(batch) for batch in micro_batches)
         step_loss = 0.0
@@ -398,11 +314,11 @@ def train_worker(
                 "position": position,
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "rng": _rng_states(),
+                "rng": rng_states(),
                 "train_losses": train_losses,
                 "held_out_loss_before": loss_before,
             }
-            _save_checkpoint(out_dir, step, model, tokenizer, state)
+            save_checkpoint(out_dir, step, model, tokenizer, state)
         say(
             f"step {step}/{total_steps} loss {train_losses[-1]:.4f} "
             f"lr {scheduler.get_last_lr()[0]:.2e}"
@@ -411,9 +327,8 @@ def train_worker(
 
     loss_after, accuracy_after = evaluate_held_out()
     final = out_dir / FINAL
-    with _atomic_dir(final) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+    with atomic_dir(final) as tmp:
+        save_model(tmp, model, tokenizer)
     if held_out:
         say(f"held-out loss {loss_before:.4f} -> {loss_after:.4f}")
     say(f"final model in {final}")

@@ -1,0 +1,113 @@
+"""Checkpoints shared by the alignment worker's fine-tuning and continued pre-training.
+
+A checkpoint is a standard Hugging Face folder (safetensors, config, tokenizer) plus one
+`trainer_state.pt` with what a resume needs: optimizer, scheduler, RNG states, progress, and the
+fingerprint of the run that wrote it. Folders are written under a temporary name and renamed
+when complete, so a crash never leaves a half checkpoint that a rerun would trust.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+KEEP_CHECKPOINTS = 2
+STATE_FILE = "trainer_state.pt"
+FINAL = "final"
+
+
+@contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """A temporary folder beside `target` that replaces it once written completely."""
+    tmp = target.with_name(f".tmp-{target.name}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    yield tmp
+    if target.exists():  # os.replace cannot replace a non-empty folder: move it aside first
+        old = target.with_name(f".old-{target.name}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old)
+    else:
+        os.replace(tmp, target)
+
+
+def checkpoints(out_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first."""
+    found = [p for p in out_dir.glob("checkpoint-*") if (p / STATE_FILE).exists()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[1]))
+
+
+def save_model(
+    folder: Path, model, tokenizer, weights: dict[str, torch.Tensor] | None = None
+) -> None:
+    """A Hugging Face folder; `weights` is a full state dict gathered from a sharded model."""
+    model.save_pretrained(folder, state_dict=weights, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+
+
+def save_checkpoint(
+    out_dir: Path,
+    step: int,
+    model,
+    tokenizer,
+    state: dict[str, Any],
+    weights: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write checkpoint-<step> and keep only the latest KEEP_CHECKPOINTS; return its folder."""
+    target = out_dir / f"checkpoint-{step}"
+    with atomic_dir(target) as tmp:
+        save_model(tmp, model, tokenizer, weights)
+        torch.save(state, tmp / STATE_FILE)
+    for old in checkpoints(out_dir)[:-KEEP_CHECKPOINTS]:
+        shutil.rmtree(old)
+    return target
+
+
+def resumable(
+    out_dir: Path, run_id: str, say: Callable[[str], None]
+) -> tuple[Path | None, dict[str, Any] | None]:
+    """The latest checkpoint in `out_dir` and its trainer state, if this run wrote it.
+
+    A different run's checkpoints are removed: their steps mean nothing to this run and would
+    outrank its own checkpoints when the oldest are rotated out.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for leftover in out_dir.glob(".tmp-*"):  # a write cut short by a crash
+        shutil.rmtree(leftover)
+    found = checkpoints(out_dir)
+    if not found:
+        return None, None
+    # Our own file: it holds Python and numpy RNG states, which weights_only refuses.
+    state = torch.load(found[-1] / STATE_FILE, weights_only=False)
+    if state["fingerprint"] == run_id:
+        return found[-1], state
+    say(f"discarding {len(found)} checkpoints of a different training run")
+    for stale in found:
+        shutil.rmtree(stale)
+    return None, None
+
+
+def rng_states() -> dict[str, Any]:
+    states = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    states["numpy"] = np.random.get_state()
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    random.setstate(states["python"])
+    np.random.set_state(states["numpy"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

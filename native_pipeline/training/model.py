@@ -1,0 +1,106 @@
+"""The model of continued pre-training: a local Hugging Face causal LM, or a small Llama.
+
+The published runs continue the pre-training of Llama-3; nothing can be downloaded here, so the
+CPU default is a Llama-architecture GPT with random weights. Either way every checkpoint is a
+standard Hugging Face folder that AutoModelForCausalLM, vLLM and lm-eval load.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+HEAD_DIM = 64  # vLLM's CPU attention needs head_dim >= 64
+# Dense bf16 peak of one GPU, by a substring of torch.cuda.get_device_name(), for MFU.
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
+
+
+def llama_config(
+    *,
+    vocab_size: int,
+    eos_token_id: int | None,
+    pad_token_id: int | None,
+    hidden_size: int = 128,
+    layers: int = 2,
+    heads: int | None = None,
+    max_positions: int = 2048,
+):  # -> transformers.LlamaConfig
+    """A Llama-3-style config: SwiGLU MLP 4x wide, RoPE, RMSNorm, tied embeddings."""
+    from transformers import LlamaConfig
+
+    heads = heads or hidden_size // HEAD_DIM
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=hidden_size,
+        intermediate_size=4 * hidden_size,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        head_dim=hidden_size // heads,
+        max_position_embeddings=max_positions,
+        bos_token_id=None,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        tie_word_embeddings=True,
+    )
+
+
+def build_model(
+    base_model: Path | None,
+    *,
+    vocab_size: int,
+    eos_token_id: int,
+    pad_token_id: int | None,
+    tiny: dict[str, Any],
+    seed: int,
+):  # -> transformers.PreTrainedModel
+    """`base_model` (a local folder) in float32, or a random Llama of `llama_config(**tiny)`."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaForCausalLM
+
+    if base_model is not None:
+        model = AutoModelForCausalLM.from_pretrained(
+            base_model, dtype=torch.float32, local_files_only=True
+        )
+        if model.get_input_embeddings().num_embeddings < vocab_size:
+            raise ValueError(
+                f"the tokenizer has {vocab_size} ids but {base_model} embeds only "
+                f"{model.get_input_embeddings().num_embeddings}: use the base model's tokenizer"
+            )
+        return model
+    config = llama_config(
+        vocab_size=vocab_size, eos_token_id=eos_token_id, pad_token_id=pad_token_id, **tiny
+    )
+    torch.manual_seed(seed)  # the initial weights are part of the run
+    return LlamaForCausalLM(config)
+
+
+def n_params(model: torch.nn.Module) -> int:
+    """Parameters, tied ones counted once."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def flops_per_token(model, seq_len: int) -> float:
+    """Training FLOPs per token: 6N for the matmuls plus attention (PaLM appendix B, nanoGPT).
+
+    N leaves out an untied input embedding, a lookup rather than a matmul.
+    """
+    config = model.config
+    n = n_params(model)
+    if not config.tie_word_embeddings:
+        n -= model.get_input_embeddings().weight.numel()
+    width = config.num_attention_heads * config.head_dim
+    return 6 * n + 12 * config.num_hidden_layers * width * seq_len
+
+
+def peak_flops(device_name: str) -> float | None:
+    """The GPU's dense bf16 peak, or None for a GPU not in the table."""
+    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in device_name), None)
+
+
+def mfu(tokens_per_second: float, token_flops: float, peak: float) -> float:
+    """Model FLOPs utilisation: achieved training FLOPs (`token_flops` a token) over the peak."""
+    return tokens_per_second * token_flops / peak

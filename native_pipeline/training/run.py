@@ -1,0 +1,146 @@
+"""The pre-training process: `python -m native_pipeline.training.run spec.json`, one per rank.
+
+The spec (JSON) names everything the run needs:
+
+    {"streams": ["/data/shards/aligned/00000.bin", ...],  # Megatron .bin token files
+     "dtype": "int32",                        # the shards' manifest says
+     "out_dir": "/data/checkpoints/aligned",
+     "tokenizer": "/data/tokenizer",          # a Hugging Face tokenizer folder
+     "base_model": "/models/llama-3-8b" | null,  # null: a random Llama of "tiny"
+     "tiny": {"hidden_size": 512, "layers": 8, "max_positions": 2048},
+     "config": {"max_steps": 1000, "seq_len": 2048, ...}}  # PretrainConfig fields
+
+One process trains alone. Under torchrun (WORLD_SIZE > 1) each process joins the process group
+(nccl on GPUs, the local rank picking the GPU; gloo on CPUs) and `pretrain` wraps the model in
+DDP or FSDP (config.strategy). `launch_command` builds either command line.
+
+Dagster launches it with Pipes: `dg.PipesSubprocessClient().run(command=launch_command(...),
+context=context)`. When the Pipes environment variables are set, rank 0 sends its log lines to
+Dagster and ends with `report_asset_materialization` (final_loss, tokens_per_second, steps,
+tokens, mfu on GPUs); without them it prints. The files (out_dir/final, checkpoints,
+train_log.jsonl) are the same either way.
+
+On a cluster, the same process runs on every node, with the checkpoint folder on storage that
+all nodes share:
+
+- torchrun across nodes: on each of N nodes,
+  `launch_command(spec, nproc_per_node=8, extra_torchrun_args=["--nnodes", "N",
+  "--rdzv-backend", "c10d", "--rdzv-endpoint", "head-node:29500", "--rdzv-id", "run-1"])`;
+- Kubernetes: dagster-k8s's `PipesK8sClient().run(context=context, image=..., command=
+  launch_command(...), base_pod_spec=...)` with the GPUs in the pod spec; for several pods,
+  a PyTorchJob (Kubeflow training operator) running this command, which sets the rendezvous.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from native_pipeline.training.loop import PretrainConfig, PretrainReport, pretrain
+from native_pipeline.training.model import build_model, flops_per_token, mfu, peak_flops
+
+MODULE = "native_pipeline.training.run"
+# Arguments that point torchrun at a multi-node rendezvous instead of --standalone.
+RENDEZVOUS_ARGS = ("--nnodes", "--rdzv")
+
+
+def launch_command(
+    spec_path: Path, *, nproc_per_node: int, extra_torchrun_args: Sequence[str] = ()
+) -> list[str]:
+    """The command line of a run: plain Python for one process, torchrun for more.
+
+    `extra_torchrun_args` go to torchrun as they are (e.g. --nnodes, --rdzv-endpoint for a
+    multi-node run, which then replace --standalone).
+    """
+    if nproc_per_node == 1 and not extra_torchrun_args:
+        return [sys.executable, "-m", MODULE, str(spec_path)]
+    multi_node = any(a.startswith(RENDEZVOUS_ARGS) for a in extra_torchrun_args)
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        *([] if multi_node else ["--standalone"]),
+        "--nproc_per_node",
+        str(nproc_per_node),
+        *extra_torchrun_args,
+        "-m",
+        MODULE,
+        str(spec_path),
+    ]
+
+
+def train_from_spec(spec: dict[str, Any], log) -> tuple[PretrainReport, dict[str, float]]:
+    """Run the spec in this process; returns the report and its numeric metadata."""
+    from transformers import AutoTokenizer
+
+    fields = dict(spec["config"])
+    if "betas" in fields:
+        fields["betas"] = tuple(fields["betas"])
+    config = PretrainConfig(**fields)
+    if torch.cuda.is_available() and dist.is_initialized():
+        config.device = f"cuda:{torch.cuda.current_device()}"
+    streams = [np.memmap(p, dtype=spec["dtype"], mode="r") for p in spec["streams"]]
+    tokenizer = AutoTokenizer.from_pretrained(spec["tokenizer"])
+    base = spec.get("base_model")
+    model = build_model(
+        Path(base) if base else None,
+        vocab_size=len(tokenizer),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tiny=spec.get("tiny", {}),
+        seed=config.seed,
+    )
+    token_flops = flops_per_token(model, config.seq_len)
+    report = pretrain(
+        model, streams, Path(spec["out_dir"]), config, tokenizer_folder=spec["tokenizer"], log=log
+    )
+    metadata = {
+        "final_loss": report.losses[-1] if report.losses else float("nan"),
+        "tokens_per_second": report.tokens_per_second,
+        "steps": report.steps,
+        "tokens": report.tokens,
+        "seconds": report.seconds,
+        "world_size": report.world_size,
+    }
+    peak = peak_flops(torch.cuda.get_device_name()) if report.device.startswith("cuda") else None
+    if peak:
+        metadata["mfu"] = mfu(report.tokens_per_second, token_flops, peak * report.world_size)
+    return report, metadata
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    spec = json.loads(Path(argv[0]).read_text())
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    try:
+        rank = dist.get_rank() if dist.is_initialized() else 0
+        if rank == 0 and "DAGSTER_PIPES_CONTEXT" in os.environ:
+            from dagster_pipes import open_dagster_pipes
+
+            with open_dagster_pipes() as pipes:
+                _, metadata = train_from_spec(spec, pipes.log.info)
+                pipes.report_asset_materialization(metadata=metadata)
+        else:
+            _, metadata = train_from_spec(spec, partial(print, flush=True) if rank == 0 else None)
+            if rank == 0:
+                print(json.dumps(metadata))
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
