@@ -1,0 +1,203 @@
+"""Log-likelihood of continuations, as lm-evaluation-harness's HFLM computes it, in fewer passes.
+
+Tokenisation is HFLM's: trailing spaces of a context move to the continuation; the continuation's
+tokens are those of encode(context + continuation) past len(encode(context)); the tokenizer's
+own default decides on a BOS (HFLM's default too); a request longer than the model's maximum
+length is cut from the left. The result is the sum of the continuation's token log-probs and
+whether each token was the argmax (lm-eval's is_greedy).
+
+The speed-up, with the same numbers: HFLM runs every (context, continuation) request as its own
+sequence, so a 4-choice question computes its context 4 times, and takes a log-softmax over the
+whole vocabulary at every position. Here the continuations of one context are packed after a
+single copy of it: each continuation attends to the context and to itself only (a 4-D mask) and
+takes its positions from the end of the context, which is what it sees in its own sequence. Only
+the positions that predict continuation tokens go through the LM head and the log-softmax.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+
+# lm-eval's fallbacks when neither the config nor the tokenizer gives a length.
+DEFAULT_MAX_LENGTH = 2048
+TOKENIZER_INFINITY = 1000000000000000019884624838656
+
+
+class Loglik(NamedTuple):
+    logprob: float  # sum over the continuation's tokens, natural log
+    is_greedy: bool  # every continuation token was the model's argmax
+
+
+@dataclass(frozen=True)
+class Group:
+    """Token ids of one context and the continuations scored after it."""
+
+    context: list[int]
+    continuations: list[list[int]]
+
+    @property
+    def packed_length(self) -> int:
+        # the last token of a continuation is only predicted, never fed
+        return len(self.context) + sum(len(c) - 1 for c in self.continuations)
+
+
+def max_length(model: Any, tokenizer: Any) -> int:
+    """The model's context length, found where lm-eval's HFLM looks for it."""
+    config = getattr(model.config, "text_config", None) or model.config
+    for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+        if getattr(config, attr, None) is not None:
+            return int(getattr(config, attr))
+    model_max_length = getattr(tokenizer, "model_max_length", None)
+    if model_max_length is not None and model_max_length != TOKENIZER_INFINITY:
+        return int(model_max_length)
+    return DEFAULT_MAX_LENGTH
+
+
+def encode_requests(
+    tokenizer: Any, requests: Sequence[tuple[str, str]], max_len: int
+) -> tuple[list[Group], list[list[int]]]:
+    """Groups of requests that share a context, and the request indices of each group."""
+    by_context: dict[str, list[int]] = {}
+    for index, (context, _) in enumerate(requests):
+        if not context:
+            raise ValueError(f"request {index} has an empty context")
+        by_context.setdefault(context, []).append(index)
+    contexts = list(by_context)
+    heads = [context.rstrip() for context in contexts]
+    head_ids = tokenizer(heads)["input_ids"]
+    wholes = [context + requests[i][1] for context in contexts for i in by_context[context]]
+    whole_ids = iter(tokenizer(wholes)["input_ids"])
+
+    groups, owners = [], []
+    for context, context_ids in zip(contexts, head_ids, strict=True):
+        indices = by_context[context]
+        continuations = [next(whole_ids)[len(context_ids) :] for _ in indices]
+        for index, continuation in zip(indices, continuations, strict=True):
+            if not continuation or len(continuation) > max_len:
+                raise ValueError(
+                    f"request {index}: the continuation has {len(continuation)} tokens,"
+                    f" it needs 1 to {max_len}"
+                )
+        if all(len(context_ids) + len(c) <= max_len + 1 for c in continuations):
+            groups.append(Group(context_ids, continuations))
+            owners.append(indices)
+            continue
+        # Too long: HFLM keeps the last max_len + 1 tokens of each request on its own, so each
+        # continuation gets its own cut of the context.
+        for index, continuation in zip(indices, continuations, strict=True):
+            kept = (context_ids + continuation)[-(max_len + 1) :]
+            groups.append(Group(kept[: len(kept) - len(continuation)], [continuation]))
+            owners.append([index])
+    return groups, owners
+
+
+def _pack(groups: Sequence[Group], device: torch.device, dtype: torch.dtype):
+    """Left-padded input ids, position ids and additive 4-D mask of a batch of groups."""
+    width = max(group.packed_length for group in groups)
+    ids, positions, segments = [], [], []
+    for group in groups:
+        pad = width - group.packed_length
+        row_ids, row_pos, row_seg = [0] * pad, [0] * pad, [-1] * pad
+        row_ids += group.context
+        row_pos += range(len(group.context))
+        row_seg += [0] * len(group.context)
+        for number, continuation in enumerate(group.continuations, 1):
+            row_ids += continuation[:-1]
+            row_pos += range(len(group.context), len(group.context) + len(continuation) - 1)
+            row_seg += [number] * (len(continuation) - 1)
+        ids.append(row_ids)
+        positions.append(row_pos)
+        segments.append(row_seg)
+    seg = torch.tensor(segments, device=device)
+    query, key = seg[:, :, None], seg[:, None, :]
+    causal = torch.ones(width, width, dtype=torch.bool, device=device).tril()
+    # A token sees the context and its own continuation; padding rows see themselves only so
+    # that no softmax row is empty.
+    allowed = causal & (key >= 0) & ((key == 0) | (key == query))
+    allowed |= torch.eye(width, dtype=torch.bool, device=device)
+    mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
+    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
+    return (
+        torch.tensor(ids, device=device),
+        torch.tensor(positions, device=device),
+        mask[:, None],
+    )
+
+
+def _score_batch(model: Any, groups: Sequence[Group]) -> list[list[Loglik]]:
+    dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
+    input_ids, position_ids, mask = _pack(groups, model.device, dtype)
+    keep = max(1 + group.packed_length - len(group.context) for group in groups)
+    # Where each continuation token is predicted, in the last `keep` positions of its row.
+    rows, positions, targets, owners = [], [], [], []
+    n_scores = 0
+    for row, group in enumerate(groups):
+        context_end = keep - (1 + group.packed_length - len(group.context))
+        offset = context_end + 1
+        for continuation in group.continuations:
+            predicted_at = [context_end, *range(offset, offset + len(continuation) - 1)]
+            offset += len(continuation) - 1
+            rows += [row] * len(continuation)
+            positions += predicted_at
+            targets += continuation
+            owners += [n_scores] * len(continuation)
+            n_scores += 1
+    logits = model(
+        input_ids=input_ids,
+        position_ids=position_ids,
+        attention_mask=mask,
+        logits_to_keep=keep,
+        use_cache=False,
+    ).logits
+    device = logits.device
+    picked = logits[torch.tensor(rows, device=device), torch.tensor(positions, device=device)]
+    target = torch.tensor(targets, device=device)
+    owner = torch.tensor(owners, device=device)
+    # float32 log-softmax: the same as lm-eval's for float32 models, steadier for bf16 ones
+    logprobs = torch.log_softmax(picked.float(), dim=-1).gather(1, target[:, None])[:, 0]
+    sums = torch.zeros(n_scores, dtype=torch.float64, device=device)
+    sums.index_add_(0, owner, logprobs.double())
+    misses = torch.zeros(n_scores, dtype=torch.long, device=device)
+    misses.index_add_(0, owner, (picked.argmax(dim=-1) != target).long())
+    flat = [Loglik(s, m == 0) for s, m in zip(sums.tolist(), misses.tolist(), strict=True)]
+    scores, start = [], 0
+    for group in groups:
+        scores.append(flat[start : start + len(group.continuations)])
+        start += len(group.continuations)
+    return scores
+
+
+def score_groups(model: Any, groups: Sequence[Group], *, batch_size: int) -> list[list[Loglik]]:
+    """Per group, one Loglik per continuation; `batch_size` groups (packed rows) per forward."""
+    # Longest first, so a batch pads little and a memory error comes at once.
+    order = sorted(range(len(groups)), key=lambda i: -groups[i].packed_length)
+    scores: list[list[Loglik]] = [[] for _ in groups]
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            for index, group_scores in zip(
+                batch, _score_batch(model, [groups[i] for i in batch]), strict=True
+            ):
+                scores[index] = group_scores
+    return scores
+
+
+def loglikelihoods(
+    model: Any, tokenizer: Any, requests: Sequence[tuple[str, str]], *, batch_size: int = 16
+) -> list[Loglik]:
+    """lm-eval's loglikelihood for each (context, continuation) request, in request order.
+
+    Requests with the same context string are scored together; `batch_size` counts contexts.
+    """
+    groups, owners = encode_requests(tokenizer, requests, max_length(model, tokenizer))
+    results: list[Loglik | None] = [None] * len(requests)
+    for indices, group_scores in zip(
+        owners, score_groups(model, groups, batch_size=batch_size), strict=True
+    ):
+        for index, score in zip(indices, group_scores, strict=True):
+            results[index] = score
+    return results  # type: ignore[return-value]

@@ -1,0 +1,68 @@
+"""Token-level perplexity and bits per byte of held-out documents.
+
+Windows as lm-eval's loglikelihood_rolling makes them: a document's tokens (no special tokens)
+are cut into disjoint windows of `context_length` predicted tokens, the first token predicted
+after the BOS token (EOS when the tokenizer has none). A full window sees the one token before
+it; the last, shorter one sees as many earlier tokens as fill `context_length` inputs. Each
+token is predicted once, so the sums add up over documents.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from native_pipeline.evaluation.loglik import Group, score_groups
+
+
+@dataclass(frozen=True)
+class PerplexityResult:
+    perplexity: float  # exp(total NLL / tokens)
+    bits_per_byte: float  # total NLL in bits / UTF-8 bytes of the texts
+    nll: float  # total negative log-likelihood, nats
+    tokens: int
+    bytes: int
+    documents: int
+
+
+def windows(tokens: list[int], prefix: int, context_length: int) -> list[Group]:
+    """Disjoint windows of one document, each a Group: its context and its targets."""
+    inputs = [prefix, *tokens]  # inputs[i] comes just before tokens[i]
+    groups = []
+    for start in range(0, len(tokens), context_length):
+        end = min(start + context_length, len(tokens))
+        groups.append(Group(inputs[max(0, end - context_length) : start + 1], [tokens[start:end]]))
+    return groups
+
+
+def perplexity(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    context_length: int = 1024,
+    batch_size: int = 8,
+) -> PerplexityResult:
+    if context_length < 1:
+        raise ValueError("context_length must be at least 1")
+    prefix = tokenizer.bos_token_id
+    if prefix is None:
+        prefix = tokenizer.eos_token_id
+    encoded = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    groups = [group for tokens in encoded for group in windows(tokens, prefix, context_length)]
+    if not groups:
+        raise ValueError("no tokens to score")
+    scores = score_groups(model, groups, batch_size=batch_size)
+    nll = -sum(group_scores[0].logprob for group_scores in scores)
+    n_tokens = sum(map(len, encoded))
+    n_bytes = sum(len(text.encode("utf-8")) for text in texts)
+    return PerplexityResult(
+        perplexity=math.exp(nll / n_tokens),
+        bits_per_byte=nll / math.log(2) / n_bytes,
+        nll=nll,
+        tokens=n_tokens,
+        bytes=n_bytes,
+        documents=len(texts),
+    )

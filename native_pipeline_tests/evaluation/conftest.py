@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from native_pipeline.evaluation.suite import SAMPLE_FILES as MC_SAMPLES
+from native_pipeline.evaluation.suite import SAMPLES
+from native_pipeline.evaluation.tasks import load_task
+
+
+def sample_items(format: str):
+    """(test items, dev items) of a sample."""
+    test, dev = MC_SAMPLES[format]
+    return load_task(format, SAMPLES / test), load_task(format, SAMPLES / dev)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory):
+    """(folder, model, tokenizer): a random tiny Llama whose tokenizer knows the samples."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from native_pipeline.alignment.tiny import create_tiny_llama
+
+    texts = [
+        item.question + " " + " ".join(item.choices)
+        for format in MC_SAMPLES
+        for items in sample_items(format)
+        for item in items
+    ]
+    folder = create_tiny_llama(
+        tmp_path_factory.mktemp("tiny"), texts, vocab_size=800, hidden_size=64, layers=1, heads=1
+    )
+    model = AutoModelForCausalLM.from_pretrained(folder)
+    return folder, model.eval(), AutoTokenizer.from_pretrained(folder)

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from native_pipeline.evaluation import loglik, multiple_choice
+from native_pipeline.evaluation.loglik import Loglik, encode_requests, loglikelihoods
+from native_pipeline.evaluation.multiple_choice import multiple_choice as score_mc
+from native_pipeline.evaluation.tasks import MCItem, context, continuations
+from native_pipeline_tests.evaluation.conftest import sample_items
+
+REQUESTS = [
+    ("السؤال: ما عاصمة مصر؟\nالإجابة:", " القاهرة"),
+    ("السؤال: ما عاصمة مصر؟\nالإجابة:", " الإسكندرية"),
+    ("السؤال: كم عدد أركان الإسلام؟\nالإجابة: ", "خمسة"),  # trailing space moves over
+    ("قصير", " نعم"),
+]
+
+
+def naive(model, tokenizer, context: str, continuation: str, max_len: int) -> tuple[float, bool]:
+    """One request on its own, the whole vocabulary log-softmaxed: lm-eval's recipe by hand."""
+    head = context.rstrip()
+    context_ids = tokenizer(head)["input_ids"]
+    target = tokenizer(context + continuation)["input_ids"][len(context_ids) :]
+    ids = (context_ids + target)[-(max_len + 1) :][:-1]
+    with torch.no_grad():
+        logprobs = torch.log_softmax(model(torch.tensor([ids])).logits[0], dim=-1)
+    rows = logprobs[len(ids) - len(target) :]
+    total = sum(float(rows[i, t]) for i, t in enumerate(target))
+    return total, all(int(rows[i].argmax()) == t for i, t in enumerate(target))
+
+
+def test_loglik_equals_hand_computed_sum(tiny_lm):
+    _, model, tokenizer = tiny_lm
+    ours = loglikelihoods(model, tokenizer, REQUESTS, batch_size=2)
+    for (ctx, cont), score in zip(REQUESTS, ours, strict=True):
+        total, greedy = naive(model, tokenizer, ctx, cont, max_len=4096)
+        assert score.logprob == pytest.approx(total, abs=1e-4)
+        assert score.is_greedy == greedy
+
+
+def test_batch_size_does_not_change_scores(tiny_lm):
+    _, model, tokenizer = tiny_lm
+    items, dev = sample_items("exams_jsonl")
+    requests = [(context(i, dev[:2]), c) for i in items[:6] for c in continuations(i)]
+    one = loglikelihoods(model, tokenizer, requests, batch_size=1)
+    many = loglikelihoods(model, tokenizer, requests, batch_size=5)
+    assert [s.logprob for s in one] == pytest.approx([s.logprob for s in many], abs=1e-5)
+
+
+def test_long_requests_are_cut_from_the_left_each_on_its_own(tiny_lm, monkeypatch):
+    _, model, tokenizer = tiny_lm
+    requests = REQUESTS[:2]
+    groups, owners = encode_requests(tokenizer, requests, max_len=6)
+    assert owners == [[0], [1]]  # no longer sharing the context
+    assert all(len(g.context) + len(g.continuations[0]) == 7 for g in groups)
+    monkeypatch.setattr(loglik, "max_length", lambda model, tokenizer: 6)
+    for (ctx, cont), score in zip(
+        requests, loglikelihoods(model, tokenizer, requests), strict=True
+    ):
+        assert score.logprob == pytest.approx(naive(model, tokenizer, ctx, cont, 6)[0], abs=1e-4)
+
+
+def test_empty_context_is_refused(tiny_lm):
+    _, model, tokenizer = tiny_lm
+    with pytest.raises(ValueError, match="request 0 has an empty context"):
+        loglikelihoods(model, tokenizer, [("", " نعم")])
+
+
+def test_acc_norm_divides_by_choice_characters(monkeypatch):
+    # The short choice wins on the total, the long one per character of the choice alone
+    # (counting the leading space, -1/2 > -2.5/4, the short one would win again).
+    item = MCItem("1", "س", ["أ", "ببب"], gold=1)
+    monkeypatch.setattr(
+        multiple_choice,
+        "loglikelihoods",
+        lambda model, tokenizer, requests, batch_size: [Loglik(-1.0, False), Loglik(-2.5, False)],
+    )
+    result = score_mc(None, None, [item])
+    assert (result.acc, result.acc_norm) == (0.0, 1.0)
+    assert (result.rows[0].prediction, result.rows[0].prediction_norm) == (0, 1)
+
+
+def test_multiple_choice_uses_the_first_shots(tiny_lm):
+    _, model, tokenizer = tiny_lm
+    items, dev = sample_items("acva_jsonl")
+    result = score_mc(model, tokenizer, items[:3], shots=2, fewshot_items=dev, batch_size=2)
+    requests = [(context(items[0], dev[:2]), c) for c in continuations(items[0])]
+    expected = [s.logprob for s in loglikelihoods(model, tokenizer, requests)]
+    assert result.n == 3 and result.shots == 2
+    assert result.rows[0].logliks == pytest.approx(expected, abs=1e-5)
+    with pytest.raises(ValueError, match="5 shots asked for, 4 few-shot items given"):
+        score_mc(model, tokenizer, items, shots=5, fewshot_items=dev)
