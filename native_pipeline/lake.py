@@ -1,8 +1,9 @@
 """The data lake: every asset partition is a folder of Parquet tables under one root.
 
 Layout: `<root>/<asset>/<partition>/<table>/part-NNNNN.parquet`, where a partition folder is
-`dump=<name>` (hive style, so DuckDB and polars recover the dump from the path) or `all` for an
-unpartitioned asset. A partition is written into a hidden temporary folder and renamed into place
+`dump=<name>` (hive style, so DuckDB and polars recover the dump from the path), `variant=<name>`
+for the pre-training variants (corpus_mix, token_shards, checkpoints, eval_scores) or `all` for
+an unpartitioned asset. A partition is written into a hidden temporary folder and renamed into place
 when complete, so a killed run never leaves half a partition and a re-run replaces it whole.
 """
 
@@ -19,8 +20,16 @@ import polars as pl
 UNPARTITIONED = "all"
 
 
+def variant(name: str) -> str:
+    """The partition folder of one pre-training variant."""
+    return f"variant={name}"
+
+
 def partition_folder(partition: str | None) -> str:
-    return f"dump={partition}" if partition else UNPARTITIONED
+    """A dump name, a folder already named `key=value` (see `variant`), or None."""
+    if not partition:
+        return UNPARTITIONED
+    return partition if "=" in partition else f"dump={partition}"
 
 
 def write_part(frame: pl.DataFrame, stem: Path) -> int:

@@ -112,6 +112,92 @@ class AlignmentSettings(_Strict):
     audit: AuditSettings = AuditSettings()
 
 
+class VariantSettings(_Strict):
+    """One corpus to pre-train on: the original text, the aligned text, or a hybrid of both."""
+
+    source: Literal["original", "aligned", "hybrid"]
+    fraction: float = Field(
+        1.0, gt=0, le=1, description="a nested volume slice: the same documents at any fraction"
+    )
+    aligned_share: float = Field(
+        0.5, ge=0, le=1, description="hybrid: the share of documents taken in their aligned form"
+    )
+
+
+class ReplaySettings(_Strict):
+    """Local text mixed into every variant (e.g. general-domain data against forgetting)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    path: Path = Field(description="a .jsonl or .parquet file with a text column, or a .txt file")
+    weight: float = Field(gt=0, lt=1, description="its share of each variant's characters")
+    text_field: str = "text"
+
+
+class TokenizerSettings(_Strict):
+    path: Path | None = Field(
+        None,
+        description="a tokenizer.json or model folder; none: the base model's tokenizer, "
+        "or a byte-level BPE trained on the corpus when there is no base model",
+    )
+    vocab_size: int = Field(4096, ge=300)
+    max_chars: int = Field(50_000_000, ge=1, description="corpus characters the BPE learns from")
+
+
+class ModelSettings(_Strict):
+    base_model: Path | None = Field(
+        None,
+        description="a local Hugging Face causal LM (Llama-3 class); none: a small GPT "
+        "from scratch, sized by `tiny`",
+    )
+    tiny: dict[str, int] = Field(default_factory=dict, description="build_model tiny arguments")
+
+
+class DistributedSettings(_Strict):
+    nproc_per_node: int = Field(1, ge=1, description="processes (GPUs) torchrun starts")
+    torchrun_args: list[str] = Field(
+        default_factory=list, description="e.g. [--nnodes, '2', --rdzv-endpoint, host:29400]"
+    )
+
+
+class TrainingSettings(_Strict):
+    variants: dict[str, VariantSettings] = Field(
+        default_factory=lambda: {
+            "original": VariantSettings(source="original"),
+            "aligned": VariantSettings(source="aligned"),
+            "hybrid": VariantSettings(source="hybrid"),
+        }
+    )
+    held_out_share: float = Field(0.1, ge=0, lt=1, description="documents kept for evaluation")
+    seed: int = Field(0, description="draws the held-out documents, slices and hybrid choices")
+    replay: list[ReplaySettings] = Field(default_factory=list)
+    tokenizer: TokenizerSettings = TokenizerSettings()
+    shard_tokens: int = Field(50_000_000, ge=1, description="tokens per .bin shard, about")
+    model: ModelSettings = ModelSettings()
+    loop: dict[str, Any] = Field(default_factory=dict, description="PretrainConfig fields")
+    distributed: DistributedSettings = DistributedSettings()
+
+
+class TaskSettings(_Strict):
+    format: Literal["arabic_mmlu_csv", "exams_jsonl", "acva_jsonl", "aratrust"]
+    path: Path | None = Field(None, description="the benchmark file; none: the bundled sample")
+    dev_path: Path | None = Field(None, description="few-shot examples; none: the bundled ones")
+    shots: int = Field(0, ge=0)
+
+
+class HarmlessnessSettings(_Strict):
+    path: Path | None = Field(None, description="BeaverTails-style prompts; none: the sample")
+    max_new_tokens: int = Field(48, ge=1)
+    threshold: float = Field(0.5, ge=0, le=1, description="a continuation this harmful counts")
+
+
+class EvaluationSettings(_Strict):
+    tasks: dict[str, TaskSettings] = Field(default_factory=dict)
+    harmlessness: HarmlessnessSettings = HarmlessnessSettings()
+    context_length: int = Field(512, ge=8, description="perplexity window, in tokens")
+    max_held_out_docs: int = Field(500, ge=1)
+    batch_size: int = Field(16, ge=1)
+
+
 class Settings(_Strict):
     data_root: Path = Path("data")
     landing_zone: str = Field(
@@ -121,6 +207,8 @@ class Settings(_Strict):
     sql_dir: Path = PROJECT_ROOT / "dbt_like_sql"
     cleaning: CleaningSettings = CleaningSettings()
     alignment: AlignmentSettings = AlignmentSettings()
+    training: TrainingSettings = TrainingSettings()
+    evaluation: EvaluationSettings = EvaluationSettings()
     checks: dict[str, float] = Field(
         default_factory=dict, description="thresholds the SQL checks read through var()"
     )

@@ -66,6 +66,33 @@ GOOD = {
     ("cleaned_text", "stages"): frame([_stage(0, "extract", 3, 2)], STAGES),
     ("rewrite_segments", "data"): frame([_segment("a"), _segment("b")], SEGMENTS),
     ("aligned_corpus", "data"): frame([_aligned("a"), _aligned("b", AR + " معدل")], ALIGNED),
+    ("corpus_mix", "documents"): pl.DataFrame(
+        {
+            "doc_id": ["a", "b", "replay:wiki:0"],
+            "source": ["original", "aligned", "replay:wiki"],
+            "segment_ids": [["a:0"], ["b:0"], []],
+            "text": [AR, AR + " معدل", "نص عام"],
+        }
+    ),
+    ("corpus_mix", "held_out"): pl.DataFrame(
+        {"doc_id": ["h"], "original": ["نص محجوز"], "aligned": ["نص محجوز مهذب"]}
+    ),
+    ("token_shards", "documents"): pl.DataFrame(
+        {
+            "shard": ["shard-00000"] * 3,
+            "index": [0, 1, 2],
+            "doc_id": ["a", "b", "replay:wiki:0"],
+            "n_tokens": [12, 13, 3],
+        }
+    ),
+    ("eval_scores", "scores"): pl.DataFrame(
+        {
+            "task": ["held_out_original", "exams", "exams", "harmlessness"],
+            "metric": ["perplexity", "acc", "acc_norm", "harmful_rate"],
+            "value": [812.5, 0.25, 0.5, 0.0],
+            "n": [3, 24, 24, 20],
+        }
+    ),
 }
 
 
@@ -149,6 +176,24 @@ BAD = {
     },
     ("aligned_corpus", "length_ratio_within_bounds"): {
         ("aligned_corpus", "data"): frame([_aligned("a", AR[:10]), _aligned("b")], ALIGNED)
+    },
+    ("corpus_mix", "held_out_never_trained"): {
+        ("corpus_mix", "held_out"): pl.DataFrame(
+            {"doc_id": ["h"], "original": [AR], "aligned": ["نص"]}  # a's text, another doc_id
+        )
+    },
+    ("corpus_mix", "documents_trace_to_crawl"): {
+        ("corpus_mix", "documents"): GOOD[("corpus_mix", "documents")].with_columns(
+            segment_ids=pl.lit(["a:0", "z:3"])
+        )
+    },
+    ("token_shards", "every_document_tokenized"): {
+        ("token_shards", "documents"): GOOD[("token_shards", "documents")].head(2)
+    },
+    ("eval_scores", "scores_are_valid"): {
+        ("eval_scores", "scores"): GOOD[("eval_scores", "scores")].with_columns(
+            value=pl.Series([0.5, 0.25, 0.5, 0.0])  # a perplexity below 1 is impossible
+        )
     },
 }
 

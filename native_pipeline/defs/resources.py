@@ -9,7 +9,13 @@ import dagster as dg
 from native_pipeline.alignment.conduct import CodeOfConduct
 from native_pipeline.alignment.validate import Limits
 from native_pipeline.lake import Lake
-from native_pipeline.settings import AlignmentSettings, Settings, load_settings
+from native_pipeline.settings import (
+    AlignmentSettings,
+    EvaluationSettings,
+    Settings,
+    TrainingSettings,
+    load_settings,
+)
 from native_pipeline.text.pii import ARABIC_DIGITS, ASCII_DIGITS, PII_PATTERNS
 
 
@@ -60,6 +66,27 @@ class AlignmentResource(dg.ConfigurableResource):
         return Limits(**self.settings.limits)
 
 
+class TrainingResource(dg.ConfigurableResource):
+    """The `training` section of the config: variants, held-out share, replay, tokenizer,
+    model, loop and torchrun settings."""
+
+    config: dict[str, Any]
+
+    @property
+    def settings(self) -> TrainingSettings:
+        return TrainingSettings.model_validate(self.config)
+
+
+class EvaluationResource(dg.ConfigurableResource):
+    """The `evaluation` section of the config: benchmark files, shots, harmlessness prompts."""
+
+    config: dict[str, Any]
+
+    @property
+    def settings(self) -> EvaluationSettings:
+        return EvaluationSettings.model_validate(self.config)
+
+
 class SqlResource(dg.ConfigurableResource):
     """Values that dbt_like_sql files read through var()."""
 
@@ -85,7 +112,15 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "alignment": AlignmentResource(
             config=settings.alignment.model_dump(mode="json", exclude_none=True)
         ),
+        "training": TrainingResource(
+            config=settings.training.model_dump(mode="json", exclude_none=True)
+        ),
+        "evaluation": EvaluationResource(
+            config=settings.evaluation.model_dump(mode="json", exclude_none=True)
+        ),
         "sql": SqlResource(variables=sql_variables(settings)),
+        # Starts torchrun beside the step: in the step's own GPU pod under the k8s executor.
+        "pipes": dg.PipesSubprocessClient(),
     }
 
 

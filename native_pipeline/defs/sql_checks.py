@@ -10,6 +10,8 @@ from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.crawl import raw_crawl
 from native_pipeline.defs.metadata import markdown_table
 from native_pipeline.defs.resources import LakeResource, SqlResource
+from native_pipeline.defs.training import VARIANT_STAGES, VARIANTS, key
+from native_pipeline.lake import variant
 from native_pipeline.settings import load_settings
 from native_pipeline.sql import MAIN_TABLE, SqlFile, load_checks, load_models, query, render
 
@@ -20,36 +22,56 @@ PARTITIONED = {
 }
 
 
-def _globber(lake: LakeResource, partition: str | None) -> Callable[[str, str], str]:
+def _globber(
+    lake: LakeResource, partition: str | None, of_variant: str | None = None
+) -> Callable[[str, str], str]:
+    """Refs read the checked dump of a dump asset (every dump, from a variant's check) and the
+    checked variant of a variant stage."""
+
     def glob(asset: str, table: str) -> str:
-        return lake.lake.table_glob(asset, table, partition if asset in PARTITIONED else None)
+        if asset in VARIANT_STAGES:
+            return lake.lake.table_glob(asset, table, variant(of_variant or "*"))
+        if asset in PARTITIONED:
+            return lake.lake.table_glob(asset, table, partition or "*")
+        return lake.lake.table_glob(asset, table)
 
     return glob
 
 
 def _run(
-    sql_file: SqlFile, lake: LakeResource, variables: dict, partition: str | None
+    sql_file: SqlFile,
+    lake: LakeResource,
+    variables: dict,
+    partition: str | None,
+    of_variant: str | None = None,
 ) -> tuple[str, pl.DataFrame]:
-    text = render(sql_file, _globber(lake, partition), variables)
+    text = render(sql_file, _globber(lake, partition, of_variant), variables)
     return text, query(text)
 
 
-def build_check(sql_file: SqlFile) -> dg.AssetChecksDefinition:
+def _asset_key(asset: str, of_variant: str | None) -> dg.AssetKey:
+    return key(asset, of_variant) if asset in VARIANT_STAGES else dg.AssetKey(asset)
+
+
+def build_check(sql_file: SqlFile, of_variant: str | None = None) -> dg.AssetChecksDefinition:
+    """The check of `sql_file` on its asset (on one variant's asset for a variant stage)."""
     partitions_def = PARTITIONED.get(sql_file.target)
 
     @dg.asset_check(
-        asset=sql_file.target,
+        asset=_asset_key(sql_file.target, of_variant),
         name=sql_file.name,
         description=sql_file.description,
         blocking=sql_file.blocking,
         partitions_def=partitions_def,
-        additional_deps=[a for a in sql_file.upstream if a != sql_file.target],
+        additional_deps=[
+            _asset_key(a, of_variant) for a in sql_file.upstream if a != sql_file.target
+        ],
     )
     def _check(
         context: dg.AssetCheckExecutionContext, lake: LakeResource, sql: SqlResource
     ) -> dg.AssetCheckResult:
         partition = context.partition_key if partitions_def else None
-        text, offending = _run(sql_file, lake, sql.variables, partition)
+        text, offending = _run(sql_file, lake, sql.variables, partition, of_variant)
         return dg.AssetCheckResult(
             passed=offending.is_empty(),
             severity=dg.AssetCheckSeverity.ERROR
@@ -86,5 +108,9 @@ def build_model(sql_file: SqlFile) -> dg.AssetsDefinition:
 
 
 _sql_dir = load_settings().sql_dir
-sql_checks = [build_check(f) for f in load_checks(_sql_dir)]
+sql_checks = [
+    build_check(f, name)
+    for f in load_checks(_sql_dir)
+    for name in (VARIANTS if f.target in VARIANT_STAGES else [None])
+]
 sql_models = [build_model(f) for f in load_models(_sql_dir)]

@@ -6,6 +6,17 @@ import dagster as dg
 
 from native_pipeline.definitions import defs
 
+VARIANTS = ["original", "aligned", "hybrid", "aligned_25", "aligned_50"]
+
+
+def _per_variant(lineage: dict[str, list[str]]) -> dict[str, list[str]]:
+    """`stage/<v>` keys and parents for every variant of the default config."""
+    return {
+        key.replace("<v>", v): sorted(p.replace("<v>", v) for p in parents)
+        for key, parents in lineage.items()
+        for v in VARIANTS
+    }
+
 
 def test_graph_snapshot():
     graph = defs().resolve_asset_graph()
@@ -23,6 +34,16 @@ def test_graph_snapshot():
         "alignment_worker": ["expert_rewrites"],
         "aligned_corpus": ["alignment_worker", "rewrite_segments"],
         "rewrite_audit": ["aligned_corpus"],
+        "tokenizer": ["aligned_corpus", "cleaned_text"],
+        **_per_variant(
+            {
+                "corpus_mix/<v>": ["aligned_corpus", "cleaned_text"],
+                "token_shards/<v>": ["corpus_mix/<v>", "tokenizer"],
+                "checkpoints/<v>": ["token_shards/<v>"],
+                "eval_scores/<v>": ["checkpoints/<v>", "corpus_mix/<v>"],
+            }
+        ),
+        "ablation_report": [f"eval_scores/{v}" for v in sorted(VARIANTS)],
     }
     partitioned = {
         k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def
@@ -32,6 +53,7 @@ def test_graph_snapshot():
     assert {k for k, p in pools.items() if p and "gpu" in p} == {
         "alignment_worker",
         "aligned_corpus",
+        *(f"{stage}/{v}" for stage in ("checkpoints", "eval_scores") for v in VARIANTS),
     }
     checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys}
     assert checks == {
@@ -49,6 +71,16 @@ def test_graph_snapshot():
         "aligned_corpus:translation_rate",
         "aligned_corpus:harm_not_increased",
         "aligned_corpus:length_ratio_within_bounds",
+        *(
+            f"{stage}/{v}:{name}"
+            for v in VARIANTS
+            for stage, name in (
+                ("corpus_mix", "held_out_never_trained"),
+                ("corpus_mix", "documents_trace_to_crawl"),
+                ("token_shards", "every_document_tokenized"),
+                ("eval_scores", "scores_are_valid"),
+            )
+        ),
     }
 
 
@@ -57,5 +89,7 @@ def test_jobs_sensor_and_resources_load():
     assert definitions.resolve_job_def("main") is not None
     assert definitions.resolve_job_def("register_landing_dumps") is not None
     assert definitions.resolve_sensor_def("landing_zone_sensor").job_name == "main"
-    assert {"lake", "cleaning", "alignment", "sql"} <= set(definitions.resources or {})
+    assert {"lake", "cleaning", "alignment", "training", "evaluation", "sql", "pipes"} <= set(
+        definitions.resources or {}
+    )
     assert isinstance(definitions, dg.Definitions)

@@ -21,6 +21,8 @@ DUMPS = list(landing_dumps(SAMPLE_CRAWL))
 TRUTH = [json.loads(line) for line in TRUTH.read_text().splitlines()]
 
 
+VARIANTS = ["original", "aligned", "hybrid", "aligned_25", "aligned_50"]
+PER_VARIANT = ("corpus_mix", "token_shards", "checkpoints", "eval_scores")
 ALL_ASSETS = {
     "raw_crawl",
     "cleaned_text",
@@ -31,6 +33,9 @@ ALL_ASSETS = {
     "alignment_worker",
     "aligned_corpus",
     "rewrite_audit",
+    "tokenizer",
+    *(f"{stage}/{v}" for stage in PER_VARIANT for v in VARIANTS),
+    "ablation_report",
 }
 
 
@@ -38,7 +43,7 @@ def _definitions(tmp: Path, **overrides: object) -> dg.Definitions:
     """Definitions whose config is the default one with `overrides`, writing under `tmp`."""
     config = yaml.safe_load(DEFAULT_CONFIG.read_text()) | {"data_root": str(tmp / "data")}
     path = tmp / "config.yaml"
-    path.write_text(yaml.safe_dump(config | overrides))
+    path.write_text(yaml.safe_dump(config | overrides, sort_keys=False))
     with pytest.MonkeyPatch.context() as env:
         env.setenv("NATIVE_PIPELINE_CONFIG", str(path))
         env.delenv("NATIVE_PIPELINE_DATA_ROOT", raising=False)
@@ -80,7 +85,8 @@ def test_every_asset_and_check_passes_on_every_dump(sample):
         }
         assert materialized == ALL_ASSETS
         evaluations = _check_evaluations(result)
-        assert len(evaluations) == 14 and all(evaluations.values()), evaluations
+        assert len(evaluations) == 14 + 4 * len(VARIANTS), evaluations
+        assert all(evaluations.values()), evaluations
 
 
 def test_conservation_per_dump(sample):
@@ -205,3 +211,49 @@ def test_sensor_registers_dumps_and_runs_them_one_at_a_time_oldest_first(tmp_pat
     assert second.dynamic_partitions_requests == []
     idle = tick(second.cursor)
     assert idle.run_requests == [] and idle.cursor == second.cursor
+
+
+def _metadata(result) -> dict[str, dict]:
+    return {
+        e.asset_key.to_user_string(): e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
+
+
+def test_every_variant_trains_on_its_own_mix_and_is_evaluated(sample):
+    lake, results = sample
+    metadata = _metadata(results[DUMPS[-1]])
+    mixes = {
+        v: lake.scan("corpus_mix", "documents", f"variant={v}").collect() for v in VARIANTS
+    }
+    held_out = lake.scan("corpus_mix", "held_out", "variant=original").collect()
+    assert held_out.height > 0 and sorted(held_out["dump"].unique()) == DUMPS
+    for v, docs in mixes.items():
+        assert not set(docs["doc_id"]) & set(held_out["doc_id"]), v
+    assert set(mixes["original"]["source"]) == {"original"}
+    assert set(mixes["aligned"]["source"]) == {"aligned"}
+    assert set(mixes["hybrid"]["doc_id"]) == set(mixes["original"]["doc_id"])
+    assert set(mixes["aligned_25"]["doc_id"]) <= set(mixes["aligned_50"]["doc_id"])
+    assert set(mixes["aligned_50"]["doc_id"]) < set(mixes["aligned"]["doc_id"])
+
+    for v in VARIANTS:
+        shards = lake.scan("token_shards", "documents", f"variant={v}").collect()
+        assert shards["doc_id"].to_list() == mixes[v]["doc_id"].to_list()
+        final = lake.partition_path("checkpoints", f"variant={v}") / "final"
+        assert (final / "model.safetensors").exists() and (final / "tokenizer.json").exists()
+        trained = metadata[f"checkpoints/{v}"]
+        assert trained["loss_curve"].value.startswith("![figure](data:image/png;base64,")
+        assert trained["final_loss"].value < trained["first_loss"].value
+        scores = lake.scan("eval_scores", "scores", f"variant={v}").collect()
+        tasks = set(scores["task"])
+        assert {"held_out_original", "held_out_aligned", "harmlessness"} <= tasks
+        assert {"arabic_mmlu", "exams", "acva", "aratrust"} <= tasks
+        assert metadata[f"eval_scores/{v}"]["exams/acc"].value == pytest.approx(
+            scores.filter(task="exams", metric="acc")["value"][0], abs=1e-4
+        )
+
+    report = lake.scan("ablation_report", "data").collect()
+    assert report.columns == ["score", *VARIANTS]
+    assert "held_out_aligned/perplexity" in report["score"].to_list()
+    assert report.drop("score").null_count().sum_horizontal()[0] == 0
+    assert metadata["ablation_report"]["chart"].value.startswith("![figure](data:image/png")

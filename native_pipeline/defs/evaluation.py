@@ -1,0 +1,113 @@
+"""Evaluation of each variant's checkpoint, and the ablation that compares them:
+
+checkpoints/<variant> ─▶ eval_scores/<variant> ─▶ ablation_report
+corpus_mix/<variant> (held-out) ──┘
+"""
+
+import dagster as dg
+import polars as pl
+from matplotlib.figure import Figure
+
+from native_pipeline.defs.alignment import GPU_TAGS
+from native_pipeline.defs.metadata import markdown_table, png
+from native_pipeline.defs.resources import EvaluationResource, LakeResource, TrainingResource
+from native_pipeline.defs.training import VARIANTS, key
+from native_pipeline.lake import variant
+
+SCORES = {"task": pl.String, "metric": pl.String, "value": pl.Float64, "n": pl.Int64}
+
+
+def eval_scores(name: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key("eval_scores", name),
+        deps=[key("checkpoints", name), key("corpus_mix", name)],
+        group_name="evaluation",
+        kinds={"pytorch", "parquet"},
+        pool="gpu",
+        op_tags=GPU_TAGS,
+        description=f"Variant `{name}`'s checkpoint on every metric: perplexity on held-out "
+        "original and aligned text, multiple-choice acc and acc_norm by log-likelihood per "
+        "choice (ArabicMMLU, EXAMS, ACVA, AraTrust formats), and the harmful rate of its "
+        "continuations of harmful prompts.",
+    )
+    def _asset(lake: LakeResource, evaluation: EvaluationResource) -> dg.MaterializeResult:
+        from native_pipeline.evaluation.suite import evaluate_checkpoint
+
+        settings = evaluation.settings
+        held_out = (
+            lake.lake.scan("corpus_mix", "held_out", variant(name))
+            .head(settings.max_held_out_docs)
+            .collect()
+        )
+        report = evaluate_checkpoint(
+            lake.lake.partition_path("checkpoints", variant(name)) / "final", held_out, settings
+        )
+        scores = pl.DataFrame(report.scores, schema=SCORES, orient="row")
+        with lake.lake.writer("eval_scores", variant(name)) as out:
+            out.write("scores", scores)
+            out.write("items", report.items)
+            out.write("harm", report.harm)
+        return dg.MaterializeResult(
+            metadata={
+                # One number per metric: the UI plots each across materializations.
+                **{f"{t}/{m}": round(v, 4) for t, m, v, _ in scores.iter_rows()},
+                "scores": markdown_table(scores),
+                "seconds": round(report.seconds, 1),
+            }
+        )
+
+    return _asset
+
+
+def _chart(table: pl.DataFrame, slices: dict[str, float]) -> Figure:
+    """One panel per metric: a bar per variant, and the scaling curve of the aligned slices."""
+    metrics = table["score"].to_list()
+    variants = [c for c in table.columns if c != "score"]
+    figure = Figure(figsize=(3.2 * min(len(metrics), 4), 2.8 * -(-len(metrics) // 4)))
+    axes_grid = figure.subplots(-(-len(metrics) // 4), min(len(metrics), 4), squeeze=False)
+    for axes, (metric, *values) in zip(axes_grid.flat, table.iter_rows(), strict=False):
+        axes.bar(variants, [v if v is not None else 0 for v in values], color="tab:blue")
+        axes.set_title(metric, fontsize=9)
+        axes.tick_params(axis="x", labelrotation=45, labelsize=7)
+        points = sorted((f, values[variants.index(v)]) for v, f in slices.items() if v in variants)
+        if len(points) > 1:
+            twin = axes.twiny()
+            twin.plot([f for f, _ in points], [v for _, v in points], "o-", color="tab:orange")
+            twin.set_xlabel("aligned volume", fontsize=7)
+    for axes in list(axes_grid.flat)[len(metrics) :]:
+        axes.set_visible(False)
+    figure.tight_layout()
+    return figure
+
+
+@dg.asset(
+    deps=[key("eval_scores", name) for name in VARIANTS],
+    group_name="evaluation",
+    kinds={"matplotlib", "parquet"},
+    description="The published comparison: original vs aligned vs hybrid (and the aligned "
+    "volume slices) on every metric, as one table and one chart.",
+)
+def ablation_report(lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
+    long = (
+        pl.scan_parquet(
+            lake.lake.table_glob("eval_scores", "scores", variant("*")), hive_partitioning=True
+        )
+        .select((pl.col("task") + "/" + pl.col("metric")).alias("score"), "variant", "value")
+        .collect()
+    )
+    order = [v for v in VARIANTS if v in set(long["variant"])]
+    table = long.pivot("variant", index="score", values="value").select("score", *order)
+    variants = training.settings.variants
+    slices = {v: spec.fraction for v, spec in variants.items() if spec.source == "aligned"}
+    with lake.lake.writer("ablation_report") as out:
+        out.write("data", table)
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": table.height,
+            "table": markdown_table(table.with_columns(pl.col(order).round(4))),
+            "chart": png(_chart(table, slices)),
+        }
+    )
+
+
+evaluation_assets = [eval_scores(name) for name in VARIANTS] + [ablation_report]

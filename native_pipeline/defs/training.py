@@ -1,0 +1,304 @@
+"""Continued pre-training on each corpus variant (one asset per variant and stage):
+
+cleaned_text ──┬─▶ corpus_mix/<variant> ─▶ token_shards/<variant> ─▶ checkpoints/<variant>
+aligned_corpus ┴─▶ tokenizer ─────────────────────┘
+
+The variants come from the config (`training.variants`): original, aligned, hybrid and the
+nested slices of the scaling curve. Each variant has its own chain of assets, so that the
+UI plots each variant's loss across materializations and a cluster trains them side by side.
+"""
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from native_pipeline.defs.alignment import GPU_TAGS, aligned_corpus
+from native_pipeline.defs.cleaning import cleaned_text
+from native_pipeline.defs.metadata import line_plot, markdown_table
+from native_pipeline.defs.resources import LakeResource, TrainingResource
+from native_pipeline.lake import Lake, variant
+from native_pipeline.settings import TrainingSettings, load_settings
+from native_pipeline.training.mix import (
+    DOCUMENTS,
+    HELD_OUT,
+    Variant,
+    documents_in_both_forms,
+    mix,
+    replay,
+    replay_target_chars,
+    split_held_out,
+)
+
+VARIANTS = list(load_settings().training.variants)
+# The stages with one asset per variant, `<stage>/<variant>`, stored as `variant=<name>` folders.
+VARIANT_STAGES = ("corpus_mix", "token_shards", "checkpoints", "eval_scores")
+
+
+def key(stage: str, name: str) -> dg.AssetKey:
+    return dg.AssetKey([stage, name])
+
+
+def aligned_dumps(lake: Lake) -> list[str]:
+    """Dumps with both cleaned and aligned text: every variant reads the same documents."""
+    cleaned = {p.name for p in lake.root.glob("cleaned_text/dump=*")}
+    aligned = {p.name for p in lake.root.glob("aligned_corpus/dump=*")}
+    return sorted(name.removeprefix("dump=") for name in cleaned & aligned)
+
+
+def documents_by_dump(
+    lake: Lake, settings: TrainingSettings
+) -> Iterator[tuple[str, pl.DataFrame, pl.DataFrame]]:
+    """(dump, documents to train on, held-out documents), one dump at a time."""
+    for dump in aligned_dumps(lake):
+        originals = lake.scan("cleaned_text", "data", dump).select("doc_id", "text").collect()
+        segments = (
+            lake.scan("aligned_corpus", "data", dump)
+            .select("doc_id", "segment_id", "index", "start", "end", "aligned")
+            .collect()
+        )
+        docs = documents_in_both_forms(originals, segments)
+        train, held_out = split_held_out(docs, settings.held_out_share, settings.seed)
+        yield dump, train, held_out
+
+
+def _latest(context: dg.AssetExecutionContext, asset: dg.AssetKey) -> str | None:
+    """The run that last materialized `asset`: the upstream version a manifest records."""
+    event = context.instance.get_latest_materialization_event(asset)
+    return event.run_id if event else None
+
+
+def corpus_mix(name: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key("corpus_mix", name),
+        deps=[cleaned_text, aligned_corpus],
+        group_name="training",
+        kinds={"polars", "parquet"},
+        description=f"The documents variant `{name}` trains on (original, aligned or hybrid "
+        "text, a nested slice, replay), with the held-out documents set aside in both forms.",
+    )
+    def _asset(lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
+        settings = training.settings
+        spec = settings.variants[name]
+        chosen = Variant(name, spec.source, spec.fraction, spec.aligned_share)
+        written: list[pl.DataFrame] = []  # (source, documents, characters) of every part
+        n_held_out, dumps = 0, []
+
+        def tally(docs: pl.DataFrame) -> None:
+            written.append(
+                docs.group_by("source").agg(
+                    documents=pl.len(), characters=pl.col("text").str.len_chars().sum()
+                )
+            )
+
+        with lake.lake.writer("corpus_mix", variant(name)) as out:
+            out.write("documents", pl.DataFrame(schema={**DOCUMENTS, "dump": pl.String}))
+            out.write("held_out", pl.DataFrame(schema={**HELD_OUT, "dump": pl.String}))
+            for dump, train, held_out in documents_by_dump(lake.lake, settings):
+                docs = mix(train, chosen, settings.seed).with_columns(dump=pl.lit(dump))
+                out.write("documents", docs)
+                out.write("held_out", held_out.with_columns(dump=pl.lit(dump)))
+                tally(docs)
+                n_held_out += held_out.height
+                dumps.append(dump)
+            if not dumps:
+                raise ValueError("no dump has both cleaned_text and aligned_corpus to mix")
+            corpus_chars = int(pl.concat(written)["characters"].sum())
+            total_weight = sum(r.weight for r in settings.replay)
+            shortfall = {}
+            for source in settings.replay:
+                target = replay_target_chars(corpus_chars, source.weight, total_weight)
+                docs = replay(source.name, source.path, source.text_field, target)
+                out.write("documents", docs.with_columns(dump=pl.lit(None, pl.String)))
+                tally(docs)
+                if (got := int(docs["text"].str.len_chars().sum())) < target:
+                    shortfall[source.name] = target - got  # the file holds less than asked
+        by_source = pl.concat(written).group_by("source", maintain_order=True).sum()
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": int(by_source["documents"].sum()),
+                "dumps": dg.MetadataValue.json(dumps),
+                "held_out_documents": n_held_out,
+                "characters": int(by_source["characters"].sum()),
+                "by_source": markdown_table(by_source),
+                "replay_shortfall_chars": dg.MetadataValue.json(shortfall),
+                "variant": dg.MetadataValue.json(spec.model_dump(mode="json")),
+            }
+        )
+
+    return _asset
+
+
+def _tokenizer_folder(lake: Lake) -> Path:
+    return lake.partition_path("tokenizer")
+
+
+@dg.asset(
+    deps=[cleaned_text, aligned_corpus],
+    group_name="training",
+    kinds={"huggingface"},
+    description="The tokenizer every variant shares: the base model's own when one is "
+    "configured, else a byte-level BPE learned from the training documents in both forms. "
+    "Fertility (tokens per word) is measured on the held-out Arabic documents.",
+)
+def tokenizer(lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
+    from native_pipeline.training.tokenizer import (
+        fertility,
+        load_tokenizer,
+        tokenizer_hash,
+        train_tokenizer,
+    )
+
+    settings = training.settings
+    held_out: list[pl.DataFrame] = []
+
+    def texts() -> Iterator[str]:
+        budget = settings.tokenizer.max_chars
+        for _, train, held in documents_by_dump(lake.lake, settings):
+            held_out.append(held)
+            for text in pl.concat([train["original"], train["aligned"]]):
+                if budget <= 0:
+                    return
+                budget -= len(text)
+                yield text
+
+    source = settings.tokenizer.path or settings.model.base_model
+    if source:
+        loaded = load_tokenizer(source)
+        for _ in texts():  # the held-out documents, to measure fertility on
+            pass
+    else:
+        loaded = train_tokenizer(texts(), settings.tokenizer.vocab_size)
+    with lake.lake.writer("tokenizer") as out:
+        loaded.save_pretrained(out.staging)
+    held = pl.concat(held_out) if held_out else pl.DataFrame(schema=HELD_OUT)
+    return dg.MaterializeResult(
+        metadata={
+            "source": str(source or "byte-level BPE trained on the corpus"),
+            "vocab_size": len(loaded),
+            "tokenizer_hash": tokenizer_hash(loaded),
+            "held_out_documents": held.height,
+            "fertility_original": round(fertility(loaded, held["original"]), 3),
+            "fertility_aligned": round(fertility(loaded, held["aligned"]), 3),
+            "path": dg.MetadataValue.path(str(_tokenizer_folder(lake.lake))),
+        }
+    )
+
+
+def token_shards(name: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key("token_shards", name),
+        deps=[key("corpus_mix", name), tokenizer],
+        group_name="training",
+        kinds={"numpy"},
+        description=f"Variant `{name}` tokenized into Megatron-compatible indexed shards "
+        "(.bin of int32 tokens, .idx of document boundaries), a manifest with checksums, and "
+        "a sidecar mapping each document to its doc_id and segment_ids.",
+    )
+    def _asset(
+        context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource
+    ) -> dg.MaterializeResult:
+        from native_pipeline.training.shards import write_shards
+        from native_pipeline.training.tokenizer import load_tokenizer
+
+        loaded = load_tokenizer(_tokenizer_folder(lake.lake))
+        mixed = lake.lake.partition_path("corpus_mix", variant(name)) / "documents"
+        frames = (
+            pl.read_parquet(part, columns=["doc_id", "segment_ids", "source", "text"])
+            for part in sorted(mixed.glob("*.parquet"))
+        )
+        upstream = {
+            "corpus_mix": _latest(context, key("corpus_mix", name)),
+            "tokenizer": _latest(context, tokenizer.key),
+        }
+        started = time.perf_counter()
+        with lake.lake.writer("token_shards", variant(name)) as out:
+            manifest = write_shards(
+                out.staging,
+                loaded,
+                frames,
+                shard_tokens=training.settings.shard_tokens,
+                upstream=upstream,
+            )
+        seconds = time.perf_counter() - started
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": manifest["documents"],
+                "tokens": manifest["tokens"],
+                "shards": len(manifest["shards"]),
+                "skipped_empty": manifest["skipped_empty"],
+                "tokenizer_hash": manifest["tokenizer_hash"],
+                "tokens_per_second": round(manifest["tokens"] / seconds) if seconds else 0,
+                "manifest": dg.MetadataValue.json(manifest),
+            }
+        )
+
+    return _asset
+
+
+def checkpoints(name: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        key=key("checkpoints", name),
+        deps=[key("token_shards", name)],
+        group_name="training",
+        kinds={"pytorch", "safetensors"},
+        pool="gpu",
+        op_tags=GPU_TAGS,
+        description=f"Continued pre-training on variant `{name}`: torchrun (DDP or FSDP) "
+        "started through Dagster Pipes; warm-up and cosine decay, resumable checkpoints, a "
+        "Hugging Face model folder (safetensors) at the end.",
+    )
+    def _asset(
+        context: dg.AssetExecutionContext,
+        lake: LakeResource,
+        training: TrainingResource,
+        pipes: dg.PipesSubprocessClient,
+    ) -> dg.MaterializeResult:
+        from native_pipeline.training.loop import LOG_FILE
+        from native_pipeline.training.run import launch_command
+        from native_pipeline.training.shards import read_manifest
+
+        settings = training.settings
+        shards = lake.lake.partition_path("token_shards", variant(name))
+        manifest = read_manifest(shards)
+        # Not staged and renamed: the checkpoints inside are what a killed run resumes from.
+        out_dir = lake.lake.partition_path("checkpoints", variant(name))
+        out_dir.mkdir(parents=True, exist_ok=True)
+        spec = {
+            "streams": [str(shards / "shards" / f"{s['name']}.bin") for s in manifest["shards"]],
+            "dtype": manifest["dtype"],
+            "out_dir": str(out_dir),
+            "tokenizer": str(_tokenizer_folder(lake.lake)),
+            "base_model": str(settings.model.base_model) if settings.model.base_model else None,
+            "tiny": settings.model.tiny,
+            "config": settings.loop,
+        }
+        spec_path = out_dir / "spec.json"
+        spec_path.write_text(json.dumps(spec, indent=2))
+        command = launch_command(
+            spec_path,
+            nproc_per_node=settings.distributed.nproc_per_node,
+            extra_torchrun_args=settings.distributed.torchrun_args,
+        )
+        reported = pipes.run(command=command, context=context).get_materialize_result()
+        # The loop's log of every step (a resumed run's too, from the start).
+        log = (out_dir / LOG_FILE).read_text().splitlines()
+        curve = [json.loads(line)["loss"] for line in log]
+        return dg.MaterializeResult(
+            metadata={
+                **reported.metadata,
+                "first_loss": curve[0],
+                "loss_curve": line_plot(curve, "optimizer step", "train loss"),
+                "path": dg.MetadataValue.path(str(out_dir / "final")),
+            }
+        )
+
+    return _asset
+
+
+training_assets = [tokenizer] + [
+    factory(name) for name in VARIANTS for factory in (corpus_mix, token_shards, checkpoints)
+]
