@@ -223,9 +223,7 @@ def _metadata(result) -> dict[str, dict]:
 def test_every_variant_trains_on_its_own_mix_and_is_evaluated(sample):
     lake, results = sample
     metadata = _metadata(results[DUMPS[-1]])
-    mixes = {
-        v: lake.scan("corpus_mix", "documents", f"variant={v}").collect() for v in VARIANTS
-    }
+    mixes = {v: lake.scan("corpus_mix", "documents", f"variant={v}").collect() for v in VARIANTS}
     held_out = lake.scan("corpus_mix", "held_out", "variant=original").collect()
     assert held_out.height > 0 and sorted(held_out["dump"].unique()) == DUMPS
     for v, docs in mixes.items():
