@@ -11,6 +11,8 @@
    `shards.BATCH_DOCUMENTS` documents, both cores (rayon's default):
    - raw `Tokenizer.encode_batch(texts, add_special_tokens=False)`: the reference;
    - raw `Tokenizer.encode_batch_fast`, the call write_shards makes (no character offsets);
+   - the same, reading each document's ids (`Encoding.ids`, a Python list): the least any
+     script that stores tokens does;
    - `write_shards` end to end: encode, .bin/.idx, sidecar Parquet, manifest and checksums,
      into benchmarks/.work/tokenize (on disk, emptied before each run).
 4. Prints a markdown table: median seconds, content tokens per second (eos not counted, so
@@ -96,9 +98,10 @@ def main() -> None:
     batch = shards.BATCH_DOCUMENTS
     batches = [texts[i : i + batch] for i in range(0, len(texts), batch)]
 
-    def raw(encode: Callable) -> Callable[[], int]:
+    def raw(encode: Callable, read_ids: bool = False) -> Callable[[], int]:
         def run() -> int:
-            return sum(len(e) for texts in batches for e in encode(texts, add_special_tokens=False))
+            encoded = (e for texts in batches for e in encode(texts, add_special_tokens=False))
+            return sum(len(e.ids) if read_ids else len(e) for e in encoded)
 
         return run
 
@@ -110,6 +113,7 @@ def main() -> None:
     sides: dict[str, Callable[[], int]] = {
         "raw Tokenizer.encode_batch (reference)": raw(encoder.encode_batch),
         "raw Tokenizer.encode_batch_fast": raw(encoder.encode_batch_fast),
+        "raw Tokenizer.encode_batch_fast, ids read": raw(encoder.encode_batch_fast, True),
         "write_shards end to end": shards_end_to_end,
     }
     seconds: dict[str, list[float]] = {name: [] for name in sides}
