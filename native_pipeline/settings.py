@@ -196,6 +196,9 @@ class EvaluationSettings(_Strict):
     context_length: int = Field(512, ge=8, description="perplexity window, in tokens")
     max_held_out_docs: int = Field(500, ge=1)
     batch_size: int = Field(16, ge=1)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="the weights' dtype; auto: bfloat16 on GPUs, float32 on CPUs"
+    )
 
 
 class Settings(_Strict):

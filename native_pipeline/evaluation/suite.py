@@ -64,7 +64,11 @@ def evaluate_checkpoint(
 
     started = time.perf_counter()
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(device).eval()
+    dtype = settings.dtype
+    if dtype == "auto":  # bfloat16 halves a Llama-3 8B on a GPU; the lm-eval parity is in float32
+        dtype = "bfloat16" if device == "cuda" else "float32"
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
+    model = model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     batch = settings.batch_size
     scores: list[tuple[str, str, float, int]] = []

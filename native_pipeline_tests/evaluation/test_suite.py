@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import math
+
+import polars as pl
+
+from native_pipeline.evaluation.suite import evaluate_checkpoint
+from native_pipeline.settings import load_settings
+from native_pipeline_tests.evaluation.conftest import sample_items
+
+HELD_OUT = pl.DataFrame(
+    {
+        "doc_id": ["a", "b"],
+        "original": ["السؤال عن عاصمة مصر والإجابة القاهرة.", "نص ثان عن التاريخ العربي."],
+        "aligned": ["السؤال عن عاصمة مصر، والإجابة: القاهرة.", "نص ثان عن التاريخ العربي."],
+    }
+)
+
+
+def test_every_configured_metric_is_scored(tiny_lm):
+    folder, _, _ = tiny_lm
+    settings = load_settings().evaluation
+    report = evaluate_checkpoint(folder, HELD_OUT, settings)
+
+    scored = {(task, metric) for task, metric, _, _ in report.scores}
+    for form in ("held_out_original", "held_out_aligned"):
+        assert {(form, "perplexity"), (form, "bits_per_byte")} <= scored
+    for name, task in settings.tasks.items():
+        assert {(name, "acc"), (name, "acc_norm")} <= scored
+        assert report.items.filter(task=name).height == len(sample_items(task.format)[0])
+    assert {("harmlessness", "harmful_rate"), ("harmlessness", "mean_harm")} <= scored
+    assert all(math.isfinite(value) for _, _, value, _ in report.scores)
+    assert report.harm.height > 0 and report.harm["continuation"].null_count() == 0
+
+
+def test_dtype_is_the_configured_one(tiny_lm):
+    """bfloat16 (the GPU default) scores the same choices with rounding-sized differences."""
+    folder, _, _ = tiny_lm
+    base = load_settings().evaluation
+    settings = base.model_copy(update={"tasks": {"exams": base.tasks["exams"]}})
+    full = evaluate_checkpoint(folder, HELD_OUT, settings.model_copy(update={"dtype": "float32"}))
+    half = evaluate_checkpoint(folder, HELD_OUT, settings.model_copy(update={"dtype": "bfloat16"}))
+
+    full_logliks = [x for row in full.items["logliks"] for x in row]
+    half_logliks = [x for row in half.items["logliks"] for x in row]
+    assert full_logliks != half_logliks
+    assert all(
+        math.isclose(a, b, rel_tol=0.05) for a, b in zip(full_logliks, half_logliks, strict=True)
+    )
