@@ -3,7 +3,7 @@
     python benchmarks/eval_throughput.py [--repeat 12] [--shots 0,2]
 
 1. Builds a random-weight Llama (hidden 256, 4 layers, 4 heads, a 4096-token vocabulary) with
-   `create_tiny_llama`, its tokenizer trained on the sample crawl's Arabic texts and the EXAMS
+   `create_tiny_chat_model`, its tokenizer trained on the sample crawl's Arabic texts and the EXAMS
    sample, under benchmarks/.work/eval.
 2. Task: the EXAMS sample, each question written `--repeat` times with a copy number after it
    (so no two contexts are equal and neither side can reuse one), shots from the dev sample.
@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from native_pipeline.alignment.tiny import create_tiny_llama
 from native_pipeline.evaluation.multiple_choice import MCResult, multiple_choice
 from native_pipeline.evaluation.tasks import context, continuations, load_task
+from native_pipeline.lm.model import create_tiny_chat_model
+from native_pipeline.settings import TinyChatModel
 
 ROOT = Path(__file__).parents[1]
 SAMPLES = ROOT / "native_pipeline" / "evaluation" / "samples"
@@ -124,7 +125,7 @@ def main() -> None:
         rows = (json.loads(line) for line in TRUTH.open(encoding="utf-8"))
         texts = [r["main_text"] for r in rows if r["lang"] == "ar" and r["main_text"]]
         texts += [f"{i.question} {' '.join(i.choices)}" for i in items]
-        create_tiny_llama(folder, texts, hidden_size=256, layers=4, heads=4)
+        create_tiny_chat_model(folder, texts, TinyChatModel(hidden_size=256, layers=4, heads=4))
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor()}")

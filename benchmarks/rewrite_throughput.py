@@ -2,7 +2,7 @@
 
     python benchmarks/rewrite_throughput.py [--model-size tiny] [--n 64] [--max-tokens 64]
 
-1. Builds a random-weight Llama of the preset size with `create_tiny_llama` (its tokenizer
+1. Builds a random-weight Llama of the preset size with `create_tiny_chat_model` (its tokenizer
    trained on the code of conduct and the sample's Arabic paragraphs), kept under
    benchmarks/.work/rewrite/<size> for the next run.
 2. Starts one VLLMBackend; its `llm` is the engine every side below uses. On a CPU with the
@@ -45,14 +45,15 @@ from native_pipeline.alignment.backends.base import ChatRewriter, Completion, Re
 from native_pipeline.alignment.backends.vllm import VLLMBackend
 from native_pipeline.alignment.conduct import CodeOfConduct, wrap
 from native_pipeline.alignment.rewrite import align_segments
-from native_pipeline.alignment.tiny import create_tiny_llama
 from native_pipeline.alignment.validate import Limits
+from native_pipeline.lm.model import create_tiny_chat_model
+from native_pipeline.settings import TinyChatModel
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work" / "rewrite"
 TRUTH = ROOT / "native_pipeline" / "sample" / "crawl" / "truth.jsonl"
 
-# create_tiny_llama arguments: hidden_size, layers, heads (64 or 128 wide), vocab_size. Each
+# TinyChatModel: hidden_size, layers, heads (64 or 128 wide), vocab_size. Each
 # layer holds 16 * hidden^2 weights (attention 4 h^2, gated MLP 3 * h * 4h).
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": dict(hidden_size=128, layers=2, heads=2, vocab_size=4096),
@@ -76,7 +77,8 @@ def arabic_paragraphs() -> list[str]:
 def build_model(size: str, conduct: CodeOfConduct) -> Path:
     folder = WORK / size
     if not (folder / "tokenizer.json").exists():  # written last
-        create_tiny_llama(folder, [conduct.system_prompt, *arabic_paragraphs()], **PRESETS[size])
+        texts = [conduct.system_prompt, *arabic_paragraphs()]
+        create_tiny_chat_model(folder, texts, TinyChatModel(**PRESETS[size]))
     return folder
 
 

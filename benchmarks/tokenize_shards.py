@@ -33,10 +33,10 @@ from pathlib import Path
 
 import polars as pl
 
+from native_pipeline.lm.tokenizer import fertility, train_tokenizer
 from native_pipeline.sample import compose, content
 from native_pipeline.training import shards
 from native_pipeline.training.shards import write_shards
-from native_pipeline.training.tokenizer import fertility, train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work" / "tokenize"

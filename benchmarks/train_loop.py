@@ -29,9 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from native_pipeline.training.loop import PretrainConfig, adamw, pretrain
-from native_pipeline.training.model import build_model, flops_per_token, mfu, n_params, peak_flops
-from native_pipeline.training.tokenizer import train_tokenizer
+from native_pipeline.lm.loop import adamw
+from native_pipeline.lm.model import build_model, flops_per_token, mfu, n_params, peak_flops
+from native_pipeline.lm.tokenizer import train_tokenizer
+from native_pipeline.settings import PretrainLoop, TinyModelSettings
+from native_pipeline.training.pretrain import pretrain
 
 # (model, vocab size, batch of sequences, seq_len)
 PRESETS = {
@@ -45,7 +47,7 @@ PRESETS = {
 
 def model_for(preset: str):
     tiny, vocab, _, seq_len = PRESETS[preset]
-    tiny = {**tiny, "max_positions": seq_len}
+    tiny = TinyModelSettings(**tiny, max_positions=seq_len)
     return build_model(None, vocab_size=vocab, eos_token_id=1, pad_token_id=0, tiny=tiny, seed=0)
 
 
@@ -54,7 +56,7 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def bare(preset: str, config: PretrainConfig, warmup: int, steps: int, bf16: bool) -> float:
+def bare(preset: str, config: PretrainLoop, warmup: int, steps: int, bf16: bool) -> float:
     """Tokens/s of forward, backward, step and zero_grad on one fixed batch."""
     _, vocab, batch_size, seq_len = PRESETS[preset]
     device = torch.device(config.device)
@@ -79,7 +81,7 @@ def bare(preset: str, config: PretrainConfig, warmup: int, steps: int, bf16: boo
 
 def ours(
     preset: str,
-    config: PretrainConfig,
+    config: PretrainLoop,
     warmup: int,
     steps: int,
     stream: np.ndarray,
@@ -106,12 +108,12 @@ def main(args: argparse.Namespace) -> None:
     tiny, vocab, batch_size, seq_len = PRESETS[args.preset]
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     bf16 = device.type == "cuda"
-    config = PretrainConfig(
+    config = PretrainLoop(
         max_steps=args.warmup + args.steps + 1,
         batch_size=batch_size,
         seq_len=seq_len,
         warmup_steps=0,
-        save_every=0,
+        save_every=10**9,
         log_every=10**9,
         device=str(device),
     )

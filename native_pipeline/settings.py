@@ -1,18 +1,25 @@
-"""One configuration file for the whole platform.
+"""One configuration file for the whole platform, one typed model per section.
 
 `native_pipeline/config.yaml` is the default; `NATIVE_PIPELINE_CONFIG` points at another file and
 `NATIVE_PIPELINE_DATA_ROOT` overrides the data root alone (handy in tests and CI). Relative paths
 are resolved against the working directory.
+
+Every section is a model that refuses unknown keys and wrong types when the file is loaded (so in
+`dg check defs` too), and the packages take these models as they are: there is no second
+dataclass of the same fields and no dict handed on unchecked. A mistake is reported in one line
+naming the file, the dotted key and what was expected.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+from functools import cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_type_hints
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
 
 from native_pipeline.sample import SAMPLE_CRAWL
 
@@ -20,8 +27,33 @@ DEFAULT_CONFIG = Path(__file__).with_name("config.yaml")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
+class ConfigError(ValueError):
+    """A configuration file that does not fit its models, one line per mistake."""
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _constructor_model(cls: type) -> type[BaseModel]:
+    """A strict model of a class's keyword arguments: the constructor stays the one definition
+    of a block's parameters, and the config is checked against it at load."""
+    hints = get_type_hints(cls.__init__)
+    fields = {
+        name: (hints.get(name, Any), ... if p.default is p.empty else p.default)
+        for name, p in inspect.signature(cls.__init__).parameters.items()
+        if name != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
+    }
+    return create_model(cls.__name__, __config__=ConfigDict(extra="forbid"), **fields)
+
+
+@cache
+def _blocks_model() -> type[BaseModel]:
+    """One optional field per cleaning block, holding that block's arguments."""
+    from native_pipeline.text.cleaning import CONFIGURABLE  # the blocks, imported on first use
+
+    fields = {name: (_constructor_model(c) | None, None) for name, c in CONFIGURABLE.items()}
+    return create_model("Blocks", __config__=ConfigDict(extra="forbid"), **fields)
 
 
 class CleaningSettings(_Strict):
@@ -29,6 +61,12 @@ class CleaningSettings(_Strict):
     blocks: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="constructor arguments per block name"
     )
+
+    @field_validator("blocks")
+    @classmethod
+    def _known_arguments(cls, blocks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Each block's arguments, checked against its constructor (names and types)."""
+        return _blocks_model().model_validate(blocks).model_dump(exclude_unset=True)
 
 
 class SegmentSettings(_Strict):
@@ -55,11 +93,34 @@ class PerplexitySettings(_Strict):
     max_chars: int = Field(5_000_000, ge=1)
 
 
-class SamplingSettings(_Strict):
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_tokens: int = 1024
+class Sampling(_Strict):
+    """How an LLM samples a rewrite; every backend takes this model as it is."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    temperature: float = Field(0.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(1024, ge=1)
     seed: int = 0
+
+    def with_seed(self, seed: int) -> Sampling:
+        return self.model_copy(update={"seed": seed})
+
+
+class EngineSettings(_Strict):
+    """vLLM's `LLM(...)` arguments that the platform passes on (vllm backend only); values
+    left at their defaults are vLLM's own."""
+
+    dtype: str = Field("auto", description="auto, float32, bfloat16, float16")
+    max_model_len: int | None = Field(None, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    tensor_parallel_size: int = Field(1, ge=1)
+    enable_prefix_caching: bool = True
+    max_num_seqs: int | None = Field(None, ge=1)
+    max_num_batched_tokens: int | None = Field(None, ge=1)
+    enforce_eager: bool = Field(False, description="no CUDA graphs / torch.compile warm-up")
+    kv_cache_memory_bytes: int | None = Field(None, ge=1, description="vllm-cpu: the KV cache")
+    quantization: str | None = None
 
 
 class BackendSettings(_Strict):
@@ -80,22 +141,85 @@ class BackendSettings(_Strict):
     price_output_per_mtok: float = 0.0
     harm_threshold: float = Field(0.8, description="policy: sentences this harmful are removed")
     batch_size: int = Field(8, ge=1, description="transformers: conversations per generate call")
-    engine: dict[str, Any] = Field(default_factory=dict, description="vllm: LLM(...) arguments")
-    sampling: SamplingSettings = SamplingSettings()
+    engine: EngineSettings = EngineSettings()
+    sampling: Sampling = Sampling()
+
+
+class TinyModelSettings(_Strict):
+    """A random-weight Llama built from a config: the CPU default when no base model is set."""
+
+    hidden_size: int = Field(128, ge=64, description="heads are 64 wide (vLLM's CPU kernels)")
+    layers: int = Field(2, ge=1)
+    heads: int | None = Field(None, ge=1, description="none: hidden_size / 64")
+    max_positions: int = Field(4096, ge=16)
+
+
+class TinyChatModel(TinyModelSettings):
+    """The tiny alignment worker also learns its own tokenizer, with a chat template."""
+
+    vocab_size: int = Field(4096, ge=300, description="of the byte-level BPE")
+
+
+class LoopSettings(_Strict):
+    """The optimisation that fine-tuning and pre-training share (native_pipeline.lm.loop)."""
+
+    learning_rate: float = Field(3e-4, gt=0)
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="the cosine ends at this share")
+    weight_decay: float = Field(0.1, ge=0, description="on matrices only")
+    betas: tuple[float, float] = (0.9, 0.95)
+    clip_norm: float = Field(1.0, ge=0, description="0: no clipping")
+    grad_accum: int = Field(1, ge=1)
+    seed: int = 0
+    save_every: int = Field(500, ge=1, description="optimizer steps between checkpoints")
+    log_every: int = Field(10, ge=1)
+    device: str | None = Field(None, description="none: cuda when available, else cpu")
+    bf16: bool | None = Field(None, description="autocast; none: on cuda")
+
+
+class WorkerTraining(LoopSettings):
+    """Fine-tuning the alignment worker on (original, rewritten) pairs, loss on the rewrite."""
+
+    epochs: int = Field(2, ge=1)
+    learning_rate: float = Field(5e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    batch_size: int = Field(4, ge=1, description="pairs per micro-batch")
+    max_seq_len: int = Field(2048, ge=16, description="longer pairs are skipped and counted")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    held_out_fraction: float = Field(0.1, ge=0, lt=1, description="0: none held out")
+    save_every: int = Field(50, ge=1)
+    log_every: int = Field(1, ge=1)
 
 
 class WorkerSettings(_Strict):
     base_model: Path | None = Field(
         None, description="a local Hugging Face model folder; none: a tiny Llama from a config"
     )
-    tiny: dict[str, int] = Field(default_factory=dict, description="create_tiny_llama arguments")
-    training: dict[str, Any] = Field(default_factory=dict, description="WorkerTraining fields")
+    tiny: TinyChatModel = TinyChatModel()
+    training: WorkerTraining = WorkerTraining()
 
 
 class AuditSettings(_Strict):
     sample_size: int = Field(200, ge=1)
     seed: int = 0
     judge: bool = Field(True, description="score the sample with the expert when it is an LLM")
+
+
+class Limits(_Strict):
+    """What a valid rewrite keeps (native_pipeline.alignment.validate)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    length_ratio_min: float = Field(0.5, ge=0, description="rewrite chars / segment chars")
+    length_ratio_max: float = Field(2.0, gt=0)
+    # A segment at least this harmful may shrink below length_ratio_min: removing the harm is
+    # what the code of conduct asks, not summarising.
+    moderation_threshold: float = Field(0.5, ge=0, le=1)
+    harm_tolerance: float = Field(
+        0.05, ge=0, le=1, description="the rewrite's harm_max may exceed the segment's by this"
+    )
+    # Below this language-ID score a short rewrite's language is too uncertain to call.
+    translation_min_score: float = Field(0.5, ge=0, le=1)
 
 
 class AlignmentSettings(_Strict):
@@ -107,7 +231,7 @@ class AlignmentSettings(_Strict):
     expert: BackendSettings = BackendSettings()
     worker: WorkerSettings = WorkerSettings()
     rewriter: BackendSettings = BackendSettings()
-    limits: dict[str, float] = Field(default_factory=dict, description="validation Limits")
+    limits: Limits = Limits()
     chunk_size: int = Field(512, ge=1, description="segments per committed chunk")
     audit: AuditSettings = AuditSettings()
 
@@ -149,7 +273,19 @@ class ModelSettings(_Strict):
         description="a local Hugging Face causal LM (Llama-3 class); none: a small GPT "
         "from scratch, sized by `tiny`",
     )
-    tiny: dict[str, int] = Field(default_factory=dict, description="build_model tiny arguments")
+    tiny: TinyModelSettings = TinyModelSettings(max_positions=2048)
+
+
+class PretrainLoop(LoopSettings):
+    """Continued pre-training on token windows (native_pipeline.training.pretrain)."""
+
+    max_steps: int = Field(1000, ge=1)
+    batch_size: int = Field(
+        8, ge=1, description="sequences per micro-batch, all processes together"
+    )
+    seq_len: int = Field(1024, ge=8)
+    warmup_steps: int = Field(100, ge=0)
+    strategy: Literal["ddp", "fsdp"] = Field("ddp", description="with more than one process")
 
 
 class DistributedSettings(_Strict):
@@ -173,7 +309,7 @@ class TrainingSettings(_Strict):
     tokenizer: TokenizerSettings = TokenizerSettings()
     shard_tokens: int = Field(50_000_000, ge=1, description="tokens per .bin shard, about")
     model: ModelSettings = ModelSettings()
-    loop: dict[str, Any] = Field(default_factory=dict, description="PretrainConfig fields")
+    loop: PretrainLoop = PretrainLoop()
     distributed: DistributedSettings = DistributedSettings()
 
 
@@ -221,9 +357,36 @@ class Settings(_Strict):
         return SAMPLE_CRAWL if self.landing_zone == "sample" else Path(self.landing_zone)
 
 
+def config_path() -> Path:
+    return Path(os.environ.get("NATIVE_PIPELINE_CONFIG") or DEFAULT_CONFIG)
+
+
+def _describe(error: dict[str, Any], path: Path) -> str:
+    """One line: the file, the dotted key, what is wrong and what was given."""
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    given = "" if error["type"] == "missing" else f" (got {error['input']!r})"
+    return f"{path}: {key}: {error['msg']}{given}"
+
+
 def load_settings(path: Path | str | None = None) -> Settings:
-    path = Path(path or os.environ.get("NATIVE_PIPELINE_CONFIG") or DEFAULT_CONFIG)
-    settings = Settings.model_validate(yaml.safe_load(path.read_text()) or {})
+    """The settings in `path` (default: NATIVE_PIPELINE_CONFIG, else the packaged config)."""
+    path = Path(path) if path else config_path()
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}".replace("\n", " ")) from None
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as error:
+        lines = [_describe(e, path) for e in error.errors(include_url=False)]
+        raise ConfigError("\n".join(lines)) from None
     if root := os.environ.get("NATIVE_PIPELINE_DATA_ROOT"):
         settings.data_root = Path(root)
     return settings
+
+
+@cache
+def current_settings() -> Settings:
+    """The settings of this process, loaded once: the graph's shape and the resources the runs
+    use come from the same object."""
+    return load_settings()

@@ -8,13 +8,19 @@ output is never emitted as aligned and no segment is dropped.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+
+import polars as pl
 
 from native_pipeline.alignment.backends.base import Rewriter, Sampling
 from native_pipeline.alignment.conduct import unwrap
 from native_pipeline.alignment.validate import VALID, Candidate, Limits, verdict
+from native_pipeline.lake import ChunkLog
+from native_pipeline.settings import BackendSettings
+from native_pipeline.tables import ALIGNED, SEGMENTS, frame
 from native_pipeline.text.harm import HARM_KEYS, text_harm
 from native_pipeline.text.langid import LanguageFilter, detect_language
 
@@ -139,3 +145,43 @@ def align_segments(
     for i in pending:  # still rejected: the original is kept, measured as it is
         results[i].after = results[i].before
     return results
+
+
+def rewrite_frame(
+    segments: pl.DataFrame, rewriter: Rewriter, settings: BackendSettings, limits: Limits
+) -> pl.DataFrame:
+    """`align_segments` over a frame of segments (SEGMENTS schema), as rows of ALIGNED with the
+    rewriter's identity in every row."""
+    results = align_segments(segments["text"].to_list(), rewriter, settings.sampling, limits)
+    identity = rewriter.identity()
+    who = {
+        "backend": identity["backend"],
+        "model": identity["model"],
+        "checkpoint": identity.get("checkpoint"),
+        "prompt_hash": identity.get("prompt"),
+        "sampling": json.dumps(settings.sampling.model_dump(), sort_keys=True),
+    }
+    keys = segments.select([c for c in SEGMENTS if c != "text"]).to_dicts()
+    return frame([{**k, **r.row(), **who} for k, r in zip(keys, results, strict=True)], ALIGNED)
+
+
+def rewrite_in_chunks(
+    segments: pl.DataFrame,
+    rewriter: Rewriter,
+    settings: BackendSettings,
+    limits: Limits,
+    chunks: ChunkLog,
+    chunk_size: int,
+    log: Callable[[str], None] = lambda message: None,
+) -> tuple[pl.DataFrame, int]:
+    """(every segment rewritten, chunks resumed): chunks already in `chunks` are not redone,
+    each new one is committed as soon as it is rewritten."""
+    resumed = 0
+    for index, start in enumerate(range(0, segments.height, chunk_size)):
+        if chunks.has(index):
+            resumed += 1
+            continue
+        chunk = segments.slice(start, chunk_size)
+        chunks.write(index, rewrite_frame(chunk, rewriter, settings, limits))
+        log(f"chunk {index} committed ({min(start + chunk_size, segments.height)} segments)")
+    return pl.concat([frame([], ALIGNED), *chunks.frames()]), resumed

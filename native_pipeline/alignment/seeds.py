@@ -11,14 +11,11 @@ from __future__ import annotations
 from typing import Literal
 
 import polars as pl
-import xxhash
+
+from native_pipeline.draw import stable_hash
 
 Strategy = Literal["random", "perplexity_high", "perplexity_low"]
 STRATEGIES: tuple[Strategy, ...] = ("random", "perplexity_high", "perplexity_low")
-
-
-def stable_hash(key: str, seed: int) -> int:
-    return xxhash.xxh64_intdigest(key.encode(), seed)
 
 
 def select_seeds(segments: pl.DataFrame, size: int, strategy: Strategy, seed: int) -> pl.DataFrame:
@@ -37,3 +34,16 @@ def select_seeds(segments: pl.DataFrame, size: int, strategy: Strategy, seed: in
         order = ["perplexity", "seed_rank"]  # ties broken by the hash, reproducibly
         descending = [strategy == "perplexity_high", False]
     return ranked.sort(order, descending=descending).head(size).drop("seed_rank")
+
+
+def sample_segments(
+    scan: pl.LazyFrame, size: int, seed: int, among: set[str] | None = None
+) -> pl.DataFrame:
+    """`size` rows of `scan` (segments of every dump, with a dump column), in the order of
+    `select_seeds`: the ids are read and ranked first, then only the chosen rows whole."""
+    ids = scan.select("dump", "segment_id").collect()
+    if among is not None:
+        ids = ids.filter(pl.col("segment_id").is_in(list(among)))
+    chosen = select_seeds(ids, size, "random", seed)
+    rows = scan.join(chosen.lazy(), on=["dump", "segment_id"], how="semi").collect()
+    return select_seeds(rows, size, "random", seed)

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import polars as pl
+
+from native_pipeline.tables import SEGMENTS, frame
 
 TokenCounter = Callable[[str], int]
 
@@ -100,6 +104,16 @@ def segment_document(
         Segment(doc_id, f"{doc_id}:{i}", i, a, b, text[a:b], count(text[a:b]))
         for i, (a, b) in enumerate(_runs(text, 0, len(text), max_tokens, count))
     ]
+
+
+def segment_frame(docs: pl.DataFrame, max_tokens: int, count: Callable[[str], int]) -> pl.DataFrame:
+    """The segments (SEGMENTS schema) of a frame of documents (doc_id, text), in order."""
+    rows = [
+        asdict(segment)
+        for doc_id, text in docs.select("doc_id", "text").iter_rows()
+        for segment in segment_document(doc_id, text, max_tokens, count)
+    ]
+    return frame(rows, SEGMENTS)
 
 
 def reassemble(text: str, spans: Sequence[tuple[int, int]], replacements: Sequence[str]) -> str:

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from native_pipeline.alignment.conduct import unwrap
+from native_pipeline.settings import Limits
 from native_pipeline.text.normalize import fold
 
 VALID = "valid"
@@ -47,18 +48,6 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _REFUSAL_WINDOW = 120  # characters at the start of the rewrite where a refusal shows
-
-
-@dataclass(frozen=True)
-class Limits:
-    length_ratio_min: float = 0.5  # rewrite chars / segment chars
-    length_ratio_max: float = 2.0
-    # A segment at least this harmful may shrink below length_ratio_min: removing the harm is
-    # what the code of conduct asks, not summarising.
-    moderation_threshold: float = 0.5
-    harm_tolerance: float = 0.05  # the rewrite's harm_max may exceed the segment's by this much
-    # Below this language-ID score a short rewrite's language is too uncertain to call.
-    translation_min_score: float = 0.5
 
 
 @dataclass(frozen=True)

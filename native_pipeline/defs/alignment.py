@@ -5,33 +5,28 @@ cleaned_text ─▶ rewrite_segments ─▶ seed_segments ─▶ expert_rewrites
                                                             └─▶ rewrite_audit
 """
 
-import glob
 import json
 import time
-from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from native_pipeline.alignment.audit import audit
-from native_pipeline.alignment.backends import chat_backend, make_rewriter, sampling
+from native_pipeline.alignment.backends import make_rewriter
 from native_pipeline.alignment.backends.base import Rewriter
-from native_pipeline.alignment.judge import judge
-from native_pipeline.alignment.perplexity import CharNGram, by_half
-from native_pipeline.alignment.rewrite import align_segments
-from native_pipeline.alignment.seeds import select_seeds, stable_hash
-from native_pipeline.alignment.segments import segment_document, token_counter
-from native_pipeline.alignment.tiny import create_tiny_llama
-from native_pipeline.alignment.validate import Limits
+from native_pipeline.alignment.char_ngram import CharNGram, by_half, reference_model
+from native_pipeline.alignment.expert import judge_rewrites, rewrite_seeds
+from native_pipeline.alignment.rewrite import rewrite_in_chunks
+from native_pipeline.alignment.seeds import sample_segments, select_seeds
+from native_pipeline.alignment.segments import segment_frame, token_counter
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.metadata import line_plot, markdown_table, png
 from native_pipeline.defs.partitions import crawl_dumps
 from native_pipeline.defs.resources import AlignmentResource, LakeResource
+from native_pipeline.draw import stable_hash
 from native_pipeline.lake import Lake
-from native_pipeline.settings import BackendSettings
-from native_pipeline.tables import ALIGNED, SEGMENTS, frame
+from native_pipeline.tables import SEGMENTS, frame
 
 # On Kubernetes (dagster-k8s), the pod of a GPU step asks for one GPU.
 GPU_TAGS = {
@@ -70,26 +65,21 @@ def rewrite_segments(
     count = token_counter(settings.tokenizer)
     parts = sorted((lake.lake.partition_path("cleaned_text", dump) / "data").glob("*.parquet"))
     n_docs = 0
-    lengths: list[int] = []
+    lengths = [pl.Series("n_tokens", [], pl.Int64)]
     with lake.lake.writer("rewrite_segments", dump) as out:
+        out.write("data", frame([], SEGMENTS))
         for part in parts:
             docs = pl.read_parquet(part, columns=["doc_id", "text"])
+            segments = segment_frame(docs, settings.max_tokens, count)
+            out.write("data", segments)
             n_docs += docs.height
-            rows = [
-                asdict(segment)
-                for doc_id, text in docs.iter_rows()
-                for segment in segment_document(doc_id, text, settings.max_tokens, count)
-            ]
-            lengths += [row["n_tokens"] for row in rows]
-            out.write("data", frame(rows, SEGMENTS))
-        if not parts:
-            out.write("data", frame([], SEGMENTS))
-    tokens = pl.Series(lengths, dtype=pl.Int64)
+            lengths.append(segments["n_tokens"])
+    tokens = pl.concat(lengths)
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": len(lengths),
+            "dagster/row_count": tokens.len(),
             "documents": n_docs,
-            "segments_per_document": round(len(lengths) / max(n_docs, 1), 2),
+            "segments_per_document": round(tokens.len() / max(n_docs, 1), 2),
             "mean_tokens": round(float(tokens.mean() or 0), 1),
             "max_tokens": int(tokens.max() or 0),
             "max_tokens_allowed": settings.max_tokens,
@@ -98,35 +88,9 @@ def rewrite_segments(
     )
 
 
-def _sample(
-    scan: pl.LazyFrame, size: int, seed: int, among: set[str] | None = None
-) -> pl.DataFrame:
-    """`size` rows of `scan` (segments of every dump) in the seed order of select_seeds: the
-    ids are read and ranked first, then only the chosen rows are read whole."""
-    ids = scan.select("dump", "segment_id").collect()
-    if among is not None:
-        ids = ids.filter(pl.col("segment_id").is_in(list(among)))
-    chosen = select_seeds(ids, size, "random", seed)
-    rows = scan.join(chosen.lazy(), on=["dump", "segment_id"], how="semi").collect()
-    return select_seeds(rows, size, "random", seed)
-
-
 def _reference_model(alignment: AlignmentResource, lake: Lake) -> CharNGram:
-    """The perplexity model: fitted on the configured reference text, else on one half of the
-    segments (by hash), read part by part up to max_chars, so the other half is measured unseen."""
-    settings = alignment.settings.perplexity
-    model = CharNGram(settings.order)
-    if settings.reference:
-        return model.fit(settings.reference.read_text(encoding="utf-8").split("\n"))
-    segments = lake.scan_dumps("rewrite_segments", "data")
-    fit, _ = by_half(segments.select("segment_id").collect()["segment_id"])
-
-    def texts() -> Iterator[str]:
-        for part in sorted(glob.glob(lake.table_glob("rewrite_segments", "data", "*"))):
-            frame = pl.read_parquet(part, columns=["segment_id", "text"])
-            yield from frame.filter(pl.col("segment_id").is_in(list(fit)))["text"]
-
-    return model.fit(texts(), max_chars=settings.max_chars)
+    parts = sorted(Path(p) for p in lake.root.glob("rewrite_segments/dump=*/data/*.parquet"))
+    return reference_model(alignment.settings.perplexity, parts)
 
 
 @dg.asset(
@@ -140,9 +104,9 @@ def seed_segments(lake: LakeResource, alignment: AlignmentResource) -> dg.Materi
     settings = alignment.settings.seeds
     segments = lake.lake.scan_dumps("rewrite_segments", "data")
     if settings.strategy == "random":
-        seeds = _sample(segments, settings.size, settings.seed)
+        seeds = sample_segments(segments, settings.size, settings.seed)
     else:  # a random pool, ranked by the reference model
-        pool = _sample(segments, settings.size * settings.pool_factor, settings.seed)
+        pool = sample_segments(segments, settings.size * settings.pool_factor, settings.seed)
         model = _reference_model(alignment, lake.lake)
         scores = pl.col("text").map_elements(model.perplexity, return_dtype=pl.Float64)
         pool = pool.with_columns(scores.alias("perplexity"))
@@ -158,23 +122,6 @@ def seed_segments(lake: LakeResource, alignment: AlignmentResource) -> dg.Materi
             "preview": markdown_table(seeds.select("segment_id", "text").head(5)),
         }
     )
-
-
-def _aligned_rows(
-    segments: pl.DataFrame, rewriter: Rewriter, settings: BackendSettings, limits: Limits
-) -> pl.DataFrame:
-    """align_segments over a frame of segments, as rows of the ALIGNED schema."""
-    results = align_segments(segments["text"].to_list(), rewriter, sampling(settings), limits)
-    identity = rewriter.identity()
-    who = {
-        "backend": identity["backend"],
-        "model": identity["model"],
-        "checkpoint": identity.get("checkpoint"),
-        "prompt_hash": identity.get("prompt"),
-        "sampling": json.dumps(settings.sampling.model_dump(), sort_keys=True),
-    }
-    keys = segments.select([c for c in SEGMENTS if c != "text"]).to_dicts()
-    return frame([{**k, **r.row(), **who} for k, r in zip(keys, results, strict=True)], ALIGNED)
 
 
 def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
@@ -198,11 +145,10 @@ def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
 )
 def expert_rewrites(lake: LakeResource, alignment: AlignmentResource) -> dg.MaterializeResult:
     seeds = lake.lake.scan("seed_segments", "data").collect()
-    rewriter = make_rewriter(
-        alignment.settings.expert, alignment.conduct, cache_dir=lake.lake.root / "expert_cache"
-    )
     started = time.perf_counter()
-    rows = _aligned_rows(seeds, rewriter, alignment.settings.expert, alignment.limits)
+    rows, rewriter = rewrite_seeds(
+        seeds, alignment.settings, alignment.conduct, lake.lake.root / "expert_cache"
+    )
     with lake.lake.writer("expert_rewrites") as out:
         out.write("data", rows)
     return dg.MaterializeResult(
@@ -228,30 +174,23 @@ def alignment_worker(
     context: dg.AssetExecutionContext, lake: LakeResource, alignment: AlignmentResource
 ) -> dg.MaterializeResult:
     # torch loads in seconds: imported here, not when the code location loads.
-    from native_pipeline.alignment.worker import WorkerTraining, train_worker
+    from native_pipeline.alignment.worker import fine_tune
 
-    settings = alignment.settings.worker
     pairs_frame = lake.lake.scan("expert_rewrites", "data").filter(pl.col("status") == "valid")
     pairs = pairs_frame.select("original", "aligned").collect().rows()
-    folder = _worker_folder(lake.lake)
-    base = settings.base_model
-    if base is None:  # the CPU default: a tiny Llama, its tokenizer trained on the corpus
-        texts = [alignment.conduct.system_prompt, *(text for pair in pairs for text in pair)]
-        base = create_tiny_llama(folder / "tiny-base", texts, **settings.tiny)
-    report = train_worker(
+    report, base = fine_tune(
         pairs,
-        base,
-        folder / "train",
+        alignment.settings.worker,
+        _worker_folder(lake.lake),
         alignment.conduct,
-        WorkerTraining(**settings.training),
         log=context.log.info,
     )
     return dg.MaterializeResult(
         metadata={
             **report.as_metadata(),
             "base_model": dg.MetadataValue.path(str(base)),
-            "path": dg.MetadataValue.path(str(report.final_path)),
-            "train_loss": line_plot(report.train_losses, "optimizer step", "train loss"),
+            "path": dg.MetadataValue.path(str(report.loop.final_path)),
+            "train_loss": line_plot(report.loop.losses, "optimizer step", "train loss"),
         }
     )
 
@@ -285,16 +224,16 @@ def aligned_corpus(
         sort_keys=True,
     )
     chunks = lake.lake.chunk_log("aligned_corpus", dump, f"{stable_hash(made_by, 0):016x}")
-    size = alignment.settings.chunk_size
-    started, resumed = time.perf_counter(), 0
-    for index, start in enumerate(range(0, segments.height, size)):
-        if chunks.has(index):
-            resumed += 1
-            continue
-        rows = _aligned_rows(segments.slice(start, size), rewriter, settings, alignment.limits)
-        chunks.write(index, rows)
-        context.log.info(f"chunk {index} committed ({min(start + size, segments.height)} segments)")
-    rows = pl.concat([frame([], ALIGNED), *chunks.frames()])
+    started = time.perf_counter()
+    rows, resumed = rewrite_in_chunks(
+        segments,
+        rewriter,
+        settings,
+        alignment.settings.limits,
+        chunks,
+        alignment.settings.chunk_size,
+        context.log.info,
+    )
     with lake.lake.writer("aligned_corpus", dump) as out:
         out.write("data", rows)
     chunks.clear()
@@ -336,13 +275,9 @@ def rewrite_audit(lake: LakeResource, alignment: AlignmentResource) -> dg.Materi
     among = None
     if settings.perplexity.reference is None:
         _, among = by_half(rows.select("segment_id").collect()["segment_id"])
-    sample = _sample(rows, settings.audit.sample_size, settings.audit.seed, among)
-    scores = None
-    if settings.audit.judge and settings.expert.backend == "openai" and sample.height:
-        expert = chat_backend(settings.expert, cache_dir=lake.lake.root / "expert_cache")
-        scores = judge(
-            expert, sample.select("original", "aligned").rows(), sampling(settings.expert)
-        )
+    sample = sample_segments(rows, settings.audit.sample_size, settings.audit.seed, among)
+    pairs = sample.select("original", "aligned").rows()
+    scores = judge_rewrites(pairs, settings, lake.lake.root / "expert_cache")
     report = audit(sample, model.perplexity, scores)
     with lake.lake.writer("rewrite_audit") as out:
         out.write("sample", report.sample)

@@ -39,7 +39,7 @@ def cleaned_text(
 ) -> dg.MaterializeResult:
     dump = context.partition_key
     parts = sorted((lake.lake.partition_path("raw_crawl", dump) / "data").glob("*.parquet"))
-    run = Cleaning(cleaning.blocks, lake.lake.root / "dedup_index", dump, compute.workers)
+    run = Cleaning(cleaning.settings.blocks, lake.lake.root / "dedup_index", dump, compute.workers)
     started = time.perf_counter()
     kept = removed = 0
     head: pl.DataFrame | None = None
@@ -57,7 +57,7 @@ def cleaned_text(
             buffer.clear()
             decisions.clear()
 
-        for docs, batch_decisions in run.run(raw_batches(parts, cleaning.batch_size)):
+        for docs, batch_decisions in run.run(raw_batches(parts, cleaning.settings.batch_size)):
             buffer += docs
             decisions += batch_decisions
             kept += len(docs)
@@ -91,7 +91,7 @@ def cleaned_text(
                 {name: s.as_dict() for name, s in run.pipeline.stats.items()}
             ),
             # The settings that made this partition (extractor, thresholds, MinHash parameters).
-            "block_settings": dg.MetadataValue.json(cleaning.blocks),
+            "block_settings": dg.MetadataValue.json(cleaning.settings.blocks),
             "path": dg.MetadataValue.path(str(lake.lake.partition_path("cleaned_text", dump))),
         }
     )

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from native_pipeline.defs.alignment import GPU_TAGS
 from native_pipeline.defs.metadata import markdown_table, png
 from native_pipeline.defs.resources import EvaluationResource, LakeResource, TrainingResource
-from native_pipeline.defs.training import VARIANTS, key
+from native_pipeline.defs.training import VARIANTS, variant_key
 from native_pipeline.lake import variant
 
 SCORES = {"task": pl.String, "metric": pl.String, "value": pl.Float64, "n": pl.Int64}
@@ -19,8 +19,8 @@ SCORES = {"task": pl.String, "metric": pl.String, "value": pl.Float64, "n": pl.I
 
 def eval_scores(name: str) -> dg.AssetsDefinition:
     @dg.asset(
-        key=key("eval_scores", name),
-        deps=[key("checkpoints", name), key("corpus_mix", name)],
+        key=variant_key("eval_scores", name),
+        deps=[variant_key("checkpoints", name), variant_key("corpus_mix", name)],
         group_name="evaluation",
         kinds={"pytorch", "parquet"},
         pool="gpu",
@@ -81,7 +81,7 @@ def _chart(table: pl.DataFrame, slices: dict[str, float]) -> Figure:
 
 
 @dg.asset(
-    deps=[key("eval_scores", name) for name in VARIANTS],
+    deps=[variant_key("eval_scores", name) for name in VARIANTS],
     group_name="evaluation",
     kinds={"matplotlib", "parquet"},
     description="The published comparison: original vs aligned vs hybrid (and the aligned "

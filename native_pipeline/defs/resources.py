@@ -1,22 +1,40 @@
-"""Resources, built from the one configuration file (see native_pipeline.settings)."""
+"""Resources, built from the one loaded configuration (see native_pipeline.settings).
 
-from dataclasses import asdict
+Each section resource has the fields of its settings model (see defs/config.py), so the
+Launchpad refuses what the file would refuse, and hands the assets the typed settings model,
+validated once.
+"""
+
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
+from pydantic import BaseModel
 
 from native_pipeline.alignment.conduct import CodeOfConduct
-from native_pipeline.alignment.validate import Limits
+from native_pipeline.defs.config import config_class
 from native_pipeline.lake import Lake
 from native_pipeline.settings import (
     AlignmentSettings,
+    CleaningSettings,
     EvaluationSettings,
     Settings,
     TrainingSettings,
-    load_settings,
+    current_settings,
 )
 from native_pipeline.text.pii import ARABIC_DIGITS, ASCII_DIGITS, PII_PATTERNS
+
+
+class _Section(dg.ConfigurableResource):
+    """A section of the config as a resource: its fields are the settings model's (so the
+    Launchpad knows them), `settings` is the model, validated once."""
+
+    settings_model: ClassVar[type[BaseModel]]
+
+    @cached_property
+    def settings(self) -> Any:
+        return self.settings_model.model_validate(self.model_dump())
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -25,7 +43,7 @@ class LakeResource(dg.ConfigurableResource):
     data_root: str
     landing_zone: str
 
-    @property
+    @cached_property
     def lake(self) -> Lake:
         return Lake(Path(self.data_root))
 
@@ -40,51 +58,34 @@ class ComputeResource(dg.ConfigurableResource):
     workers: int
 
 
-class CleaningResource(dg.ConfigurableResource):
-    """Block arguments for cleaned_text, by block name, and documents per batch."""
+class CleaningResource(config_class(CleaningSettings, _Section)):
+    """The `cleaning` section: documents per batch, and each block's arguments."""
 
-    batch_size: int
-    blocks: dict[str, dict[str, Any]]
+    settings_model = CleaningSettings
 
 
-class AlignmentResource(dg.ConfigurableResource):
-    """The `alignment` section of the config: code of conduct, seeds, expert, worker, rewriter,
-    validation limits, audit."""
+class AlignmentResource(config_class(AlignmentSettings, _Section)):
+    """The `alignment` section: code of conduct, seeds, expert, worker, rewriter, validation
+    limits, audit."""
 
-    config: dict[str, Any]
+    settings_model = AlignmentSettings
 
-    @property
-    def settings(self) -> AlignmentSettings:
-        return AlignmentSettings.model_validate(self.config)
-
-    @property
+    @cached_property
     def conduct(self) -> CodeOfConduct:
         return CodeOfConduct.load(self.settings.code_of_conduct, self.settings.cultural_norms)
 
-    @property
-    def limits(self) -> Limits:
-        return Limits(**self.settings.limits)
+
+class TrainingResource(config_class(TrainingSettings, _Section)):
+    """The `training` section: variants, held-out share, replay, tokenizer, model, loop and
+    torchrun settings."""
+
+    settings_model = TrainingSettings
 
 
-class TrainingResource(dg.ConfigurableResource):
-    """The `training` section of the config: variants, held-out share, replay, tokenizer,
-    model, loop and torchrun settings."""
+class EvaluationResource(config_class(EvaluationSettings, _Section)):
+    """The `evaluation` section: benchmark files, shots, harmlessness prompts."""
 
-    config: dict[str, Any]
-
-    @property
-    def settings(self) -> TrainingSettings:
-        return TrainingSettings.model_validate(self.config)
-
-
-class EvaluationResource(dg.ConfigurableResource):
-    """The `evaluation` section of the config: benchmark files, shots, harmlessness prompts."""
-
-    config: dict[str, Any]
-
-    @property
-    def settings(self) -> EvaluationSettings:
-        return EvaluationSettings.model_validate(self.config)
+    settings_model = EvaluationSettings
 
 
 class SqlResource(dg.ConfigurableResource):
@@ -97,27 +98,18 @@ def sql_variables(settings: Settings) -> dict[str, Any]:
     """The config's thresholds, plus the PII patterns, so SQL and Python share one definition."""
     patterns = {f"pii_{kind}": pattern for kind, pattern in PII_PATTERNS.items()}
     digits = {"arabic_digits": ARABIC_DIGITS, "ascii_digits": ASCII_DIGITS}
-    limits = asdict(Limits(**settings.alignment.limits))
+    limits = settings.alignment.limits.model_dump()
     return {**settings.checks, **patterns, **digits, **limits}
 
 
-def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+def build_resources(settings: Settings) -> dict[str, Any]:
     return {
         "lake": LakeResource(data_root=str(settings.data_root), landing_zone=settings.landing_zone),
         "compute": ComputeResource(workers=settings.workers),
-        "cleaning": CleaningResource(
-            batch_size=settings.cleaning.batch_size,
-            blocks=settings.cleaning.blocks,
-        ),
-        "alignment": AlignmentResource(
-            config=settings.alignment.model_dump(mode="json", exclude_none=True)
-        ),
-        "training": TrainingResource(
-            config=settings.training.model_dump(mode="json", exclude_none=True)
-        ),
-        "evaluation": EvaluationResource(
-            config=settings.evaluation.model_dump(mode="json", exclude_none=True)
-        ),
+        "cleaning": CleaningResource(**settings.cleaning.model_dump(mode="json")),
+        "alignment": AlignmentResource(**settings.alignment.model_dump(mode="json")),
+        "training": TrainingResource(**settings.training.model_dump(mode="json")),
+        "evaluation": EvaluationResource(**settings.evaluation.model_dump(mode="json")),
         "sql": SqlResource(variables=sql_variables(settings)),
         # Starts torchrun beside the step: in the step's own GPU pod under the k8s executor.
         "pipes": dg.PipesSubprocessClient(),
@@ -126,4 +118,4 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
 
 @dg.definitions
 def resources() -> dg.Definitions:
-    return dg.Definitions(resources=build_resources(load_settings()))
+    return dg.Definitions(resources=build_resources(current_settings()))

@@ -10,9 +10,9 @@ from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.crawl import raw_crawl
 from native_pipeline.defs.metadata import markdown_table
 from native_pipeline.defs.resources import LakeResource, SqlResource
-from native_pipeline.defs.training import VARIANT_STAGES, VARIANTS, key
+from native_pipeline.defs.training import VARIANT_STAGES, VARIANTS, variant_key
 from native_pipeline.lake import variant
-from native_pipeline.settings import load_settings
+from native_pipeline.settings import current_settings
 from native_pipeline.sql import MAIN_TABLE, SqlFile, load_checks, load_models, query, render
 
 # Partitioned assets: a check on one of them reads the same partition of every asset it refs.
@@ -50,7 +50,7 @@ def _run(
 
 
 def _asset_key(asset: str, of_variant: str | None) -> dg.AssetKey:
-    return key(asset, of_variant) if asset in VARIANT_STAGES else dg.AssetKey(asset)
+    return variant_key(asset, of_variant) if asset in VARIANT_STAGES else dg.AssetKey(asset)
 
 
 def build_check(sql_file: SqlFile, of_variant: str | None = None) -> dg.AssetChecksDefinition:
@@ -107,7 +107,7 @@ def build_model(sql_file: SqlFile) -> dg.AssetsDefinition:
     return _model
 
 
-_sql_dir = load_settings().sql_dir
+_sql_dir = current_settings().sql_dir
 sql_checks = [
     build_check(f, name)
     for f in load_checks(_sql_dir)

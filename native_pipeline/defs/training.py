@@ -21,48 +21,16 @@ from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.metadata import line_plot, markdown_table
 from native_pipeline.defs.resources import LakeResource, TrainingResource
 from native_pipeline.lake import Lake, variant
-from native_pipeline.settings import TrainingSettings, load_settings
-from native_pipeline.training.mix import (
-    DOCUMENTS,
-    HELD_OUT,
-    Variant,
-    documents_in_both_forms,
-    mix,
-    replay,
-    replay_target_chars,
-    split_held_out,
-)
+from native_pipeline.settings import current_settings
+from native_pipeline.training.mix import HELD_OUT, documents_by_dump, write_variant
 
-VARIANTS = list(load_settings().training.variants)
+VARIANTS = list(current_settings().training.variants)
 # The stages with one asset per variant, `<stage>/<variant>`, stored as `variant=<name>` folders.
 VARIANT_STAGES = ("corpus_mix", "token_shards", "checkpoints", "eval_scores")
 
 
-def key(stage: str, name: str) -> dg.AssetKey:
+def variant_key(stage: str, name: str) -> dg.AssetKey:
     return dg.AssetKey([stage, name])
-
-
-def aligned_dumps(lake: Lake) -> list[str]:
-    """Dumps with both cleaned and aligned text: every variant reads the same documents."""
-    cleaned = {p.name for p in lake.root.glob("cleaned_text/dump=*")}
-    aligned = {p.name for p in lake.root.glob("aligned_corpus/dump=*")}
-    return sorted(name.removeprefix("dump=") for name in cleaned & aligned)
-
-
-def documents_by_dump(
-    lake: Lake, settings: TrainingSettings
-) -> Iterator[tuple[str, pl.DataFrame, pl.DataFrame]]:
-    """(dump, documents to train on, held-out documents), one dump at a time."""
-    for dump in aligned_dumps(lake):
-        originals = lake.scan("cleaned_text", "data", dump).select("doc_id", "text").collect()
-        segments = (
-            lake.scan("aligned_corpus", "data", dump)
-            .select("doc_id", "segment_id", "index", "start", "end", "aligned")
-            .collect()
-        )
-        docs = documents_in_both_forms(originals, segments)
-        train, held_out = split_held_out(docs, settings.held_out_share, settings.seed)
-        yield dump, train, held_out
 
 
 def _latest(context: dg.AssetExecutionContext, asset: dg.AssetKey) -> str | None:
@@ -73,7 +41,7 @@ def _latest(context: dg.AssetExecutionContext, asset: dg.AssetKey) -> str | None
 
 def corpus_mix(name: str) -> dg.AssetsDefinition:
     @dg.asset(
-        key=key("corpus_mix", name),
+        key=variant_key("corpus_mix", name),
         deps=[cleaned_text, aligned_corpus],
         group_name="training",
         kinds={"polars", "parquet"},
@@ -82,50 +50,17 @@ def corpus_mix(name: str) -> dg.AssetsDefinition:
     )
     def _asset(lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
         settings = training.settings
-        spec = settings.variants[name]
-        chosen = Variant(name, spec.source, spec.fraction, spec.aligned_share)
-        written: list[pl.DataFrame] = []  # (source, documents, characters) of every part
-        n_held_out, dumps = 0, []
-
-        def tally(docs: pl.DataFrame) -> None:
-            written.append(
-                docs.group_by("source").agg(
-                    documents=pl.len(), characters=pl.col("text").str.len_chars().sum()
-                )
-            )
-
         with lake.lake.writer("corpus_mix", variant(name)) as out:
-            out.write("documents", pl.DataFrame(schema={**DOCUMENTS, "dump": pl.String}))
-            out.write("held_out", pl.DataFrame(schema={**HELD_OUT, "dump": pl.String}))
-            for dump, train, held_out in documents_by_dump(lake.lake, settings):
-                docs = mix(train, chosen, settings.seed).with_columns(dump=pl.lit(dump))
-                out.write("documents", docs)
-                out.write("held_out", held_out.with_columns(dump=pl.lit(dump)))
-                tally(docs)
-                n_held_out += held_out.height
-                dumps.append(dump)
-            if not dumps:
-                raise ValueError("no dump has both cleaned_text and aligned_corpus to mix")
-            corpus_chars = int(pl.concat(written)["characters"].sum())
-            total_weight = sum(r.weight for r in settings.replay)
-            shortfall = {}
-            for source in settings.replay:
-                target = replay_target_chars(corpus_chars, source.weight, total_weight)
-                docs = replay(source.name, source.path, source.text_field, target)
-                out.write("documents", docs.with_columns(dump=pl.lit(None, pl.String)))
-                tally(docs)
-                if (got := int(docs["text"].str.len_chars().sum())) < target:
-                    shortfall[source.name] = target - got  # the file holds less than asked
-        by_source = pl.concat(written).group_by("source", maintain_order=True).sum()
+            summary = write_variant(out, lake.lake, name, settings)
         return dg.MaterializeResult(
             metadata={
-                "dagster/row_count": int(by_source["documents"].sum()),
-                "dumps": dg.MetadataValue.json(dumps),
-                "held_out_documents": n_held_out,
-                "characters": int(by_source["characters"].sum()),
-                "by_source": markdown_table(by_source),
-                "replay_shortfall_chars": dg.MetadataValue.json(shortfall),
-                "variant": dg.MetadataValue.json(spec.model_dump(mode="json")),
+                "dagster/row_count": int(summary.by_source["documents"].sum()),
+                "dumps": dg.MetadataValue.json(summary.dumps),
+                "held_out_documents": summary.held_out_documents,
+                "characters": int(summary.by_source["characters"].sum()),
+                "by_source": markdown_table(summary.by_source),
+                "replay_shortfall_chars": dg.MetadataValue.json(summary.replay_shortfall_chars),
+                "variant": dg.MetadataValue.json(settings.variants[name].model_dump(mode="json")),
             }
         )
 
@@ -145,7 +80,7 @@ def _tokenizer_folder(lake: Lake) -> Path:
     "Fertility (tokens per word) is measured on the held-out Arabic documents.",
 )
 def tokenizer(lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
-    from native_pipeline.training.tokenizer import (
+    from native_pipeline.lm.tokenizer import (
         fertility,
         load_tokenizer,
         tokenizer_hash,
@@ -190,8 +125,8 @@ def tokenizer(lake: LakeResource, training: TrainingResource) -> dg.MaterializeR
 
 def token_shards(name: str) -> dg.AssetsDefinition:
     @dg.asset(
-        key=key("token_shards", name),
-        deps=[key("corpus_mix", name), tokenizer],
+        key=variant_key("token_shards", name),
+        deps=[variant_key("corpus_mix", name), tokenizer],
         group_name="training",
         kinds={"numpy"},
         description=f"Variant `{name}` tokenized into Megatron-compatible indexed shards "
@@ -201,8 +136,8 @@ def token_shards(name: str) -> dg.AssetsDefinition:
     def _asset(
         context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource
     ) -> dg.MaterializeResult:
+        from native_pipeline.lm.tokenizer import load_tokenizer
         from native_pipeline.training.shards import write_shards
-        from native_pipeline.training.tokenizer import load_tokenizer
 
         loaded = load_tokenizer(_tokenizer_folder(lake.lake))
         mixed = lake.lake.partition_path("corpus_mix", variant(name)) / "documents"
@@ -211,7 +146,7 @@ def token_shards(name: str) -> dg.AssetsDefinition:
             for part in sorted(mixed.glob("*.parquet"))
         )
         upstream = {
-            "corpus_mix": _latest(context, key("corpus_mix", name)),
+            "corpus_mix": _latest(context, variant_key("corpus_mix", name)),
             "tokenizer": _latest(context, tokenizer.key),
         }
         started = time.perf_counter()
@@ -241,8 +176,8 @@ def token_shards(name: str) -> dg.AssetsDefinition:
 
 def checkpoints(name: str) -> dg.AssetsDefinition:
     @dg.asset(
-        key=key("checkpoints", name),
-        deps=[key("token_shards", name)],
+        key=variant_key("checkpoints", name),
+        deps=[variant_key("token_shards", name)],
         group_name="training",
         kinds={"pytorch", "safetensors"},
         pool="gpu",
@@ -257,7 +192,7 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         training: TrainingResource,
         pipes: dg.PipesSubprocessClient,
     ) -> dg.MaterializeResult:
-        from native_pipeline.training.loop import LOG_FILE
+        from native_pipeline.lm.loop import LOG_FILE
         from native_pipeline.training.run import launch_command
         from native_pipeline.training.shards import read_manifest
 
@@ -273,8 +208,8 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
             "out_dir": str(out_dir),
             "tokenizer": str(_tokenizer_folder(lake.lake)),
             "base_model": str(settings.model.base_model) if settings.model.base_model else None,
-            "tiny": settings.model.tiny,
-            "config": settings.loop,
+            "tiny": settings.model.tiny.model_dump(),
+            "loop": settings.loop.model_dump(mode="json"),
         }
         spec_path = out_dir / "spec.json"
         spec_path.write_text(json.dumps(spec, indent=2))

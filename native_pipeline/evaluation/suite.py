@@ -17,6 +17,7 @@ from native_pipeline.evaluation.harmlessness import harmlessness
 from native_pipeline.evaluation.multiple_choice import multiple_choice
 from native_pipeline.evaluation.perplexity import perplexity
 from native_pipeline.evaluation.tasks import load_harmful_prompts, load_task
+from native_pipeline.lm.device import pick_device, weights_dtype
 from native_pipeline.settings import EvaluationSettings
 
 SAMPLES = Path(__file__).with_name("samples")
@@ -63,10 +64,8 @@ def evaluate_checkpoint(
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     started = time.perf_counter()
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = settings.dtype
-    if dtype == "auto":  # bfloat16 halves a Llama-3 8B on a GPU; the lm-eval parity is in float32
-        dtype = "bfloat16" if device == "cuda" else "float32"
+    device = pick_device()
+    dtype = weights_dtype(device, settings.dtype)
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
     model = model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)

@@ -47,6 +47,13 @@ STATELESS: tuple[type[Block], ...] = (
 )
 # Stateful blocks: they remember every document of the dump, and earlier dumps through the index.
 BLOCK_NAMES = [b.name for b in STATELESS] + [ExactDeduplicator.name, NearDeduplicator.name]
+# What takes each block's config arguments: the block itself, MinHashParams for near dedup, and
+# nothing for exact dedup (`object()` accepts no arguments). The settings check against these.
+CONFIGURABLE: dict[str, type] = {
+    **{b.name: b for b in STATELESS},
+    NearDeduplicator.name: MinHashParams,
+    ExactDeduplicator.name: object,
+}
 
 RAW_COLUMNS = ["doc_id", "url", "content_type", "content"]
 
@@ -60,8 +67,6 @@ class Cleaning:
         unknown = set(blocks) - set(BLOCK_NAMES)
         if unknown:
             raise ValueError(f"unknown cleaning blocks {sorted(unknown)}; known: {BLOCK_NAMES}")
-        if blocks.get(ExactDeduplicator.name):
-            raise ValueError("exact_dedup takes no arguments")
         self.dump = dump
         self.index = SignatureIndex(index_root, MinHashParams(**blocks.get("near_dedup", {})))
         self.exact = ExactDeduplicator(self.index, dump)

@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import polars as pl
-import xxhash
 
 from native_pipeline.alignment.segments import reassemble
+from native_pipeline.draw import units
+from native_pipeline.lake import Lake, PartitionWriter
+from native_pipeline.settings import TrainingSettings, VariantSettings
 
 Source = Literal["original", "aligned", "hybrid"]
 DOCUMENTS = {
@@ -38,17 +40,8 @@ _HELD_OUT, _SLICE, _HYBRID = 0, 1, 2
 
 
 def unit(keys: pl.Series, seed: int, salt: int) -> pl.Series:
-    """A reproducible uniform number in [0, 1) per key, the same on every machine."""
-    values = [xxhash.xxh64_intdigest(key.encode(), seed * 8 + salt) / 2**64 for key in keys]
-    return pl.Series(values, dtype=pl.Float64)
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    source: Source
-    fraction: float = 1.0
-    aligned_share: float = 0.5
+    """A uniform number in [0, 1) per key, for the draw `salt` of the run `seed`."""
+    return units(keys, seed * 8 + salt)
 
 
 def documents_in_both_forms(originals: pl.DataFrame, segments: pl.DataFrame) -> pl.DataFrame:
@@ -94,7 +87,7 @@ def split_held_out(
     return docs.filter(~held), held_out
 
 
-def mix(docs: pl.DataFrame, variant: Variant, seed: int) -> pl.DataFrame:
+def mix(docs: pl.DataFrame, variant: VariantSettings, seed: int) -> pl.DataFrame:
     """The training documents of one variant (DOCUMENTS schema) from documents in both forms."""
     docs = docs.filter(unit(docs["doc_id"], seed, _SLICE) < variant.fraction)
     if variant.source == "hybrid":
@@ -156,3 +149,75 @@ def replay(name: str, path: Path, text_field: str, target_chars: int) -> pl.Data
         pl.lit([], dtype=pl.List(pl.String)).alias("segment_ids"),
         "text",
     )
+
+
+def aligned_dumps(lake: Lake) -> list[str]:
+    """Dumps with both cleaned and aligned text: every variant reads the same documents."""
+    cleaned = {p.name for p in lake.root.glob("cleaned_text/dump=*")}
+    aligned = {p.name for p in lake.root.glob("aligned_corpus/dump=*")}
+    return sorted(name.removeprefix("dump=") for name in cleaned & aligned)
+
+
+def documents_by_dump(
+    lake: Lake, settings: TrainingSettings
+) -> Iterator[tuple[str, pl.DataFrame, pl.DataFrame]]:
+    """(dump, documents to train on, held-out documents), one dump at a time."""
+    for dump in aligned_dumps(lake):
+        originals = lake.scan("cleaned_text", "data", dump).select("doc_id", "text").collect()
+        segments = (
+            lake.scan("aligned_corpus", "data", dump)
+            .select("doc_id", "segment_id", "index", "start", "end", "aligned")
+            .collect()
+        )
+        docs = documents_in_both_forms(originals, segments)
+        train, held_out = split_held_out(docs, settings.held_out_share, settings.seed)
+        yield dump, train, held_out
+
+
+@dataclass
+class MixSummary:
+    dumps: list[str] = field(default_factory=list)
+    held_out_documents: int = 0
+    by_source: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(
+            schema={"source": pl.String, "documents": pl.UInt32, "characters": pl.UInt64}
+        )
+    )
+    replay_shortfall_chars: dict[str, int] = field(default_factory=dict)
+
+    def tally(self, docs: pl.DataFrame) -> None:
+        counts = docs.group_by("source", maintain_order=True).agg(
+            documents=pl.len(), characters=pl.col("text").str.len_chars().sum()
+        )
+        self.by_source = pl.concat([self.by_source, counts.cast(self.by_source.schema)])
+
+
+def write_variant(
+    out: PartitionWriter, lake: Lake, name: str, settings: TrainingSettings
+) -> MixSummary:
+    """Write variant `name`'s documents and held-out documents (with their dump) to `out`:
+    every dump's documents mixed as the variant says, then the replay sources."""
+    variant = settings.variants[name]
+    summary = MixSummary()
+    out.write("documents", pl.DataFrame(schema={**DOCUMENTS, "dump": pl.String}))
+    out.write("held_out", pl.DataFrame(schema={**HELD_OUT, "dump": pl.String}))
+    for dump, train, held_out in documents_by_dump(lake, settings):
+        docs = mix(train, variant, settings.seed).with_columns(dump=pl.lit(dump))
+        out.write("documents", docs)
+        out.write("held_out", held_out.with_columns(dump=pl.lit(dump)))
+        summary.tally(docs)
+        summary.held_out_documents += held_out.height
+        summary.dumps.append(dump)
+    if not summary.dumps:
+        raise ValueError("no dump has both cleaned_text and aligned_corpus to mix")
+    corpus_chars = int(summary.by_source["characters"].sum())
+    total_weight = sum(r.weight for r in settings.replay)
+    for source in settings.replay:
+        target = replay_target_chars(corpus_chars, source.weight, total_weight)
+        docs = replay(source.name, source.path, source.text_field, target)
+        out.write("documents", docs.with_columns(dump=pl.lit(None, pl.String)))
+        summary.tally(docs)
+        if (got := int(docs["text"].str.len_chars().sum())) < target:
+            summary.replay_shortfall_chars[source.name] = target - got  # the file holds less
+    summary.by_source = summary.by_source.group_by("source", maintain_order=True).sum()
+    return summary

@@ -7,12 +7,12 @@ The spec (JSON) names everything the run needs:
      "out_dir": "/data/checkpoints/aligned",
      "tokenizer": "/data/tokenizer",          # a Hugging Face tokenizer folder
      "base_model": "/models/llama-3-8b" | null,  # null: a random Llama of "tiny"
-     "tiny": {"hidden_size": 512, "layers": 8, "max_positions": 2048},
-     "config": {"max_steps": 1000, "seq_len": 2048, ...}}  # PretrainConfig fields
+     "tiny": {"hidden_size": 512, "layers": 8, "max_positions": 2048},  # TinyModelSettings
+     "loop": {"max_steps": 1000, "seq_len": 2048, ...}}  # PretrainLoop, checked on load
 
 One process trains alone. Under torchrun (WORLD_SIZE > 1) each process joins the process group
 (nccl on GPUs, the local rank picking the GPU; gloo on CPUs) and `pretrain` wraps the model in
-DDP or FSDP (config.strategy). `launch_command` builds either command line.
+DDP or FSDP (loop.strategy). `launch_command` builds either command line.
 
 Dagster launches it with Pipes: `dg.PipesSubprocessClient().run(command=launch_command(...),
 context=context)`. When the Pipes environment variables are set, rank 0 sends its log lines to
@@ -45,8 +45,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from native_pipeline.training.loop import PretrainConfig, PretrainReport, pretrain
-from native_pipeline.training.model import build_model, flops_per_token, mfu, peak_flops
+from native_pipeline.lm.loop import LoopReport
+from native_pipeline.lm.model import build_model, flops_per_token, mfu, peak_flops
+from native_pipeline.settings import PretrainLoop, TinyModelSettings
+from native_pipeline.training.pretrain import pretrain
 
 MODULE = "native_pipeline.training.run"
 # Arguments that point torchrun at a multi-node rendezvous instead of --standalone.
@@ -78,16 +80,13 @@ def launch_command(
     ]
 
 
-def train_from_spec(spec: dict[str, Any], log) -> tuple[PretrainReport, dict[str, float]]:
+def train_from_spec(spec: dict[str, Any], log) -> tuple[LoopReport, dict[str, float]]:
     """Run the spec in this process; returns the report and its numeric metadata."""
     from transformers import AutoTokenizer
 
-    fields = dict(spec["config"])
-    if "betas" in fields:
-        fields["betas"] = tuple(fields["betas"])
-    config = PretrainConfig(**fields)
+    loop = PretrainLoop.model_validate(spec["loop"])
     if torch.cuda.is_available() and dist.is_initialized():
-        config.device = f"cuda:{torch.cuda.current_device()}"
+        loop = loop.model_copy(update={"device": f"cuda:{torch.cuda.current_device()}"})
     streams = [np.memmap(p, dtype=spec["dtype"], mode="r") for p in spec["streams"]]
     tokenizer = AutoTokenizer.from_pretrained(spec["tokenizer"])
     base = spec.get("base_model")
@@ -96,12 +95,12 @@ def train_from_spec(spec: dict[str, Any], log) -> tuple[PretrainReport, dict[str
         vocab_size=len(tokenizer),
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-        tiny=spec.get("tiny", {}),
-        seed=config.seed,
+        tiny=TinyModelSettings.model_validate(spec.get("tiny", {})),
+        seed=loop.seed,
     )
-    token_flops = flops_per_token(model, config.seq_len)
+    token_flops = flops_per_token(model, loop.seq_len)
     report = pretrain(
-        model, streams, Path(spec["out_dir"]), config, tokenizer_folder=spec["tokenizer"], log=log
+        model, streams, Path(spec["out_dir"]), loop, tokenizer_folder=spec["tokenizer"], log=log
     )
     metadata = {
         "final_loss": report.losses[-1] if report.losses else float("nan"),

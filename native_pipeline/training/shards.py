@@ -42,7 +42,7 @@ import numpy as np
 import polars as pl
 from tokenizers import Encoding, Tokenizer
 
-from native_pipeline.training.tokenizer import tokenizer_hash
+from native_pipeline.lm.tokenizer import tokenizer_hash
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast

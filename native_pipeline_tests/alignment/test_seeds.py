@@ -3,7 +3,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from native_pipeline.alignment.perplexity import CharNGram, by_half
+from native_pipeline.alignment.char_ngram import CharNGram, by_half
 from native_pipeline.alignment.seeds import select_seeds
 
 FLUENT = "يتناول هذا المقال تاريخ المدينة القديمة وأسواقها الشعبية."

@@ -8,7 +8,7 @@ from native_pipeline.alignment.segments import (
     segment_document,
     token_counter,
 )
-from native_pipeline.training.tokenizer import train_tokenizer
+from native_pipeline.lm.tokenizer import train_tokenizer
 
 PARAGRAPHS = [
     "أعلنت الجامعة عن برنامج جديد لدراسة علوم البحار. ويبدأ التسجيل في الشهر المقبل.",

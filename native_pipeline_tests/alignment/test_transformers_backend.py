@@ -7,7 +7,8 @@ import pytest
 from native_pipeline.alignment.backends.base import ChatRewriter, Sampling
 from native_pipeline.alignment.backends.transformers import TransformersBackend
 from native_pipeline.alignment.conduct import CodeOfConduct
-from native_pipeline.alignment.tiny import create_tiny_llama
+from native_pipeline.lm.model import create_tiny_chat_model
+from native_pipeline.settings import TinyChatModel
 from native_pipeline_tests.alignment.chat_contract import (
     check_identity,
     check_order_and_counts,
@@ -25,7 +26,8 @@ SEGMENTS = [
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> Path:
     texts = [CONDUCT.system_prompt, *SEGMENTS]
-    return create_tiny_llama(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=512)
+    folder = tmp_path_factory.mktemp("tiny") / "model"
+    return create_tiny_chat_model(folder, texts, TinyChatModel(vocab_size=512))
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from native_pipeline.alignment.backends.base import ChatRewriter, Sampling
 from native_pipeline.alignment.backends.vllm import VLLMBackend
 from native_pipeline.alignment.conduct import CodeOfConduct
-from native_pipeline.alignment.tiny import create_tiny_llama
+from native_pipeline.lm.model import create_tiny_chat_model
 from native_pipeline_tests.alignment.chat_contract import (
     check_identity,
     check_order_and_counts,
@@ -45,7 +45,7 @@ ENGINE = dict(
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> Path:
-    folder = create_tiny_llama(
+    folder = create_tiny_chat_model(
         tmp_path_factory.mktemp("tiny") / "model", [CONDUCT.system_prompt, *SEGMENTS]
     )
     # At init scale the layers barely touch the residual stream and greedy decoding repeats the

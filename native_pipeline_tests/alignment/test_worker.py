@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,14 +10,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from native_pipeline.alignment.backends.base import Sampling
 from native_pipeline.alignment.backends.transformers import TransformersBackend
 from native_pipeline.alignment.conduct import CodeOfConduct, unwrap, wrap
-from native_pipeline.alignment.tiny import END, create_tiny_llama
-from native_pipeline.alignment.worker import (
-    IGNORE,
-    WorkerTraining,
-    encode_pair,
-    split_held_out,
-    train_worker,
-)
+from native_pipeline.alignment.worker import IGNORE, encode_pair, hold_out, train_worker
+from native_pipeline.lm.model import END, create_tiny_chat_model
+from native_pipeline.settings import TinyChatModel, WorkerTraining
 
 SENTENCES = [
     "افتتحت المكتبة العامة فرعا جديدا في وسط المدينة",
@@ -57,7 +51,8 @@ FAST = WorkerTraining(epochs=2, learning_rate=3e-3, batch_size=4, save_every=100
 @pytest.fixture(scope="module")
 def base_model(tmp_path_factory) -> Path:
     texts = [CONDUCT.system_prompt, CodeOfConduct.load().system_prompt, *SENTENCES, *ADS]
-    return create_tiny_llama(tmp_path_factory.mktemp("tiny") / "model", texts, vocab_size=1024)
+    folder = tmp_path_factory.mktemp("tiny") / "model"
+    return create_tiny_chat_model(folder, texts, TinyChatModel(vocab_size=1024))
 
 
 def weights(folder: Path) -> dict[str, torch.Tensor]:
@@ -86,40 +81,40 @@ def test_labels_cover_the_wrapped_rewrite_and_its_end_token_only(base_model):
 def test_held_out_split_is_deterministic_and_never_empty(base_model):
     tokenizer = AutoTokenizer.from_pretrained(base_model)
     examples = [encode_pair(tokenizer, CONDUCT, o, r) for o, r in PAIRS]
-    train, held = split_held_out(examples, 0.1, seed=0)
-    again_train, again_held = split_held_out(list(reversed(examples)), 0.1, seed=0)
+    train, held = hold_out(examples, 0.1, seed=0)
+    again_train, again_held = hold_out(list(reversed(examples)), 0.1, seed=0)
     assert {e.original for e in held} == {e.original for e in again_held}
     assert {e.original for e in train} == {e.original for e in again_train}
     assert len(train) + len(held) == len(PAIRS)
     assert not {e.original for e in held} & {e.original for e in train}
     # A tiny fraction still holds one pair out, and one pair is always left to train on.
-    assert len(split_held_out(examples[:2], 0.0001, seed=0)[1]) == 1
-    assert len(split_held_out(examples[:2], 0.9999, seed=0)[0]) == 1
+    assert len(hold_out(examples[:2], 0.0001, seed=0)[1]) == 1
+    assert len(hold_out(examples[:2], 0.9999, seed=0)[0]) == 1
 
 
 def test_training_lowers_train_and_held_out_loss(base_model, tmp_path):
     logged: list[str] = []
-    training = replace(FAST, epochs=4)
+    training = FAST.model_copy(update=dict(epochs=4))
     report = train_worker(PAIRS, base_model, tmp_path / "out", CONDUCT, training, logged.append)
 
     assert report.n_train + report.n_held_out == len(PAIRS)
     assert report.n_held_out >= 1
-    assert report.steps == len(report.train_losses) == 4 * -(-report.n_train // 4)
-    assert report.resumed_from_step is None
-    first, last = report.train_losses[0], sum(report.train_losses[-3:]) / 3
-    assert last < 0.7 * first, report.train_losses
+    assert report.loop.steps == len(report.loop.losses) == 4 * -(-report.n_train // 4)
+    assert report.loop.resumed_from_step is None
+    first, last = report.loop.losses[0], sum(report.loop.losses[-3:]) / 3
+    assert last < 0.7 * first, report.loop.losses
     assert report.held_out_loss_after < report.held_out_loss_before - 1.0
     assert 0 < report.held_out_token_accuracy_after <= 1
-    assert report.trained_tokens > 0 and report.tokens_per_second > 0
-    assert (report.device, report.dtype) == ("cpu", "float32")
+    assert report.loop.tokens > 0 and report.loop.tokens_per_second > 0
+    assert (report.loop.device, report.loop.dtype) == ("cpu", "float32")
     assert any(line.startswith("step 1/") for line in logged)
     meta = report.as_metadata()
-    assert meta["steps"] == report.steps and meta["final_path"] == str(report.final_path)
+    assert meta["steps"] == report.loop.steps and meta["final_path"] == str(report.loop.final_path)
 
 
 def test_final_model_is_safetensors_and_loads(base_model, tmp_path):
     report = train_worker(PAIRS[:6], base_model, tmp_path / "out", CONDUCT, FAST)
-    final = report.final_path
+    final = report.loop.final_path
     assert final == tmp_path / "out" / "final"
     assert (final / "model.safetensors").exists()
     assert not list(final.glob("*.bin"))
@@ -137,12 +132,12 @@ def test_final_model_is_safetensors_and_loads(base_model, tmp_path):
 def test_memorised_rewrites_come_back_through_the_backend(base_model, tmp_path):
     """The training chat is the inference chat: markers, text and the stop are all learnt."""
     pairs = PAIRS[:3]
-    training = replace(FAST, epochs=60, learning_rate=5e-3, held_out_fraction=0.0)
+    training = FAST.model_copy(update=dict(epochs=60, learning_rate=5e-3, held_out_fraction=0.0))
     report = train_worker(pairs, base_model, tmp_path / "out", CONDUCT, training)
     assert (report.n_held_out, report.held_out_loss_after) == (0, None)
-    assert report.train_losses[-1] < 0.3
+    assert report.loop.losses[-1] < 0.3
 
-    backend = TransformersBackend(report.final_path)
+    backend = TransformersBackend(report.loop.final_path)
     completions = backend.chat([CONDUCT.messages(o) for o, _ in pairs], Sampling(max_tokens=64))
     assert [unwrap(c.text) for c in completions] == [r for _, r in pairs]
     assert all(c.output_tokens < 64 for c in completions)  # stopped at the end token
@@ -162,7 +157,7 @@ def crash_after(step: int):
 
 def test_resume_after_a_crash_ends_with_the_weights_of_an_uninterrupted_run(base_model, tmp_path):
     pairs = PAIRS[:12]
-    training = replace(FAST, epochs=3, batch_size=2, grad_accum=2, save_every=2)
+    training = FAST.model_copy(update=dict(epochs=3, batch_size=2, grad_accum=2, save_every=2))
     whole = train_worker(pairs, base_model, tmp_path / "whole", CONDUCT, training)
 
     out = tmp_path / "crashed"
@@ -173,28 +168,32 @@ def test_resume_after_a_crash_ends_with_the_weights_of_an_uninterrupted_run(base
     assert not (out / "final").exists()
 
     resumed = train_worker(pairs, base_model, out, CONDUCT, training)
-    assert resumed.resumed_from_step == 4
-    assert resumed.steps == whole.steps
-    assert resumed.train_losses == pytest.approx(whole.train_losses, abs=1e-6)
+    assert resumed.loop.resumed_from_step == 4
+    assert resumed.loop.steps == whole.loop.steps
+    assert resumed.loop.losses == pytest.approx(whole.loop.losses, abs=1e-6)
     assert resumed.held_out_loss_before == whole.held_out_loss_before
-    expected, got = weights(whole.final_path), weights(resumed.final_path)
+    expected, got = weights(whole.loop.final_path), weights(resumed.loop.final_path)
     assert expected.keys() == got.keys()
     for name in expected:
         assert torch.allclose(expected[name], got[name], atol=1e-6), name
 
 
 def test_a_changed_pair_set_does_not_resume(base_model, tmp_path):
-    training = replace(FAST, epochs=1, save_every=1)
+    training = FAST.model_copy(update=dict(epochs=1, save_every=1))
     out = tmp_path / "out"
     train_worker(PAIRS[:8], base_model, out, CONDUCT, training)
     again = train_worker(PAIRS[:8], base_model, out, CONDUCT, training)
-    assert again.resumed_from_step == again.steps  # the same run: resumes from its last step
+    assert (
+        again.loop.resumed_from_step == again.loop.steps
+    )  # the same run: resumes from its last step
 
     changed = [(o, r + " ") for o, r in PAIRS[:8]]
     fresh = train_worker(changed, base_model, out, CONDUCT, training)
-    assert fresh.resumed_from_step is None
-    other_seed = train_worker(PAIRS[:8], base_model, out, CONDUCT, replace(training, seed=1))
-    assert other_seed.resumed_from_step is None
+    assert fresh.loop.resumed_from_step is None
+    other_seed = train_worker(
+        PAIRS[:8], base_model, out, CONDUCT, training.model_copy(update=dict(seed=1))
+    )
+    assert other_seed.loop.resumed_from_step is None
 
 
 def test_too_long_pairs_are_skipped_and_counted(base_model, tmp_path):
@@ -203,7 +202,7 @@ def test_too_long_pairs_are_skipped_and_counted(base_model, tmp_path):
     longest = max(len(encode_pair(tokenizer, CONDUCT, o, r).input_ids) for o, r in pairs)
     long_text = " ".join(SENTENCES)
     too_long = [(long_text, long_text), (long_text + " ١", long_text)]
-    training = replace(FAST, epochs=1, max_seq_len=longest)
+    training = FAST.model_copy(update=dict(epochs=1, max_seq_len=longest))
     report = train_worker(pairs + too_long, base_model, tmp_path / "out", CONDUCT, training)
     assert report.n_skipped_too_long == 2
     assert report.n_train + report.n_held_out == len(pairs)
@@ -213,4 +212,10 @@ def test_no_usable_pairs_is_an_error(base_model, tmp_path):
     with pytest.raises(ValueError, match="no usable pairs"):
         train_worker([], base_model, tmp_path / "out", CONDUCT, FAST)
     with pytest.raises(ValueError, match="longer than max_seq_len=8"):
-        train_worker(PAIRS[:3], base_model, tmp_path / "out", CONDUCT, replace(FAST, max_seq_len=8))
+        train_worker(
+            PAIRS[:3],
+            base_model,
+            tmp_path / "out",
+            CONDUCT,
+            FAST.model_copy(update=dict(max_seq_len=8)),
+        )

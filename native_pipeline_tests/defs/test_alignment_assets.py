@@ -10,7 +10,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-import native_pipeline.defs.alignment as alignment_defs
+import native_pipeline.alignment.rewrite as rewrite
 from native_pipeline.alignment.backends.base import checkpoint_hash
 from native_pipeline.alignment.backends.policy import PolicyRewriter
 from native_pipeline.alignment.conduct import wrap
@@ -78,7 +78,7 @@ def test_a_killed_rewrite_resumes_after_its_last_committed_chunk(tmp_path, monke
     lake = _lake_with_segments(tmp_path, 6)
     segments = lake.scan("rewrite_segments", "data", DUMP).collect()
     calls, evicted = [], []
-    real = alignment_defs._aligned_rows
+    real = rewrite.rewrite_frame
 
     def dies_once_on_the_third_chunk(chunk: pl.DataFrame, *args):
         calls.append(chunk["segment_id"].to_list())
@@ -87,7 +87,7 @@ def test_a_killed_rewrite_resumes_after_its_last_committed_chunk(tmp_path, monke
             raise RuntimeError("the pod was evicted")
         return real(chunk, *args)
 
-    monkeypatch.setattr(alignment_defs, "_aligned_rows", dies_once_on_the_third_chunk)
+    monkeypatch.setattr(rewrite, "rewrite_frame", dies_once_on_the_third_chunk)
     settings = {"chunk_size": 4}
     first = _materialize([aligned_corpus], tmp_path, settings)
     assert not first.success and not lake.exists("aligned_corpus", DUMP)
@@ -235,7 +235,7 @@ def test_the_expert_over_an_endpoint_pays_once_and_judges_the_audit(tmp_path, mo
 
 
 def _policy_rows(segments: pl.DataFrame) -> pl.DataFrame:
-    return alignment_defs._aligned_rows(segments, PolicyRewriter(), BackendSettings(), Limits())
+    return rewrite.rewrite_frame(segments, PolicyRewriter(), BackendSettings(), Limits())
 
 
 def test_seeds_by_perplexity_take_the_two_ends_of_a_random_pool(tmp_path):

@@ -18,7 +18,8 @@ def tiny_lm(tmp_path_factory):
     """(folder, model, tokenizer): a random tiny Llama whose tokenizer knows the samples."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from native_pipeline.alignment.tiny import create_tiny_llama
+    from native_pipeline.lm.model import create_tiny_chat_model
+    from native_pipeline.settings import TinyChatModel
 
     texts = [
         item.question + " " + " ".join(item.choices)
@@ -26,8 +27,7 @@ def tiny_lm(tmp_path_factory):
         for items in sample_items(format)
         for item in items
     ]
-    folder = create_tiny_llama(
-        tmp_path_factory.mktemp("tiny"), texts, vocab_size=800, hidden_size=64, layers=1, heads=1
-    )
+    tiny = TinyChatModel(vocab_size=800, hidden_size=64, layers=1, heads=1)
+    folder = create_tiny_chat_model(tmp_path_factory.mktemp("tiny"), texts, tiny)
     model = AutoModelForCausalLM.from_pretrained(folder)
     return folder, model.eval(), AutoTokenizer.from_pretrained(folder)

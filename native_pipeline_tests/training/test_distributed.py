@@ -14,11 +14,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from native_pipeline.training.loop import LOG_FILE
+from native_pipeline.lm.loop import LOG_FILE
 from native_pipeline.training.run import launch_command
-from native_pipeline_tests.training.test_loop import TINY, pattern_stream, tokenizer_folder
-
-__all__ = ["tokenizer_folder"]  # a fixture
+from native_pipeline_tests.training.tiny import TINY, pattern_stream
 
 # Two micro-batches a step (DDP's no_sync path) and a checkpoint before the end.
 CONFIG = {
@@ -47,8 +45,8 @@ def write_spec(folder: Path, tokenizer: Path, **config) -> Path:
         "out_dir": str(folder / "out"),
         "tokenizer": str(tokenizer),
         "base_model": None,
-        "tiny": TINY,
-        "config": {**CONFIG, **config},
+        "tiny": TINY.model_dump(),
+        "loop": {**CONFIG, **config},
     }
     path = folder / "spec.json"
     path.write_text(json.dumps(spec))

@@ -5,9 +5,9 @@ import json
 import polars as pl
 import pytest
 
+from native_pipeline.settings import VariantSettings
 from native_pipeline.training.mix import (
     DOCUMENTS,
-    Variant,
     documents_in_both_forms,
     mix,
     read_replay,
@@ -68,14 +68,14 @@ def test_held_out_documents_are_the_same_whatever_the_order_and_never_trained_on
     assert not set(held["doc_id"]) & set(train["doc_id"])
     assert train.height + held.height == docs.height
     for variant in ("original", "aligned", "hybrid"):
-        mixed = mix(train, Variant(variant, variant), seed=3)
+        mixed = mix(train, VariantSettings(source=variant), seed=3)
         assert not set(mixed["doc_id"]) & set(held["doc_id"])
 
 
 def test_variants_take_the_same_documents_in_their_own_form():
     docs = _docs(200)
-    original = mix(docs, Variant("original", "original"), seed=0)
-    aligned = mix(docs, Variant("aligned", "aligned"), seed=0)
+    original = mix(docs, VariantSettings(source="original"), seed=0)
+    aligned = mix(docs, VariantSettings(source="aligned"), seed=0)
     assert original.schema == pl.Schema(DOCUMENTS)
     assert original["doc_id"].to_list() == aligned["doc_id"].to_list() == docs["doc_id"].to_list()
     assert original["text"].to_list() == docs["original"].to_list()
@@ -85,7 +85,7 @@ def test_variants_take_the_same_documents_in_their_own_form():
 
 def test_hybrid_takes_each_document_once_a_share_of_them_aligned():
     docs = _docs(1000)
-    hybrid = mix(docs, Variant("hybrid", "hybrid", aligned_share=0.3), seed=0)
+    hybrid = mix(docs, VariantSettings(source="hybrid", aligned_share=0.3), seed=0)
     assert hybrid["doc_id"].to_list() == docs["doc_id"].to_list()
     share = (hybrid["source"] == "aligned").mean()
     assert 0.25 < share < 0.35
@@ -97,7 +97,7 @@ def test_hybrid_takes_each_document_once_a_share_of_them_aligned():
 def test_volume_slices_are_nested():
     docs = _docs(1000)
     ids = {
-        f: set(mix(docs, Variant("s", "aligned", fraction=f), seed=0)["doc_id"])
+        f: set(mix(docs, VariantSettings(source="aligned", fraction=f), seed=0)["doc_id"])
         for f in (0.25, 0.5, 1.0)
     }
     assert ids[0.25] < ids[0.5] < ids[1.0]

@@ -8,6 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from native_pipeline.lm.tokenizer import tokenizer_hash, train_tokenizer
 from native_pipeline.training import shards
 from native_pipeline.training.shards import (
     IndexedDataset,
@@ -16,7 +17,6 @@ from native_pipeline.training.shards import (
     verify,
     write_shards,
 )
-from native_pipeline.training.tokenizer import tokenizer_hash, train_tokenizer
 
 SENTENCES = [
     "أعلنت الجامعة عن برنامج جديد لدراسة علوم البحار.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from native_pipeline.alignment.backends.base import ChatBackend, ChatRewriter, Rewriter, Sampling
+from native_pipeline.alignment.backends.base import ChatBackend, ChatRewriter, Rewriter
 from native_pipeline.alignment.conduct import CodeOfConduct
 from native_pipeline.settings import BackendSettings
 
@@ -40,7 +40,7 @@ def chat_backend(
     if settings.backend == "vllm":
         from native_pipeline.alignment.backends.vllm import VLLMBackend
 
-        return VLLMBackend(model, **settings.engine)
+        return VLLMBackend(model, **settings.engine.model_dump(exclude_defaults=True))
     raise ValueError(f"{settings.backend} is not a chat backend")
 
 
@@ -55,7 +55,3 @@ def make_rewriter(
 
         return PolicyRewriter(settings.harm_threshold)
     return ChatRewriter(chat_backend(settings, cache_dir, default_model), conduct)
-
-
-def sampling(settings: BackendSettings) -> Sampling:
-    return Sampling(**settings.sampling.model_dump())

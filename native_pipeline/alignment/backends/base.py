@@ -4,22 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from native_pipeline.alignment.conduct import CodeOfConduct, Message
-
-
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_tokens: int = 1024
-    seed: int = 0
-
-    def with_seed(self, seed: int) -> Sampling:
-        return replace(self, seed=seed)
+from native_pipeline.settings import Sampling
 
 
 @dataclass

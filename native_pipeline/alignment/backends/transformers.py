@@ -14,6 +14,7 @@ import torch
 
 from native_pipeline.alignment.backends.base import Completion, Sampling, checkpoint_hash
 from native_pipeline.alignment.conduct import Message
+from native_pipeline.lm.device import pick_device, weights_dtype
 
 
 class TransformersBackend:
@@ -26,10 +27,8 @@ class TransformersBackend:
     ) -> None:
         self.model_path = Path(model_path)
         self.batch_size = batch_size
-        self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        if dtype == "auto":
-            dtype = "bfloat16" if self.device.startswith("cuda") else "float32"
-        self.dtype: torch.dtype = getattr(torch, dtype)
+        self.device = pick_device(device)
+        self.dtype: torch.dtype = getattr(torch, weights_dtype(self.device, dtype))
 
     @cached_property
     def _checkpoint(self) -> str:

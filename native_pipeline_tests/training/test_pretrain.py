@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -10,20 +9,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from native_pipeline.training.loop import (
-    LOG_FILE,
-    PretrainConfig,
-    Windows,
-    epoch_order,
-    lr_factor,
-    pretrain,
-    rank_share,
-)
-from native_pipeline.training.model import build_model
-from native_pipeline.training.tokenizer import train_tokenizer
+from native_pipeline.lm.loop import LOG_FILE, epoch_order
+from native_pipeline.settings import PretrainLoop
+from native_pipeline.training.pretrain import Windows, pretrain, rank_share
+from native_pipeline_tests.training.tiny import pattern_stream, tiny_model
 
-TINY = {"hidden_size": 64, "layers": 1, "max_positions": 64}  # head_dim 64: one head
-FAST = PretrainConfig(
+FAST = PretrainLoop(
     max_steps=6,
     batch_size=2,
     grad_accum=2,
@@ -34,24 +25,6 @@ FAST = PretrainConfig(
     log_every=1,
     device="cpu",
 )
-
-
-@pytest.fixture(scope="module")
-def tokenizer_folder(tmp_path_factory) -> Path:
-    texts = ["افتتحت المكتبة العامة فرعا جديدا", "ارتفعت درجات الحرارة اليوم"] * 5
-    folder = tmp_path_factory.mktemp("tokenizer")
-    train_tokenizer(texts, vocab_size=300).save_pretrained(folder)
-    return folder
-
-
-def pattern_stream(n_tokens: int, eos: int = 1) -> np.ndarray:
-    """Documents of one repeated 6-token sentence: a pattern the model learns in a few steps."""
-    document = np.array([40, 41, 42, 43, 44, eos], dtype=np.uint32)
-    return np.resize(document, n_tokens)
-
-
-def tiny_model(seed: int = 0) -> torch.nn.Module:
-    return build_model(None, vocab_size=300, eos_token_id=1, pad_token_id=0, tiny=TINY, seed=seed)
 
 
 class Crash(Exception):
@@ -70,17 +43,6 @@ def weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(folder / "model.safetensors")
 
 
-def test_schedule_warms_up_then_decays_to_the_floor():
-    warmup, total, floor = 4, 20, 0.1
-    factors = [lr_factor(s, warmup, total, floor) for s in range(total + 5)]
-    assert factors[:warmup] == pytest.approx([1 / 5, 2 / 5, 3 / 5, 4 / 5])
-    assert factors[warmup] == pytest.approx(1.0)
-    assert factors[(warmup + total) // 2] == pytest.approx((1 + floor) / 2)  # half-way down
-    decay = factors[warmup : total + 1]
-    assert all(a > b for a, b in zip(decay, decay[1:], strict=False))
-    assert factors[total:] == pytest.approx([floor] * 5)  # stays on the floor past the end
-
-
 def test_windows_are_consecutive_stream_tokens_across_stream_borders():
     streams = [np.arange(0, 50), np.arange(50, 75), np.arange(75, 120)]
     windows = Windows([s.astype(np.uint32) for s in streams], seq_len=8)
@@ -92,17 +54,9 @@ def test_windows_are_consecutive_stream_tokens_across_stream_borders():
     assert batch[0].tolist() == list(range(24, 33))
 
 
-def test_epoch_order_is_a_seeded_permutation_that_changes_with_the_epoch():
-    first = epoch_order(100, seed=0, epoch=0)
-    assert sorted(first.tolist()) == list(range(100))
-    assert np.array_equal(first, epoch_order(100, seed=0, epoch=0))
-    assert not np.array_equal(first, epoch_order(100, seed=0, epoch=1))
-    assert not np.array_equal(first, epoch_order(100, seed=1, epoch=0))
-
-
 @pytest.mark.parametrize("world", [1, 2, 4])
 def test_rank_shares_are_disjoint_and_cover_the_step(world):
-    order, per_step = epoch_order(64, seed=0, epoch=0), 8
+    order, per_step = np.asarray(epoch_order(64, seed=0, epoch=0)), 8
     for index in range(64 // per_step):
         shares = [rank_share(order, index, per_step, rank, world) for rank in range(world)]
         assert all(len(share) == per_step // world for share in shares)
@@ -113,7 +67,7 @@ def test_rank_shares_are_disjoint_and_cover_the_step(world):
 
 def test_loss_goes_down_on_a_repeated_pattern(tmp_path, tokenizer_folder):
     logged: list[str] = []
-    config = replace(FAST, max_steps=12, save_every=0)
+    config = FAST.model_copy(update=dict(max_steps=12, save_every=1000))
     report = pretrain(
         tiny_model(),
         [pattern_stream(2000)],
@@ -176,7 +130,7 @@ def test_resume_after_a_crash_ends_like_an_uninterrupted_run(tmp_path, tokenizer
 
 def test_a_changed_run_discards_stale_checkpoints(tmp_path, tokenizer_folder):
     streams, out = [pattern_stream(400)], tmp_path / "out"
-    config = replace(FAST, max_steps=2, save_every=1)
+    config = FAST.model_copy(update=dict(max_steps=2, save_every=1))
 
     def run(config=config, streams=streams, seed=0, logged=None):
         log = logged.append if logged is not None else None
@@ -185,9 +139,11 @@ def test_a_changed_run_discards_stale_checkpoints(tmp_path, tokenizer_folder):
 
     first = run()
     assert run().resumed_from_step == 2  # the same run: nothing left to do
-    assert run(replace(config, save_every=2, log_every=5)).resumed_from_step == 2  # bookkeeping
+    assert (
+        run(config.model_copy(update=dict(save_every=2, log_every=5))).resumed_from_step == 2
+    )  # bookkeeping
     logged: list[str] = []
-    changed = run(replace(config, learning_rate=2e-2), logged=logged)
+    changed = run(config.model_copy(update=dict(learning_rate=2e-2)), logged=logged)
     assert changed.resumed_from_step is None
     assert changed.fingerprint != first.fingerprint
     assert any("discarding 2 checkpoints" in line for line in logged)

@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import LlamaForCausalLM
 
-from native_pipeline.training.model import (
+from native_pipeline.lm.model import (
     build_model,
     flops_per_token,
     llama_config,
@@ -12,6 +12,7 @@ from native_pipeline.training.model import (
     n_params,
     peak_flops,
 )
+from native_pipeline.settings import TinyModelSettings
 
 
 def test_config_has_64_wide_heads_and_tied_embeddings():
@@ -21,7 +22,7 @@ def test_config_has_64_wide_heads_and_tied_embeddings():
 
 
 def test_random_model_is_seeded_and_a_base_model_loads_as_saved(tmp_path):
-    tiny = {"hidden_size": 64, "layers": 1, "max_positions": 32}
+    tiny = TinyModelSettings(hidden_size=64, layers=1, max_positions=32)
     args = {"vocab_size": 100, "eos_token_id": 1, "pad_token_id": 0, "tiny": tiny}
     a, b = build_model(None, **args, seed=0), build_model(None, **args, seed=0)
     c = build_model(None, **args, seed=1)
@@ -38,7 +39,7 @@ def test_random_model_is_seeded_and_a_base_model_loads_as_saved(tmp_path):
 def test_flops_per_token_counts_matmuls_and_attention():
     args = {"vocab_size": 1000, "eos_token_id": 1, "pad_token_id": 0}
     config = llama_config(**args, hidden_size=128, layers=2)
-    tied = build_model(None, **args, tiny={"hidden_size": 128, "layers": 2}, seed=0)
+    tied = build_model(None, **args, tiny=TinyModelSettings(hidden_size=128, layers=2), seed=0)
     # Every parameter of a tied model is a matmul weight (norms aside): 6 FLOPs each a token.
     assert flops_per_token(tied, 1) == 6 * n_params(tied) + 12 * 2 * 128
     # Attention grows with the context: 12 * layers * width FLOPs per token of context.

@@ -5,7 +5,7 @@ import json
 import pytest
 from tokenizers import normalizers, processors
 
-from native_pipeline.training.tokenizer import (
+from native_pipeline.lm.tokenizer import (
     EOS,
     PAD,
     fertility,

@@ -1,19 +1,35 @@
-"""The model of continued pre-training: a local Hugging Face causal LM, or a small Llama.
+"""The models: a local Hugging Face causal LM, or a small Llama built from a config.
 
-The published runs continue the pre-training of Llama-3; nothing can be downloaded here, so the
-CPU default is a Llama-architecture GPT with random weights. Either way every checkpoint is a
-standard Hugging Face folder that AutoModelForCausalLM, vLLM and lm-eval load.
+The published runs continue the pre-training of Llama-3 and fine-tune a Qwen chat model as the
+alignment worker; nothing can be downloaded here, so the CPU defaults are Llama-architecture
+models with random weights: a bare one for pre-training, and one with its own byte-level BPE and
+a ChatML-like template for the worker. Either way every checkpoint is a standard Hugging Face
+folder that AutoModelForCausalLM, vLLM and lm-eval load.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from native_pipeline.lm.tokenizer import train_tokenizer
+from native_pipeline.settings import TinyChatModel, TinyModelSettings
 
 if TYPE_CHECKING:
     import torch
 
 HEAD_DIM = 64  # vLLM's CPU attention needs head_dim >= 64
+# The tiny chat model's template: one special token per role, the turn closed by END.
+END = "<|end|>"
+PAD = "<|pad|>"
+ROLES = ("system", "user", "assistant")
+SPECIAL_TOKENS = [PAD, END, *(f"<|{role}|>" for role in ROLES)]
+CHAT_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}"
+    + END
+    + "\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
 # Dense bf16 peak of one GPU, by a substring of torch.cuda.get_device_name(), for MFU.
 PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}
 
@@ -54,10 +70,10 @@ def build_model(
     vocab_size: int,
     eos_token_id: int,
     pad_token_id: int | None,
-    tiny: dict[str, Any],
+    tiny: TinyModelSettings,
     seed: int,
 ):  # -> transformers.PreTrainedModel
-    """`base_model` (a local folder) in float32, or a random Llama of `llama_config(**tiny)`."""
+    """`base_model` (a local folder) in float32, or a random Llama sized by `tiny`."""
     import torch
     from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
@@ -72,10 +88,41 @@ def build_model(
             )
         return model
     config = llama_config(
-        vocab_size=vocab_size, eos_token_id=eos_token_id, pad_token_id=pad_token_id, **tiny
+        vocab_size=vocab_size,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        **tiny.model_dump(include=set(TinyModelSettings.model_fields)),
     )
     torch.manual_seed(seed)  # the initial weights are part of the run
     return LlamaForCausalLM(config)
+
+
+def create_tiny_chat_model(
+    folder: Path | str, texts: Iterable[str], tiny: TinyChatModel | None = None, seed: int = 0
+) -> Path:
+    """Write a random-weight Llama and a BPE tokenizer trained on `texts`, with the chat
+    template, to `folder` (safetensors); return it. The worker's CPU default and the tests'."""
+    tiny = tiny or TinyChatModel()
+    tokenizer = train_tokenizer(
+        texts,
+        tiny.vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        eos=END,
+        pad=PAD,
+        chat_template=CHAT_TEMPLATE,
+    )
+    model = build_model(
+        None,
+        vocab_size=len(tokenizer),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tiny=tiny,
+        seed=seed,
+    )
+    folder = Path(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 def n_params(model: torch.nn.Module) -> int:

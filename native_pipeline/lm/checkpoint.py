@@ -1,4 +1,4 @@
-"""Checkpoints shared by the alignment worker's fine-tuning and continued pre-training.
+"""Checkpoints of the one training loop (the alignment worker's fine-tuning, pre-training).
 
 A checkpoint is a standard Hugging Face folder (safetensors, config, tokenizer) plus one
 `trainer_state.pt` with what a resume needs: optimizer, scheduler, RNG states, progress, and the
@@ -87,8 +87,9 @@ def resumable(
     found = checkpoints(out_dir)
     if not found:
         return None, None
-    # Our own file: it holds Python and numpy RNG states, which weights_only refuses.
-    state = torch.load(found[-1] / STATE_FILE, weights_only=False)
+    # weights_only: a checkpoint under the data root is data, and unpickling it may not run
+    # code. The state holds only tensors, numbers, strings and containers of them.
+    state = torch.load(found[-1] / STATE_FILE, weights_only=True)
     if state["fingerprint"] == run_id:
         return found[-1], state
     say(f"discarding {len(found)} checkpoints of a different training run")
@@ -98,8 +99,10 @@ def resumable(
 
 
 def rng_states() -> dict[str, Any]:
-    states = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    states["numpy"] = np.random.get_state()
+    """Every RNG's state in types that `torch.load(weights_only=True)` reads back."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"]["key"] = torch.from_numpy(numpy_state["state"]["key"].astype(np.int64))
+    states = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": numpy_state}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -107,7 +110,10 @@ def rng_states() -> dict[str, Any]:
 
 def set_rng_states(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    numpy_state = states["numpy"]
+    key = numpy_state["state"]["key"].numpy().astype(np.uint32)
+    np.random.set_state({**numpy_state, "state": {**numpy_state["state"], "key": key}})
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])

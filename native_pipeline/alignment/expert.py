@@ -1,0 +1,38 @@
+"""The alignment expert: a strong LLM behind an API (or people, or on the CPU sample the `policy`
+rewriter) that rewrites the seed under the code of conduct. Its validated rewrites are the pairs
+the alignment worker learns from, and it judges a sample of the worker's rewrites with the 1-10
+rubric (`judge`). The endpoint's answers are cached on disk, so a re-run pays only for new seeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from native_pipeline.alignment.backends import chat_backend, make_rewriter
+from native_pipeline.alignment.backends.base import Rewriter
+from native_pipeline.alignment.conduct import CodeOfConduct
+from native_pipeline.alignment.judge import judge
+from native_pipeline.alignment.rewrite import rewrite_frame
+from native_pipeline.settings import AlignmentSettings
+
+
+def rewrite_seeds(
+    seeds: pl.DataFrame, settings: AlignmentSettings, conduct: CodeOfConduct, cache_dir: Path
+) -> tuple[pl.DataFrame, Rewriter]:
+    """(the seeds rewritten by the expert and validated, in the ALIGNED schema; the expert)."""
+    expert = make_rewriter(settings.expert, conduct, cache_dir=cache_dir)
+    return rewrite_frame(seeds, expert, settings.expert, settings.limits), expert
+
+
+def judge_rewrites(
+    pairs: Sequence[tuple[str, str]], settings: AlignmentSettings, cache_dir: Path
+) -> list[dict[str, int] | None] | None:
+    """The expert's 1-10 scores of (original, rewrite) pairs, when the audit asks for them and
+    the expert is an LLM endpoint; None otherwise."""
+    if not (settings.audit.judge and settings.expert.backend == "openai" and pairs):
+        return None
+    expert = chat_backend(settings.expert, cache_dir=cache_dir)
+    return judge(expert, pairs, settings.expert.sampling)

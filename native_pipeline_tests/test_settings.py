@@ -1,0 +1,121 @@
+"""The configuration is checked when it is loaded: every section is typed, unknown keys and wrong
+types are refused in one line that names the file, the key and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from native_pipeline.settings import (
+    DEFAULT_CONFIG,
+    ConfigError,
+    PretrainLoop,
+    Settings,
+    WorkerTraining,
+    load_settings,
+)
+
+
+def write_config(tmp_path: Path, dotted: str, value: object) -> Path:
+    """The default config with one key set, written to a file."""
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    node = config
+    *parents, last = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_the_shipped_config_loads_into_typed_sections():
+    settings = load_settings(DEFAULT_CONFIG)
+    assert isinstance(settings.training.loop, PretrainLoop)
+    assert isinstance(settings.alignment.worker.training, WorkerTraining)
+    assert settings.training.loop.max_steps == 40
+    assert settings.cleaning.blocks["gopher_quality"]["min_words"] == 50
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "expected"),
+    [
+        ("training.loop.max_step", 10, "training.loop.max_step: Extra inputs are not permitted"),
+        ("training.loop.seq_len", "long", "training.loop.seq_len: Input should be a valid integer"),
+        (
+            "cleaning.blocks.gopher_quality.min_words",
+            "fifty",
+            "cleaning.blocks.gopher_quality.min_words: Input should be a valid integer",
+        ),
+        ("cleaning.blocks.gopher_qualty", {}, "cleaning.blocks.gopher_qualty: Extra inputs"),
+        ("cleaning.blocks.c4.min_sentence", 3, "cleaning.blocks.c4.min_sentence: Extra inputs"),
+        ("alignment.worker.training.epoch", 3, "alignment.worker.training.epoch: Extra inputs"),
+        ("alignment.worker.tiny.layer", 3, "alignment.worker.tiny.layer: Extra inputs"),
+        (
+            "alignment.rewriter.engine.tensor_paralel_size",
+            2,
+            "alignment.rewriter.engine.tensor_paralel_size: Extra inputs are not permitted",
+        ),
+        ("alignment.limits.length_ratio_min", "half", "alignment.limits.length_ratio_min: Input"),
+        ("alignment.limits.harm_tolerance", 7, "less than or equal to 1"),
+        ("training.variants.aligned.source", "alinged", "Input should be 'original', 'aligned'"),
+        ("evaluation.batch_size", 0, "evaluation.batch_size: Input should be greater than"),
+    ],
+)
+def test_a_mistake_is_refused_in_one_line_naming_file_and_key(tmp_path, dotted, value, expected):
+    path = write_config(tmp_path, dotted, value)
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path)
+    (line,) = str(refused.value).splitlines()
+    assert line.startswith(f"{path}: {dotted}:")
+    assert expected in line
+    assert repr(value) in line  # what was given
+
+
+def test_every_mistake_of_a_file_is_reported(tmp_path):
+    path = write_config(tmp_path, "training.loop.max_step", 10)
+    config = yaml.safe_load(path.read_text())
+    config["alignment"]["worker"]["training"]["epoch"] = 3
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(ConfigError) as refused:
+        load_settings(path)
+    assert len(str(refused.value).splitlines()) == 2
+
+
+def test_yaml_that_does_not_parse_names_the_file(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("training: {loop: [\n")
+    with pytest.raises(ConfigError, match=f"^{path}: not valid YAML"):
+        load_settings(path)
+
+
+def test_the_environment_chooses_the_file_and_the_data_root(tmp_path, monkeypatch):
+    path = write_config(tmp_path, "workers", 3)
+    monkeypatch.setenv("NATIVE_PIPELINE_CONFIG", str(path))
+    monkeypatch.setenv("NATIVE_PIPELINE_DATA_ROOT", str(tmp_path / "lake"))
+    settings = load_settings()
+    assert (settings.workers, settings.data_root) == (3, tmp_path / "lake")
+
+
+def test_the_launchpad_refuses_what_the_file_refuses():
+    """The resources' config schema is the settings' schema: a run config with a typo or a
+    wrong type does not validate, the same values spelled right do."""
+    from native_pipeline.defs.resources import build_resources
+
+    @dg.asset
+    def probe(alignment: dg.ResourceParam) -> None: ...
+
+    job = dg.define_asset_job("probe_job", selection=[probe])
+    definitions = dg.Definitions(assets=[probe], jobs=[job], resources=build_resources(Settings()))
+    resolved = definitions.resolve_job_def("probe_job")
+
+    def run_config(training: dict) -> dict:
+        return {"resources": {"alignment": {"config": {"worker": {"training": training}}}}}
+
+    assert dg.validate_run_config(resolved, run_config({"epochs": 3}))
+    for bad in ({"epoch": 3}, {"epochs": "three"}):
+        with pytest.raises(dg.DagsterInvalidConfigError):
+            dg.validate_run_config(resolved, run_config(bad))
