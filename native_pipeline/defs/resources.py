@@ -8,6 +8,7 @@ import dagster as dg
 
 from native_pipeline.alignment.conduct import CodeOfConduct
 from native_pipeline.alignment.validate import Limits
+from native_pipeline.defs.cluster import PipesResource
 from native_pipeline.lake import Lake
 from native_pipeline.settings import (
     AlignmentSettings,
@@ -119,8 +120,8 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             config=settings.evaluation.model_dump(mode="json", exclude_none=True)
         ),
         "sql": SqlResource(variables=sql_variables(settings)),
-        # Starts torchrun beside the step: in the step's own GPU pod under the k8s executor.
-        "pipes": dg.PipesSubprocessClient(),
+        # Starts torchrun: a subprocess beside the step, or a GPU pod of its own (cluster.mode).
+        "pipes": PipesResource(cluster=settings.cluster.model_dump(mode="json")),
     }
 
 
