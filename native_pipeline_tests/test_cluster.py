@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.job import (
     DagsterK8sJobConfig,
@@ -28,7 +29,7 @@ from native_pipeline.cluster import (
     gpu_step_tags,
     pipes_pod,
 )
-from native_pipeline.settings import ClusterSettings, Settings
+from native_pipeline.settings import ClusterSettings, Settings, load_settings
 from native_pipeline.training.run import launch_command
 
 IMAGE = "registry.example.com/native-pipeline:0.1.0"
@@ -186,3 +187,21 @@ def test_cluster_settings_are_checked():
     check_cluster(Settings(data_root=Path("/data/np"), cluster=cluster()))
     with pytest.raises(ValueError, match="kubernetes"):
         pipes_pod(ClusterSettings(), "checkpoints", ["python"])
+
+
+def test_the_deploy_examples_load(monkeypatch):
+    """deploy/cluster.yaml is a valid config for its volume; the Helm values and the instance
+    file are YAML with the run launcher and storage docs/deploy.md describes."""
+    monkeypatch.delenv("NATIVE_PIPELINE_DATA_ROOT", raising=False)
+    deploy = Path(__file__).resolve().parents[1] / "deploy"
+    settings = load_settings(deploy / "cluster.yaml")
+    check_cluster(settings)
+    assert settings.cluster.gpu_step("checkpoints").gpus == 8
+    values = yaml.safe_load((deploy / "values.yaml").read_text())
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    (deployment,) = values["dagster-user-deployments"]["deployments"]
+    mounts = {m["name"]: m["mountPath"] for m in deployment["volumeMounts"]}
+    assert mounts["data"] == settings.cluster.data_volume.mount_path
+    instance = yaml.safe_load((deploy / "dagster.yaml").read_text())
+    assert instance["run_launcher"]["class"] == "K8sRunLauncher"
+    assert "postgres" in instance["storage"]
