@@ -101,7 +101,8 @@ def compare_dtypes(folder: Path, texts: list[str]) -> None:
     agree_norm = (full.items["prediction_norm"] == half.items["prediction_norm"]).mean()
     print("evaluation, bfloat16 against float32, on the checkpoint above")
     print(
-        f"  {full.items.height} questions: predictions agree {agree:.1%} (acc_norm {agree_norm:.1%})"
+        f"  {full.items.height} questions: predictions agree {agree:.1%}, "
+        f"acc_norm predictions {agree_norm:.1%}"
     )
     print(f"  largest per-choice log-likelihood difference {diff:.4f}")
     scores = {dtype: {(t, m): v for t, m, v, _ in r.scores} for dtype, r in reports.items()}

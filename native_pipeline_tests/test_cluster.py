@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
+from dagster_k8s import k8s_job_executor
 from dagster_k8s.container_context import K8sContainerContext
 from dagster_k8s.job import (
     DagsterK8sJobConfig,
@@ -112,6 +114,20 @@ def test_gpu_step_pod_under_the_k8s_executor():
     assert mounts["dshm"] == "/dev/shm"
     assert secret_env(container) == {"OPENAI_API_KEY": ("openai", "api-key")}
     assert "OPENAI_API_KEY" not in {e.name for e in container.env if e.value is not None}
+
+
+def test_executor_config_is_valid_k8s_job_executor_config():
+    @dg.op
+    def step() -> None: ...
+
+    @dg.job(executor_def=k8s_job_executor)
+    def probe() -> None:
+        step()
+
+    config = executor_config(cluster())
+    assert dg.validate_run_config(probe, {"execution": {"config": config}})
+    with pytest.raises(dg.DagsterInvalidConfigError):
+        dg.validate_run_config(probe, {"execution": {"config": {**config, "gpus": 1}}})
 
 
 def test_cpu_step_pod_has_the_volume_and_no_gpu():
