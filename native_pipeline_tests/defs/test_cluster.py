@@ -1,5 +1,6 @@
-"""The cluster switch in the definitions: Pipes runs for real locally; on Kubernetes the jobs get
-the k8s_job_executor and the GPU steps their pods' tags."""
+"""The cluster switch in the definitions: on Kubernetes the jobs get the k8s_job_executor and the
+GPU steps their pods' tags. (The local Pipes path runs for real in
+training/test_distributed.py::test_dagster_pipes_reports_the_materialization.)"""
 
 import json
 import os
@@ -7,31 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import dagster as dg
 import yaml
 
-from native_pipeline.defs.cluster import PipesResource
 from native_pipeline.settings import TrainingSettings
-
-REPORT = """
-from dagster_pipes import open_dagster_pipes
-with open_dagster_pipes() as pipes:
-    pipes.log.info("hello from the GPU process")
-    pipes.report_asset_materialization(metadata={"answer": 42})
-"""
-
-
-def test_local_pipes_runs_a_subprocess():
-    @dg.asset
-    def trained(context: dg.AssetExecutionContext, pipes: PipesResource) -> dg.MaterializeResult:
-        run = pipes.run(context=context, step="checkpoints", command=[sys.executable, "-c", REPORT])
-        return run.get_materialize_result()
-
-    result = dg.materialize([trained], resources={"pipes": PipesResource(cluster={})})
-    assert result.success
-    (materialization,) = result.asset_materializations_for_node("trained")
-    assert materialization.metadata["answer"].value == 42
-
 
 # Loads the definitions under a Kubernetes config (a fresh process: the config is read when the
 # code location loads) and prints what the k8s executor and the GPU steps would get.
