@@ -35,6 +35,7 @@ from native_pipeline.settings import ClusterSettings, Settings, load_settings
 from native_pipeline.training.run import launch_command
 
 IMAGE = "registry.example.com/native-pipeline:0.1.0"
+DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 CLUSTER = {
     "mode": "kubernetes",
     "image": IMAGE,
@@ -59,14 +60,30 @@ def cluster() -> ClusterSettings:
     return ClusterSettings.model_validate(CLUSTER)
 
 
+def run_launcher_context() -> K8sContainerContext:
+    """What deploy/values.yaml's K8sRunLauncher gives every run pod, and so every step pod."""
+    values = yaml.safe_load((DEPLOY / "values.yaml").read_text())
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    return K8sContainerContext(
+        env_vars=launcher["envVars"],
+        volumes=launcher["volumes"],
+        volume_mounts=launcher["volumeMounts"],
+    )
+
+
 def step_job(tags: dict[str, str]):
-    """The Job k8s_job_executor would create for a step with these (string) op tags: the
-    executor's config merged with the step's tag, as the executor merges them."""
+    """The Job k8s_job_executor would create for a step with these (string) op tags: the run
+    launcher's config, the executor's and the step's tag, merged as the executor merges them."""
     config = executor_config(cluster())
-    context = K8sContainerContext(
+    executor = K8sContainerContext(
         namespace=config["job_namespace"],
         run_k8s_config=UserDefinedDagsterK8sConfig.from_dict(config["step_k8s_config"]),
-    ).merge(K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(tags)))
+    )
+    context = (
+        run_launcher_context()
+        .merge(executor)
+        .merge(K8sContainerContext(run_k8s_config=get_user_defined_k8s_config(tags)))
+    )
     job_config = DagsterK8sJobConfig(
         job_image=config["job_image"],
         dagster_home="/opt/dagster/dagster_home",
@@ -109,11 +126,20 @@ def test_gpu_step_pod_under_the_k8s_executor():
     assert pod.service_account_name == "native-pipeline"
     claims = {v.name: v.persistent_volume_claim for v in pod.volumes if v.persistent_volume_claim}
     assert claims["data"].claim_name == "np-data"
-    mounts = {m.name: m.mount_path for m in container.volume_mounts}
-    assert mounts["data"] == "/data"
-    assert mounts["dshm"] == "/dev/shm"
+    # Each volume once: the config from the run launcher, the data from the executor, the
+    # shared memory from the step's tag (Kubernetes rejects a name or mount path twice).
+    assert sorted(v.name for v in pod.volumes) == ["config", "data", "dshm"]
+    assert sorted((m.name, m.mount_path) for m in container.volume_mounts) == [
+        ("config", "/opt/native_pipeline"),
+        ("data", "/data"),
+        ("dshm", "/dev/shm"),
+    ]
+    # Plain values: Dagster's own and the config's path; the key only from its Secret.
+    assert {e.name: e.value for e in container.env if e.value is not None} == {
+        "DAGSTER_HOME": "/opt/dagster/dagster_home",
+        "NATIVE_PIPELINE_CONFIG": "/opt/native_pipeline/cluster.yaml",
+    }
     assert secret_env(container) == {"OPENAI_API_KEY": ("openai", "api-key")}
-    assert "OPENAI_API_KEY" not in {e.name for e in container.env if e.value is not None}
 
 
 def test_executor_config_is_valid_k8s_job_executor_config():
@@ -136,7 +162,10 @@ def test_cpu_step_pod_has_the_volume_and_no_gpu():
     (container,) = pod.containers
     assert not (container.resources and container.resources.limits)
     assert pod.node_selector == {"pool": "batch"}
-    assert {m.mount_path for m in container.volume_mounts} == {"/data"}
+    assert sorted(m.mount_path for m in container.volume_mounts) == [
+        "/data",
+        "/opt/native_pipeline",
+    ]
     assert secret_env(container) == {"OPENAI_API_KEY": ("openai", "api-key")}
 
 
@@ -209,15 +238,14 @@ def test_the_deploy_examples_load(monkeypatch):
     """deploy/cluster.yaml is a valid config for its volume; the Helm values and the instance
     file are YAML with the run launcher and storage docs/deploy.md describes."""
     monkeypatch.delenv("NATIVE_PIPELINE_DATA_ROOT", raising=False)
-    deploy = Path(__file__).resolve().parents[1] / "deploy"
-    settings = load_settings(deploy / "cluster.yaml")
+    settings = load_settings(DEPLOY / "cluster.yaml")
     check_cluster(settings)
     assert settings.cluster.gpu_step("checkpoints").gpus == 8
-    values = yaml.safe_load((deploy / "values.yaml").read_text())
+    values = yaml.safe_load((DEPLOY / "values.yaml").read_text())
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     (deployment,) = values["dagster-user-deployments"]["deployments"]
     mounts = {m["name"]: m["mountPath"] for m in deployment["volumeMounts"]}
     assert mounts["data"] == settings.cluster.data_volume.mount_path
-    instance = yaml.safe_load((deploy / "dagster.yaml").read_text())
+    instance = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
     assert instance["run_launcher"]["class"] == "K8sRunLauncher"
     assert "postgres" in instance["storage"]
