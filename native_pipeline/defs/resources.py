@@ -121,7 +121,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "sql": SqlResource(variables=sql_variables(settings)),
         # Starts torchrun: a subprocess beside the step, or a GPU pod of its own (cluster.mode).
-        "pipes": PipesResource(cluster=settings.cluster.model_dump(mode="json")),
+        "pipes": PipesResource(cluster=settings.cluster.model_dump(mode="json", exclude_none=True)),
     }
 
 

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from native_pipeline.settings import TrainingSettings
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 
 # Loads the definitions under a Kubernetes config (a fresh process: the config is read when the
 # code location loads) and prints what the k8s executor and the GPU steps would get.
@@ -26,20 +26,15 @@ print(json.dumps({"tags": tags, "executors": executors}))
 """
 
 
-def test_kubernetes_mode_wires_the_executor_and_gpu_tags(tmp_path: Path):
-    config = {
-        "data_root": "/data/np",
-        "cluster": {
-            "mode": "kubernetes",
-            "image": "registry.example.com/native-pipeline:0.1.0",
-            "data_volume": {"claim_name": "np-data", "mount_path": "/data"},
-            "gpu_steps": {"alignment_worker": {"gpus": 4}},
-        },
-    }
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "NATIVE_PIPELINE_CONFIG": str(path)}
+def test_kubernetes_mode_wires_the_executor_and_gpu_tags():
+    """deploy/cluster.yaml, the documented example, loads and wires the cluster."""
+    env = {**os.environ, "NATIVE_PIPELINE_CONFIG": str(DEPLOY / "cluster.yaml")}
     env.pop("NATIVE_PIPELINE_DATA_ROOT", None)
+    # What a code server does with it: load, then snapshot every definition and resource config.
+    validate = [sys.executable, "-m", "dagster", "definitions", "validate"]
+    validate += ["-m", "native_pipeline.definitions"]
+    checked = subprocess.run(validate, env=env, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr[-3000:]
     out = subprocess.run(
         [sys.executable, "-c", LOAD], env=env, capture_output=True, text=True, check=True
     )
@@ -52,7 +47,7 @@ def test_kubernetes_mode_wires_the_executor_and_gpu_tags(tmp_path: Path):
     }
     # The training process's GPUs are in its Pipes pod, not in the checkpoints step's pod.
     assert gpus == {
-        "alignment_worker": "4",
+        "alignment_worker": "1",
         "aligned_corpus": "1",
         **{f"eval_scores/{v}": "1" for v in TrainingSettings().variants},
     }
