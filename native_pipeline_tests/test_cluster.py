@@ -51,7 +51,12 @@ CLUSTER = {
             "node_selector": {"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"},
             "tolerations": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}],
         },
-        "checkpoints": {"gpus": 8, "cpu": "32"},
+        "checkpoints": {
+            "gpus": 8,
+            "cpu": "32",
+            "node_selector": {"nvidia.com/gpu.count": "8"},
+            "tolerations": [{"key": "nvidia.com/gpu", "effect": "NoSchedule"}],
+        },
     },
 }
 
@@ -198,7 +203,8 @@ def test_training_pipes_pod():
     assert container.resources.limits == {"nvidia.com/gpu": "8"}
     assert pod.spec.restart_policy == "Never"
     assert pod.spec.service_account_name == "native-pipeline"
-    assert pod.spec.node_selector == {"pool": "batch"}
+    assert pod.spec.node_selector == {"pool": "batch", "nvidia.com/gpu.count": "8"}
+    assert [(t.key, t.effect) for t in pod.spec.tolerations] == [("nvidia.com/gpu", "NoSchedule")]
     assert {m.name: m.mount_path for m in container.volume_mounts} == {
         "data": "/data",
         "dshm": "/dev/shm",
