@@ -135,14 +135,14 @@ def test_gpu_step_pod_under_the_k8s_executor():
     # shared memory from the step's tag (Kubernetes rejects a name or mount path twice).
     assert sorted(v.name for v in pod.volumes) == ["config", "data", "dshm"]
     assert sorted((m.name, m.mount_path) for m in container.volume_mounts) == [
-        ("config", "/opt/native_pipeline"),
+        ("config", "/etc/native_pipeline"),
         ("data", "/data"),
         ("dshm", "/dev/shm"),
     ]
     # Plain values: Dagster's own and the config's path; the key only from its Secret.
     assert {e.name: e.value for e in container.env if e.value is not None} == {
         "DAGSTER_HOME": "/opt/dagster/dagster_home",
-        "NATIVE_PIPELINE_CONFIG": "/opt/native_pipeline/cluster.yaml",
+        "NATIVE_PIPELINE_CONFIG": "/etc/native_pipeline/cluster.yaml",
     }
     assert secret_env(container) == {"OPENAI_API_KEY": ("openai", "api-key")}
 
@@ -169,7 +169,7 @@ def test_cpu_step_pod_has_the_volume_and_no_gpu():
     assert pod.node_selector == {"pool": "batch"}
     assert sorted(m.mount_path for m in container.volume_mounts) == [
         "/data",
-        "/opt/native_pipeline",
+        "/etc/native_pipeline",
     ]
     assert secret_env(container) == {"OPENAI_API_KEY": ("openai", "api-key")}
 
