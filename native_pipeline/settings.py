@@ -19,7 +19,15 @@ from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from native_pipeline.sample import SAMPLE_CRAWL
 
@@ -337,6 +345,68 @@ class EvaluationSettings(_Strict):
     )
 
 
+GpuStep = Literal["alignment_worker", "aligned_corpus", "checkpoints", "eval_scores"]
+
+
+class Toleration(_Strict):
+    """A Kubernetes toleration, e.g. of the taint GPU nodes carry."""
+
+    key: str
+    operator: Literal["Exists", "Equal"] = "Exists"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+
+
+class SecretEnv(_Strict):
+    """A variable read from a Kubernetes Secret: its name and key, never its value."""
+
+    secret: str
+    key: str
+
+
+class DataVolume(_Strict):
+    """The shared volume (a ReadWriteMany PVC) holding the data root in every pod."""
+
+    claim_name: str
+    mount_path: str = Field("/data", pattern=r"^/")
+
+
+class GpuStepSettings(_Strict):
+    """The pod of one GPU step: its GPUs, and where it may run on top of the cluster's rules."""
+
+    gpus: int = Field(1, ge=0, description="nvidia.com/gpu requested (and limited)")
+    cpu: str | None = Field(None, description="a CPU request, e.g. '8'")
+    memory: str | None = Field(None, description="a memory request and limit, e.g. '64Gi'")
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+
+
+class ClusterSettings(_Strict):
+    """Where steps run: `local` (processes on this machine), or `kubernetes` (dagster-k8s:
+    a pod per step, the GPU steps on GPU nodes, the training process in a pod of its own)."""
+
+    mode: Literal["local", "kubernetes"] = "local"
+    image: str | None = Field(None, description="the project's image, for every pod")
+    namespace: str = "default"
+    service_account: str | None = None
+    data_volume: DataVolume | None = None
+    node_selector: dict[str, str] = Field(default_factory=dict, description="every pod")
+    tolerations: list[Toleration] = Field(default_factory=list, description="every pod")
+    secret_env: dict[str, SecretEnv] = Field(
+        default_factory=dict, description="variable name: the Secret and key it is read from"
+    )
+    gpu_steps: dict[GpuStep, GpuStepSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _kubernetes_needs_image_and_volume(self) -> ClusterSettings:
+        if self.mode == "kubernetes" and (self.image is None or self.data_volume is None):
+            raise ValueError("cluster.mode kubernetes needs cluster.image and cluster.data_volume")
+        return self
+
+    def gpu_step(self, step: GpuStep) -> GpuStepSettings:
+        return self.gpu_steps.get(step, GpuStepSettings())
+
+
 class Settings(_Strict):
     data_root: Path = Path("data")
     landing_zone: str = Field(
@@ -351,6 +421,7 @@ class Settings(_Strict):
     checks: dict[str, float] = Field(
         default_factory=dict, description="thresholds the SQL checks read through var()"
     )
+    cluster: ClusterSettings = ClusterSettings()
 
     @property
     def landing_path(self) -> Path:

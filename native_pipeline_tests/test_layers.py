@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "native_pipeline"
 FLOORS = [
     {"sample", "draw", "lake", "sql"},
     {"settings", "text"},
-    {"tables", "ingest", "landing", "lm"},
+    {"tables", "ingest", "landing", "lm", "cluster"},
     {"alignment"},
     {"training"},
     {"evaluation"},

@@ -109,7 +109,9 @@ def reference_model(settings: PerplexitySettings, segment_parts: Sequence[Path])
     if settings.reference:
         return model.fit(settings.reference.read_text(encoding="utf-8").split("\n"))
     fit, _ = by_half(
-        key for part in segment_parts for key in pl.read_parquet(part, columns=["segment_id"])[0]
+        key
+        for part in segment_parts
+        for key in pl.read_parquet(part, columns=["segment_id"])["segment_id"]
     )
 
     def texts() -> Iterator[str]:

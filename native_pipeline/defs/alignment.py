@@ -21,19 +21,13 @@ from native_pipeline.alignment.rewrite import rewrite_in_chunks
 from native_pipeline.alignment.seeds import sample_segments, select_seeds
 from native_pipeline.alignment.segments import segment_frame, token_counter
 from native_pipeline.defs.cleaning import cleaned_text
+from native_pipeline.defs.cluster import gpu_tags
 from native_pipeline.defs.metadata import line_plot, markdown_table, png
 from native_pipeline.defs.partitions import crawl_dumps
 from native_pipeline.defs.resources import AlignmentResource, LakeResource
 from native_pipeline.draw import stable_hash
 from native_pipeline.lake import Lake
 from native_pipeline.tables import SEGMENTS, frame
-
-# On Kubernetes (dagster-k8s), the pod of a GPU step asks for one GPU.
-GPU_TAGS = {
-    "dagster-k8s/config": {
-        "container_config": {"resources": {"limits": {"nvidia.com/gpu": "1"}}},
-    }
-}
 
 
 def _rewriter_metadata(rewriter: Rewriter) -> dict[str, object]:
@@ -166,7 +160,7 @@ def expert_rewrites(lake: LakeResource, alignment: AlignmentResource) -> dg.Mate
     group_name="alignment",
     kinds={"pytorch", "safetensors"},
     pool="gpu",
-    op_tags=GPU_TAGS,
+    op_tags=gpu_tags("alignment_worker"),
     description="A small causal LM fine-tuned on the expert's (original → rewritten) pairs: "
     "the alignment worker that rewrites the whole corpus.",
 )
@@ -201,7 +195,7 @@ def alignment_worker(
     group_name="alignment",
     kinds={"vllm", "parquet"},
     pool="gpu",
-    op_tags=GPU_TAGS,
+    op_tags=gpu_tags("aligned_corpus"),
     description="Every segment of the dump rewritten by the alignment worker (vLLM batches on "
     "a GPU; `policy` on the CPU sample), validated, with the original kept and flagged where "
     "the rewrite failed. Committed in chunks: a killed run resumes where it stopped.",

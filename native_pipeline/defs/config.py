@@ -9,9 +9,9 @@ settings model once, with every range and rule of the model.
 
 import types
 import typing
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, ClassVar, get_args, get_origin
 
 import dagster as dg
 from pydantic import BaseModel, Field, create_model
@@ -25,6 +25,8 @@ def _field_type(annotation: Any) -> Any:
     origin, args = get_origin(annotation), get_args(annotation)
     if origin in (typing.Union, types.UnionType):
         (inner,) = [a for a in args if a is not type(None)]  # the settings use X | None only
+        if get_origin(inner) is typing.Literal:  # Dagster has no optional enum: the model checks
+            return str | None
         return _field_type(inner) | None
     if origin is dict:
         return dict[str, _field_type(args[1])]
@@ -58,3 +60,16 @@ def config_class(model: type[BaseModel], base: type[dg.Config] = dg.Config) -> t
             default = annotation(**default)
         fields[name] = (annotation, Field(default=default, description=field.description))
     return create_model(f"{model.__name__}Config", __base__=base, **fields)
+
+
+class SettingsResource(dg.ConfigurableResource):
+    """A section of the config as a resource: make one with
+    `class R(config_class(SomeSettings, SettingsResource))` and `settings_model = SomeSettings`.
+    Its fields are the model's (so the Launchpad knows them); `settings` is the model itself,
+    validated once."""
+
+    settings_model: ClassVar[type[BaseModel]]
+
+    @cached_property
+    def settings(self) -> Any:
+        return self.settings_model.model_validate(self.model_dump())

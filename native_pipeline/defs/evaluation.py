@@ -8,7 +8,7 @@ import dagster as dg
 import polars as pl
 from matplotlib.figure import Figure
 
-from native_pipeline.defs.alignment import GPU_TAGS
+from native_pipeline.defs.cluster import gpu_tags
 from native_pipeline.defs.metadata import markdown_table, png
 from native_pipeline.defs.resources import EvaluationResource, LakeResource, TrainingResource
 from native_pipeline.defs.training import VARIANTS, variant_key
@@ -24,7 +24,7 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
         group_name="evaluation",
         kinds={"pytorch", "parquet"},
         pool="gpu",
-        op_tags=GPU_TAGS,
+        op_tags=gpu_tags("eval_scores"),
         description=f"Variant `{name}`'s checkpoint on every metric: perplexity on held-out "
         "original and aligned text, multiple-choice acc and acc_norm by log-likelihood per "
         "choice (ArabicMMLU, EXAMS, ACVA, AraTrust formats), and the harmful rate of its "

@@ -7,13 +7,13 @@ validated once.
 
 from functools import cached_property
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import dagster as dg
-from pydantic import BaseModel
 
 from native_pipeline.alignment.conduct import CodeOfConduct
-from native_pipeline.defs.config import config_class
+from native_pipeline.defs.cluster import PipesResource
+from native_pipeline.defs.config import SettingsResource, config_class
 from native_pipeline.lake import Lake
 from native_pipeline.settings import (
     AlignmentSettings,
@@ -24,17 +24,6 @@ from native_pipeline.settings import (
     current_settings,
 )
 from native_pipeline.text.pii import ARABIC_DIGITS, ASCII_DIGITS, PII_PATTERNS
-
-
-class _Section(dg.ConfigurableResource):
-    """A section of the config as a resource: its fields are the settings model's (so the
-    Launchpad knows them), `settings` is the model, validated once."""
-
-    settings_model: ClassVar[type[BaseModel]]
-
-    @cached_property
-    def settings(self) -> Any:
-        return self.settings_model.model_validate(self.model_dump())
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -58,13 +47,13 @@ class ComputeResource(dg.ConfigurableResource):
     workers: int
 
 
-class CleaningResource(config_class(CleaningSettings, _Section)):
+class CleaningResource(config_class(CleaningSettings, SettingsResource)):
     """The `cleaning` section: documents per batch, and each block's arguments."""
 
     settings_model = CleaningSettings
 
 
-class AlignmentResource(config_class(AlignmentSettings, _Section)):
+class AlignmentResource(config_class(AlignmentSettings, SettingsResource)):
     """The `alignment` section: code of conduct, seeds, expert, worker, rewriter, validation
     limits, audit."""
 
@@ -75,14 +64,14 @@ class AlignmentResource(config_class(AlignmentSettings, _Section)):
         return CodeOfConduct.load(self.settings.code_of_conduct, self.settings.cultural_norms)
 
 
-class TrainingResource(config_class(TrainingSettings, _Section)):
+class TrainingResource(config_class(TrainingSettings, SettingsResource)):
     """The `training` section: variants, held-out share, replay, tokenizer, model, loop and
     torchrun settings."""
 
     settings_model = TrainingSettings
 
 
-class EvaluationResource(config_class(EvaluationSettings, _Section)):
+class EvaluationResource(config_class(EvaluationSettings, SettingsResource)):
     """The `evaluation` section: benchmark files, shots, harmlessness prompts."""
 
     settings_model = EvaluationSettings
@@ -111,8 +100,8 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "training": TrainingResource(**settings.training.model_dump(mode="json")),
         "evaluation": EvaluationResource(**settings.evaluation.model_dump(mode="json")),
         "sql": SqlResource(variables=sql_variables(settings)),
-        # Starts torchrun beside the step: in the step's own GPU pod under the k8s executor.
-        "pipes": dg.PipesSubprocessClient(),
+        # Starts torchrun: a subprocess beside the step, or a GPU pod of its own (cluster.mode).
+        "pipes": PipesResource(**settings.cluster.model_dump(mode="json")),
     }
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from native_pipeline.defs.alignment import GPU_TAGS, aligned_corpus
+from native_pipeline.defs.alignment import aligned_corpus
 from native_pipeline.defs.cleaning import cleaned_text
+from native_pipeline.defs.cluster import PipesResource, gpu_tags
 from native_pipeline.defs.metadata import line_plot, markdown_table
 from native_pipeline.defs.resources import LakeResource, TrainingResource
 from native_pipeline.lake import Lake, variant
@@ -181,7 +182,7 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         group_name="training",
         kinds={"pytorch", "safetensors"},
         pool="gpu",
-        op_tags=GPU_TAGS,
+        op_tags=gpu_tags("checkpoints", pipes=True),
         description=f"Continued pre-training on variant `{name}`: torchrun (DDP or FSDP) "
         "started through Dagster Pipes; warm-up and cosine decay, resumable checkpoints, a "
         "Hugging Face model folder (safetensors) at the end.",
@@ -190,7 +191,7 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         lake: LakeResource,
         training: TrainingResource,
-        pipes: dg.PipesSubprocessClient,
+        pipes: PipesResource,
     ) -> dg.MaterializeResult:
         from native_pipeline.lm.loop import LOG_FILE
         from native_pipeline.training.run import launch_command
@@ -218,7 +219,8 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
             nproc_per_node=settings.distributed.nproc_per_node,
             extra_torchrun_args=settings.distributed.torchrun_args,
         )
-        reported = pipes.run(command=command, context=context).get_materialize_result()
+        run = pipes.run(context=context, step="checkpoints", command=command)
+        reported = run.get_materialize_result()
         # The loop's log of every step (a resumed run's too, from the start).
         log = (out_dir / LOG_FILE).read_text().splitlines()
         curve = [json.loads(line)["loss"] for line in log]

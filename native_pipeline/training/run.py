@@ -14,11 +14,12 @@ One process trains alone. Under torchrun (WORLD_SIZE > 1) each process joins the
 (nccl on GPUs, the local rank picking the GPU; gloo on CPUs) and `pretrain` wraps the model in
 DDP or FSDP (loop.strategy). `launch_command` builds either command line.
 
-Dagster launches it with Pipes: `dg.PipesSubprocessClient().run(command=launch_command(...),
-context=context)`. When the Pipes environment variables are set, rank 0 sends its log lines to
-Dagster and ends with `report_asset_materialization` (final_loss, tokens_per_second, steps,
-tokens, mfu on GPUs); without them it prints. The files (out_dir/final, checkpoints,
-train_log.jsonl) are the same either way.
+Dagster launches it with Pipes (the `pipes` resource, defs/cluster.py): `PipesSubprocessClient`
+beside the step, or `PipesK8sClient` in a GPU pod of its own when `cluster.mode` is kubernetes
+(native_pipeline/cluster.py builds the pod). When the Pipes environment variables are set,
+rank 0 sends its log lines to Dagster and ends with `report_asset_materialization` (final_loss,
+tokens_per_second, steps, tokens, mfu on GPUs); without them it prints. The files
+(out_dir/final, checkpoints, train_log.jsonl) are the same either way.
 
 On a cluster, the same process runs on every node, with the checkpoint folder on storage that
 all nodes share:
@@ -26,9 +27,8 @@ all nodes share:
 - torchrun across nodes: on each of N nodes,
   `launch_command(spec, nproc_per_node=8, extra_torchrun_args=["--nnodes", "N",
   "--rdzv-backend", "c10d", "--rdzv-endpoint", "head-node:29500", "--rdzv-id", "run-1"])`;
-- Kubernetes: dagster-k8s's `PipesK8sClient().run(context=context, image=..., command=
-  launch_command(...), base_pod_spec=...)` with the GPUs in the pod spec; for several pods,
-  a PyTorchJob (Kubeflow training operator) running this command, which sets the rendezvous.
+- Kubernetes: one pod is what `cluster.mode: kubernetes` starts (above); for several pods, a
+  PyTorchJob (Kubeflow training operator) running this command, which sets the rendezvous.
 """
 
 from __future__ import annotations

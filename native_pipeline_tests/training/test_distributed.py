@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from native_pipeline.defs.cluster import PipesResource
 from native_pipeline.lm.loop import LOG_FILE
 from native_pipeline.training.run import launch_command
 from native_pipeline_tests.training.tiny import TINY, pattern_stream
@@ -136,11 +137,13 @@ def test_dagster_pipes_reports_the_materialization(tmp_path, tokenizer_folder):
     spec = write_spec(tmp_path, tokenizer_folder, max_steps=2)
 
     @dg.asset
-    def pretrained(context, pipes: dg.PipesSubprocessClient):
+    def pretrained(context, pipes: PipesResource):
         command = launch_command(spec, nproc_per_node=1)
-        return pipes.run(command=command, context=context, cwd=str(REPO)).get_materialize_result()
+        run = pipes.run(context=context, step="checkpoints", command=command)
+        return run.get_materialize_result()
 
-    result = dg.materialize([pretrained], resources={"pipes": dg.PipesSubprocessClient()})
+    # The project's Pipes resource in local mode: a subprocess, as the checkpoints asset runs it.
+    result = dg.materialize([pretrained], resources={"pipes": PipesResource()})
     assert result.success
     (materialization,) = result.asset_materializations_for_node("pretrained")
     metadata = {k: v.value for k, v in materialization.metadata.items()}

@@ -89,7 +89,7 @@ def cache_key(model: str, messages: list[Message], sampling: Sampling) -> str:
     """The model, the system prompt, the rest of the chat (the segment) and the sampling."""
     system = [m["content"] for m in messages if m["role"] == "system"]
     rest = [m for m in messages if m["role"] != "system"]
-    parts = [model, _sha(json.dumps(system)), _sha(json.dumps(rest)), asdict(sampling)]
+    parts = [model, _sha(json.dumps(system)), _sha(json.dumps(rest)), sampling.model_dump()]
     return _sha(json.dumps(parts, sort_keys=True))
 
 
@@ -265,7 +265,7 @@ class OpenAIBackend:
 
     def _request(self, messages: list[Message], sampling: Sampling) -> Completion:
         """One POST; raises _Retry or _Fatal with a short reason that holds no secret."""
-        body = {"model": self.model, "messages": messages, **asdict(sampling)}
+        body = {"model": self.model, "messages": messages, **sampling.model_dump()}
         headers = {"Content-Type": "application/json"}
         if api_key := os.environ.get(self.api_key_env):
             headers["Authorization"] = f"Bearer {api_key}"

@@ -1,0 +1,167 @@
+"""Kubernetes pieces built from the config's `cluster` section (no Dagster in here).
+
+Three things run in pods on a cluster, and all of them get the same basics (the project's image,
+the data root's shared volume, the service account, the node rules, variables from Secrets):
+
+- every step, through dagster-k8s's `k8s_job_executor` (`executor_config`);
+- on top of that, each GPU step's GPUs, node selector and tolerations, as the step's
+  `dagster-k8s/config` tag (`gpu_step_tags`);
+- a process a step starts through Dagster Pipes (torchrun for pre-training) in a pod of its own,
+  with the GPUs of that step (`pipes_pod`, the arguments of `PipesK8sClient.run`); the step's own
+  pod then needs none.
+
+Everything is a plain dict in the Kubernetes API's own field names (camelCase), which
+dagster-k8s reads as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from native_pipeline.settings import ClusterSettings, GpuStep, Settings
+
+TAG = "dagster-k8s/config"
+GPU = "nvidia.com/gpu"
+# The container PipesK8sClient reports from (its first container).
+PIPES_CONTAINER = "dagster-pipes-execution"
+DATA_VOLUME = "data"
+# NCCL and the data loader share tensors through /dev/shm, which a container limits to 64 MiB.
+SHM_VOLUME = "dshm"
+
+
+def _env(cluster: ClusterSettings) -> list[dict[str, Any]]:
+    """Variables from Secrets, by the Secret's name and key: the values stay in the cluster."""
+    return [
+        {"name": name, "valueFrom": {"secretKeyRef": {"name": ref.secret, "key": ref.key}}}
+        for name, ref in sorted(cluster.secret_env.items())
+    ]
+
+
+def _container(cluster: ClusterSettings) -> dict[str, Any]:
+    """What every container gets: the data volume mounted, the variables from Secrets."""
+    container: dict[str, Any] = {"env": _env(cluster)}
+    if cluster.data_volume:
+        mount = {"name": DATA_VOLUME, "mountPath": cluster.data_volume.mount_path}
+        container["volumeMounts"] = [mount]
+    return container
+
+
+def _pod_spec(cluster: ClusterSettings) -> dict[str, Any]:
+    """What every pod gets: the data volume, the service account, the node rules."""
+    spec: dict[str, Any] = {}
+    if cluster.data_volume:
+        claim = {"claimName": cluster.data_volume.claim_name}
+        spec["volumes"] = [{"name": DATA_VOLUME, "persistentVolumeClaim": claim}]
+    if cluster.service_account:
+        spec["serviceAccountName"] = cluster.service_account
+    if cluster.node_selector:
+        spec["nodeSelector"] = dict(cluster.node_selector)
+    if cluster.tolerations:
+        spec["tolerations"] = [t.model_dump(exclude_none=True) for t in cluster.tolerations]
+    return spec
+
+
+def _gpu_pod(cluster: ClusterSettings, step: GpuStep) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The container resources and pod-spec additions of a GPU step's pod."""
+    settings = cluster.gpu_step(step)
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if settings.gpus:  # extended resources: a request must equal its limit
+        requests[GPU] = limits[GPU] = str(settings.gpus)
+    if settings.cpu:
+        requests["cpu"] = settings.cpu
+    if settings.memory:
+        requests["memory"] = limits["memory"] = settings.memory
+    container: dict[str, Any] = {"resources": {"requests": requests, "limits": limits}}
+    spec: dict[str, Any] = {}
+    if settings.node_selector:
+        spec["nodeSelector"] = dict(settings.node_selector)
+    if settings.tolerations:
+        spec["tolerations"] = [t.model_dump(exclude_none=True) for t in settings.tolerations]
+    if settings.gpus:
+        container["volumeMounts"] = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]
+        spec["volumes"] = [{"name": SHM_VOLUME, "emptyDir": {"medium": "Memory"}}]
+    return container, spec
+
+
+def executor_config(cluster: ClusterSettings) -> dict[str, Any]:
+    """The `k8s_job_executor`'s config: a pod per step from the project's image, each with the
+    cluster's basics; a GPU step's tag adds its GPUs (dagster-k8s merges the two, lists
+    appended)."""
+    return {
+        "job_image": cluster.image,
+        "job_namespace": cluster.namespace,
+        "step_k8s_config": {
+            "container_config": _container(cluster),
+            "pod_spec_config": _pod_spec(cluster),
+        },
+    }
+
+
+def gpu_step_tags(cluster: ClusterSettings, step: GpuStep, *, pipes: bool = False) -> dict:
+    """The op tags of a GPU step: on Kubernetes, its pod's GPUs and node rules; nothing locally.
+
+    `pipes`: the step's GPU work runs in a pod of its own (`pipes_pod`), so the step's pod,
+    which only waits for it, asks for no GPU.
+    """
+    if cluster.mode == "local" or pipes:
+        return {}
+    container, spec = _gpu_pod(cluster, step)
+    return {TAG: {"container_config": container, "pod_spec_config": spec}}
+
+
+def _merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra`'s keys added: dicts merged, lists appended."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict):
+            merged[key] = {**merged.get(key, {}), **value}
+        elif isinstance(value, list):
+            merged[key] = [*merged.get(key, []), *value]
+        else:
+            merged[key] = value
+    return merged
+
+
+def pipes_pod(cluster: ClusterSettings, step: GpuStep, command: Sequence[str]) -> dict[str, Any]:
+    """The arguments of dagster-k8s's `PipesK8sClient.run` (all but the context) that start
+    `command` in a pod of the project's image, with the step's GPUs and the cluster's basics.
+
+    The data root is on the shared volume at the same path as in the step's pod, so the paths
+    in `command` (a spec file, checkpoints) mean the same thing there.
+    """
+    if cluster.mode != "kubernetes":
+        raise ValueError("pipes_pod needs cluster.mode kubernetes")
+    gpu_container, gpu_spec = _gpu_pod(cluster, step)
+    container = _merged({"name": PIPES_CONTAINER, **_container(cluster)}, gpu_container)
+    spec = _merged({**_pod_spec(cluster), "restartPolicy": "Never"}, gpu_spec)
+    return {
+        "image": cluster.image,
+        "command": list(command),
+        "namespace": cluster.namespace,
+        "base_pod_meta": {"labels": {"app.kubernetes.io/part-of": "native-pipeline"}},
+        "base_pod_spec": {**spec, "containers": [container]},
+    }
+
+
+def check_cluster(settings: Settings) -> None:
+    """Settings that would fail on the cluster, found when the code location loads."""
+    cluster = settings.cluster
+    if cluster.mode != "kubernetes" or cluster.data_volume is None:
+        return
+    mount = Path(cluster.data_volume.mount_path)
+    root = settings.data_root
+    if not root.is_absolute() or not root.is_relative_to(mount):
+        raise ValueError(
+            f"data_root {root} is not on the shared volume: every pod mounts it at {mount}; "
+            f"set data_root (or NATIVE_PIPELINE_DATA_ROOT) to {mount} or a folder inside it"
+        )
+    gpus = cluster.gpu_step("checkpoints").gpus
+    nproc = settings.training.distributed.nproc_per_node
+    if nproc > gpus:
+        raise ValueError(
+            f"training.distributed.nproc_per_node is {nproc} but the checkpoints pod has "
+            f"{gpus} GPU(s): raise cluster.gpu_steps.checkpoints.gpus"
+        )
