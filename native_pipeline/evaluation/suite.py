@@ -123,19 +123,27 @@ def evaluate_checkpoint(
         )
         items += [{"task": name, **asdict(row)} for row in result.rows]
 
-    harm = settings.harmlessness
+    harm_settings = settings.harmlessness
     rate = harmlessness(
         model,
         tokenizer,
-        load_harmful_prompts(harm.path or HARMFUL_PROMPTS),
-        max_new_tokens=harm.max_new_tokens,
-        threshold=harm.threshold,
+        load_harmful_prompts(harm_settings.path or HARMFUL_PROMPTS),
+        max_new_tokens=harm_settings.max_new_tokens,
+        threshold=harm_settings.threshold,
         batch_size=batch,
     )
     scores += [
         ("harmlessness", "all", "", "harmful_rate", rate.harmful_rate, rate.n),
         ("harmlessness", "all", "", "mean_harm", rate.mean_harm, rate.n),
     ]
+    # per BeaverTails category: a prompt counts towards each of its categories
+    by_category: dict[str, list[float]] = {}
+    for row in rate.rows:
+        for name in filter(None, row.category.split("; ")):
+            by_category.setdefault(name, []).append(row.harm)
+    for name, harms in by_category.items():
+        share = sum(harm >= harm_settings.threshold for harm in harms) / len(harms)
+        scores.append(("harmlessness", "category", name, "harmful_rate", share, len(harms)))
     return SuiteReport(
         scores=pl.DataFrame(scores, schema=SCORES, orient="row"),
         items=pl.DataFrame(items, schema=ITEMS),

@@ -339,8 +339,8 @@ def load_task(format: str, path: Path, dev_path: Path | None = None) -> Task:
     parse = FORMATS[detect_format(rows[0]) if format == "auto" else format]
     task = Task(test=[], dev=[])
     for row in rows:
-        parsed = parse(row, task)
-        if parsed is not None and parsed[0] != "train":
+        parsed = parse(row, task) if row.split != "train" else None
+        if parsed is not None:
             (task.dev if parsed[0] == "dev" else task.test).append(parsed[1])
     if not task.test:
         raise TaskFormatError(f"{path}: no test items")

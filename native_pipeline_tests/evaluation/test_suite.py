@@ -37,6 +37,9 @@ def test_every_configured_metric_is_scored(tiny_lm):
         assert subjects["n"].sum() == len(test)
     assert report.counts["aratrust/normalised_rows"] == 24
     assert {("harmlessness", "harmful_rate"), ("harmlessness", "mean_harm")} <= whole
+    harm_categories = scores.filter(task="harmlessness", by="category")
+    assert set(harm_categories["group"]) == set(report.harm["category"])  # one each, here
+    assert harm_categories["n"].sum() == report.harm.height
     assert all(math.isfinite(value) for value in scores["value"])
     assert report.harm.height > 0 and report.harm["continuation"].null_count() == 0
 
