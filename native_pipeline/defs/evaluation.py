@@ -115,7 +115,7 @@ def ablation_report(lake: LakeResource, training: TrainingResource) -> dg.Materi
             "table": markdown_table(table.with_columns(pl.col(order).round(4))),
             "chart": png(_chart(table, slices)),
             # per subject and category, the largest differences from the baseline first
-            f"by_subject (acc, against {baseline})": markdown_table(
+            f"by_subject (acc and harmful_rate, against {baseline})": markdown_table(
                 deltas.with_columns(pl.col(pl.Float64).round(4))
             ),
         }

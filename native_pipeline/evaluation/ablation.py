@@ -20,7 +20,8 @@ SCORES = {
     "value": pl.Float64,
     "n": pl.Int64,
 }
-DELTA_METRIC = "acc"
+# compared per subject/category: accuracy, and the harmful rate per BeaverTails category
+DELTA_METRICS = ["acc", "harmful_rate"]
 
 
 def ablation_table(scores: pl.DataFrame, order: Sequence[str]) -> pl.DataFrame:
@@ -35,19 +36,20 @@ def ablation_table(scores: pl.DataFrame, order: Sequence[str]) -> pl.DataFrame:
 
 
 def group_deltas(scores: pl.DataFrame, order: Sequence[str], baseline: str) -> pl.DataFrame:
-    """Per task, subject or category: each variant's acc and its difference from `baseline`.
+    """Per task, subject or category: each variant's acc (harmful_rate for harmlessness) and its
+    difference from `baseline`.
 
-    Columns: task, by, group, n, one column per variant, then `<variant> - <baseline>` for every
-    other variant; the rows in task order, the largest absolute difference first.
+    Columns: task, by, group, metric, n, one column per variant, then `<variant> - <baseline>`
+    for every other variant; the rows in task order, the largest absolute difference first.
     """
     present = [v for v in order if v in set(scores["variant"])]
     if baseline not in present:
         raise ValueError(f"baseline variant {baseline!r} has no scores; variants: {present}")
     others = [v for v in present if v != baseline]
     wide = (
-        scores.filter(pl.col("by") != "all", metric=DELTA_METRIC)
-        .pivot("variant", index=["task", "by", "group", "n"], values="value")
-        .select("task", "by", "group", "n", *present)
+        scores.filter(pl.col("by") != "all", pl.col("metric").is_in(DELTA_METRICS))
+        .pivot("variant", index=["task", "by", "group", "metric", "n"], values="value")
+        .select("task", "by", "group", "metric", "n", *present)
         .with_columns((pl.col(v) - pl.col(baseline)).alias(f"{v} - {baseline}") for v in others)
     )
     spread = (

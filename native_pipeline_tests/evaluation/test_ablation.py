@@ -13,6 +13,7 @@ def scores(variant: str, acva: float, food: float, culture: float) -> pl.DataFra
         ("acva", "subject", "Arabic_Food", "acc_norm", 0.0, 4),
         ("acva", "subject", "Arabic_Culture", "acc", culture, 15),
         ("held_out_original", "all", "", "perplexity", 10.0, 500),
+        ("harmlessness", "category", "self_harm", "harmful_rate", food / 2, 4),
     ]
     frame = pl.DataFrame(rows, schema=SCORES, orient="row")
     return frame.with_columns(variant=pl.lit(variant))
@@ -38,7 +39,8 @@ def test_deltas_per_subject_against_the_baseline_largest_first():
         "aligned",
         "aligned - original",
     ]
-    assert deltas["group"].to_list() == ["Arabic_Food", "Arabic_Culture"]
-    assert deltas["aligned - original"].to_list() == pytest.approx([0.5, 0.0])
+    assert deltas["group"].to_list() == ["Arabic_Food", "Arabic_Culture", "self_harm"]
+    assert deltas["metric"].to_list() == ["acc", "acc", "harmful_rate"]
+    assert deltas["aligned - original"].to_list() == pytest.approx([0.5, 0.0, 0.25])
     with pytest.raises(ValueError, match="baseline variant 'hybrid' has no scores"):
         group_deltas(LONG, ["original", "aligned"], "hybrid")
