@@ -34,6 +34,7 @@ def test_deltas_per_subject_against_the_baseline_largest_first():
         "task",
         "by",
         "group",
+        "metric",
         "n",
         "original",
         "aligned",
