@@ -13,9 +13,10 @@
    at those files, one task per subject as lm-eval's aexams group; its requests built by
    lm-eval, then timed: `HFLM.loglikelihood(instances)`.
    Ours: `multiple_choice(...)` on the same items, prompt building included.
-4. One torch thread by default (`--threads`), the same for both sides. Each side runs `--runs` times at every batch size of its list and keeps its best time; the
-   lm-eval side's batch counts requests, ours counts questions (a packed row holds one
-   question's choices). The first batch size runs once more before, untimed, as a warm-up.
+4. One torch thread by default (`--threads`), the same for both sides. Each side runs `--runs`
+   times at every batch size of its list and keeps its best time; the lm-eval side's batch
+   counts requests, ours counts questions (a packed row holds one question's choices). The
+   first batch size runs once more before, untimed, as a warm-up.
 5. Asserts the same results: every choice's log-likelihood within 1e-4 and the same acc and
    acc_norm predictions; prints requests/s of each side and the ratio.
 """
