@@ -94,10 +94,11 @@ def evaluate_checkpoint(
     for name, task in settings.tasks.items():
         if task.path is None and task.format not in SAMPLE_PATHS:
             raise ValueError(f"evaluation.tasks.{name}: format {task.format!r} needs a path")
-        data = load_task(task.format, task.path or SAMPLE_PATHS[task.format], task.dev_path)
+        path = task.path or SAMPLE_PATHS[task.format]
+        data = load_task(task.format, path, task.dev_path)
         if task.shots and not data.dev:
             raise ValueError(
-                f"evaluation.tasks.{name}: shots {task.shots} and no dev data: {task.path}"
+                f"evaluation.tasks.{name}: shots {task.shots} and no dev data: {path}"
                 " has no dev split (is_few_shot rows, a dev/ or validation file); set dev_path"
             )
         result = multiple_choice(

@@ -16,9 +16,9 @@ Layouts (`FORMATS`, TaskSettings.format):
   answerKey, info: {grade, subject, language}}, every language in one file: only Arabic rows are
   kept, the others counted as skipped;
 - "exams_flat": the AceGPT/OALL copy of EXAMS, {id, question, A, B, C, D, answer}; subject = the
-  `subject` field, else the id's prefix ("Islamic Studies-0");
+  `subject` field, else the id's prefix ("Islamic Studies-0"), else the sub-folder;
 - "acva": {id, question, answer}, the answer صح/خطأ or نعم/لا (choices نعم/لا); subject = the id's
-  prefix ("Arabic_Food-3");
+  prefix ("Arabic_Food-3"), else the sub-folder (a dataset with one config per category);
 - "aratrust": {Question, A, B, C, Answer, Category, Subcategory}; the options' letter prefixes
   ("أ) ") and spaces are removed, the answer ا read as أ (A/B/C too); subject = Category,
   category = Subcategory. Rows changed that way are counted as normalised.
@@ -93,6 +93,7 @@ class Row:
     split: str  # "test", "dev" or "train"
     stem: str  # the file name without suffix
     fields: dict[str, Any]
+    folder: str | None = None  # the sub-folder of a dataset folder (a per-category config)
 
 
 def _fail(where: str, message: str) -> TaskFormatError:
@@ -119,6 +120,13 @@ def _split_of(relative: Path) -> str:
     if words & DEV_WORDS:
         return "dev"
     return "train" if "train" in words else "test"
+
+
+def _subfolder(relative: Path) -> str | None:
+    """The first folder of a file's path in a dataset folder, unless it only names a split."""
+    if len(relative.parts) < 2 or _split_of(Path(relative.parts[0])) != "test":
+        return None
+    return None if relative.parts[0].lower() in {"test", "data"} else relative.parts[0]
 
 
 def _file_rows(path: Path, columns: Sequence[str] | None) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -162,14 +170,16 @@ def read_rows(path: Path, columns: Sequence[str] | None = None) -> list[Row]:
         files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
         if not files:
             raise TaskFormatError(f"{path}: no {'/'.join(SUFFIXES)} files in the folder")
-        named = [(p, _split_of(p.relative_to(path))) for p in files]
+        named = [
+            (p, _split_of(p.relative_to(path)), _subfolder(p.relative_to(path))) for p in files
+        ]
     elif path.is_file():
-        named = [(path, "test")]
+        named = [(path, "test", None)]
     else:
         raise TaskFormatError(f"{path}: no such file or folder")
     return [
-        Row(where, split, file.stem, record)
-        for file, split in named
+        Row(where, split, file.stem, record, folder)
+        for file, split, folder in named
         for where, record in _file_rows(file, columns)
     ]
 
@@ -258,7 +268,7 @@ def _exams_flat(row: Row, task: Task) -> tuple[str, MCItem]:
         question=_text(row, "question"),
         choices=[_text(row, letter) for letter in "ABCD"],
         gold=_letter(row, _text(row, "answer"), LETTERS, 4),
-        subject=_optional(row, "subject") or _id_prefix(identifier),
+        subject=_optional(row, "subject") or _id_prefix(identifier) or row.folder,
     )
 
 
@@ -272,7 +282,7 @@ def _acva(row: Row, task: Task) -> tuple[str, MCItem]:
         question=_text(row, "question"),
         choices=[YES, NO],
         gold=ACVA_ANSWERS[answer],
-        subject=_id_prefix(identifier),
+        subject=_id_prefix(identifier) or row.folder,
     )
 
 

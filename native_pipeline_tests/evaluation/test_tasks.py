@@ -96,6 +96,19 @@ def test_acva_category_from_the_id_and_its_own_spelling():
     assert items[3].choices == ["نعم", "لا"] and items[3].gold == 1
 
 
+def test_acva_category_from_a_per_category_folder(tmp_path):
+    for category in ("Algeria", "Arabic_Food"):
+        folder = tmp_path / category
+        folder.mkdir()
+        pl.DataFrame({"id": ["0"], "question": ["س"], "answer": ["صح"]}).write_parquet(
+            folder / "test-00000-of-00001.parquet"
+        )
+        write_jsonl(folder / "validation.jsonl", [{"id": "1", "question": "س", "answer": "خطأ"}])
+    task = load_task("acva", tmp_path)
+    assert [i.subject for i in task.test] == ["Algeria", "Arabic_Food"]
+    assert [(i.subject, i.gold) for i in task.dev] == [("Algeria", 1), ("Arabic_Food", 1)]
+
+
 def test_aratrust_parquet_and_csv_are_cleaned_and_counted():
     parquet = load_task("aratrust", SAMPLE_PATHS["aratrust"])
     csv = load_task("aratrust", SAMPLES / "aratrust_test.csv")
