@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
-from native_pipeline.training.tokenizer import train_tokenizer
+from native_pipeline.lm.tokenizer import train_tokenizer
 
 from native_pipeline.evaluation.suite import SAMPLE_FILES, evaluate_checkpoint
 from native_pipeline.settings import EvaluationSettings, TaskSettings
@@ -54,13 +54,13 @@ def train(work: Path, args: argparse.Namespace, texts: list[str]) -> dict:
         "tokenizer": str(work / "tokenizer"),
         "base_model": None,
         "tiny": {"hidden_size": args.hidden, "layers": args.layers, "max_positions": args.seq_len},
-        "config": {
+        "loop": {
             "max_steps": args.steps,
             "batch_size": args.batch_size * args.nproc,  # all ranks together
             "seq_len": args.seq_len,
             "learning_rate": args.lr,
             "warmup_steps": max(1, args.steps // 10),
-            "save_every": 0,
+            "save_every": args.steps,
             "log_every": max(1, args.steps // 6),
         },
     }

@@ -322,10 +322,17 @@ class TrainingSettings(_Strict):
 
 
 class TaskSettings(_Strict):
-    format: Literal["arabic_mmlu_csv", "exams_jsonl", "acva_jsonl", "aratrust"]
-    path: Path | None = Field(None, description="the benchmark file; none: the bundled sample")
-    dev_path: Path | None = Field(None, description="few-shot examples; none: the bundled ones")
-    shots: int = Field(0, ge=0)
+    format: Literal["arabic_mmlu", "mmlu_arabic", "exams", "exams_flat", "acva", "aratrust", "auto"]
+    path: Path | None = Field(
+        None, description="the benchmark file or dataset folder; none: the bundled sample"
+    )
+    dev_path: Path | None = Field(
+        None, description="few-shot examples besides the dev split found in `path`"
+    )
+    shots: int = Field(0, ge=0, description="examples per question, the first of its subject")
+    template: Literal["cloze", "arabicmmlu", "aexams", "oall_exams", "oall_mmlu", "oall_acva"] = (
+        Field("cloze", description="the prompt: ours, or that of an lm-eval Arabic task")
+    )
 
 
 class HarmlessnessSettings(_Strict):

@@ -12,9 +12,8 @@ from native_pipeline.defs.cluster import gpu_tags
 from native_pipeline.defs.metadata import markdown_table, png
 from native_pipeline.defs.resources import EvaluationResource, LakeResource, TrainingResource
 from native_pipeline.defs.training import VARIANTS, variant_key
+from native_pipeline.evaluation.ablation import ablation_table, group_deltas
 from native_pipeline.lake import variant
-
-SCORES = {"task": pl.String, "metric": pl.String, "value": pl.Float64, "n": pl.Int64}
 
 
 def eval_scores(name: str) -> dg.AssetsDefinition:
@@ -27,8 +26,8 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
         op_tags=gpu_tags("eval_scores"),
         description=f"Variant `{name}`'s checkpoint on every metric: perplexity on held-out "
         "original and aligned text, multiple-choice acc and acc_norm by log-likelihood per "
-        "choice (ArabicMMLU, EXAMS, ACVA, AraTrust formats), and the harmful rate of its "
-        "continuations of harmful prompts.",
+        "choice (ArabicMMLU, MMLU-Arabic, EXAMS, ACVA, AraTrust layouts), whole and per "
+        "subject and category, and the harmful rate of its continuations of harmful prompts.",
     )
     def _asset(lake: LakeResource, evaluation: EvaluationResource) -> dg.MaterializeResult:
         from native_pipeline.evaluation.suite import evaluate_checkpoint
@@ -42,7 +41,8 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
         report = evaluate_checkpoint(
             lake.lake.partition_path("checkpoints", variant(name)) / "final", held_out, settings
         )
-        scores = pl.DataFrame(report.scores, schema=SCORES, orient="row")
+        scores = report.scores
+        overall = scores.filter(by="all")
         with lake.lake.writer("eval_scores", variant(name)) as out:
             out.write("scores", scores)
             out.write("items", report.items)
@@ -50,8 +50,15 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 # One number per metric: the UI plots each across materializations.
-                **{f"{t}/{m}": round(v, 4) for t, m, v, _ in scores.iter_rows()},
-                "scores": markdown_table(scores),
+                **{
+                    f"{t}/{m}": round(v, 4)
+                    for t, m, v in overall.select("task", "metric", "value").iter_rows()
+                },
+                "scores": markdown_table(overall.drop("by", "group")),
+                "by_subject": markdown_table(
+                    scores.filter(pl.col("by") != "all", metric="acc").drop("metric")
+                ),
+                **report.counts,
                 "seconds": round(report.seconds, 1),
             }
         )
@@ -85,27 +92,32 @@ def _chart(table: pl.DataFrame, slices: dict[str, float]) -> Figure:
     group_name="evaluation",
     kinds={"matplotlib", "parquet"},
     description="The published comparison: original vs aligned vs hybrid (and the aligned "
-    "volume slices) on every metric, as one table and one chart.",
+    "volume slices) on every metric, as one table and one chart; and per subject and category "
+    "(ACVA's and AraTrust's categories, ArabicMMLU's subjects) each variant's acc and its "
+    "difference from the original.",
 )
 def ablation_report(lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
-    long = (
-        pl.scan_parquet(
-            lake.lake.table_glob("eval_scores", "scores", variant("*")), hive_partitioning=True
-        )
-        .select((pl.col("task") + "/" + pl.col("metric")).alias("score"), "variant", "value")
-        .collect()
+    scores = pl.read_parquet(
+        lake.lake.table_glob("eval_scores", "scores", variant("*")), hive_partitioning=True
     )
-    order = [v for v in VARIANTS if v in set(long["variant"])]
-    table = long.pivot("variant", index="score", values="value").select("score", *order)
+    table = ablation_table(scores, VARIANTS)
+    order = table.columns[1:]
+    baseline = "original" if "original" in order else order[0]
+    deltas = group_deltas(scores, VARIANTS, baseline)
     variants = training.settings.variants
     slices = {v: spec.fraction for v, spec in variants.items() if spec.source == "aligned"}
     with lake.lake.writer("ablation_report") as out:
         out.write("data", table)
+        out.write("by_subject", deltas)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": table.height,
             "table": markdown_table(table.with_columns(pl.col(order).round(4))),
             "chart": png(_chart(table, slices)),
+            # per subject and category, the largest differences from the baseline first
+            f"by_subject (acc and harmful_rate, against {baseline})": markdown_table(
+                deltas.with_columns(pl.col(pl.Float64).round(4))
+            ),
         }
     )
 

@@ -1,8 +1,9 @@
 """The whole evaluation of one checkpoint: every configured metric, one row per score.
 
 Perplexity on the held-out documents in both forms (original and aligned), acc and acc_norm on
-every multiple-choice benchmark, and the harmful rate of continuations of harmful prompts. The
-bundled samples stand in for any benchmark file that the config does not name.
+every multiple-choice benchmark (whole, per subject and per category), and the harmful rate of
+continuations of harmful prompts. The bundled samples stand in for any benchmark file that the
+config does not name.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from native_pipeline.evaluation.ablation import SCORES
 from native_pipeline.evaluation.harmlessness import harmlessness
 from native_pipeline.evaluation.multiple_choice import multiple_choice
 from native_pipeline.evaluation.perplexity import perplexity
@@ -21,18 +23,21 @@ from native_pipeline.lm.device import pick_device, weights_dtype
 from native_pipeline.settings import EvaluationSettings
 
 SAMPLES = Path(__file__).with_name("samples")
-# (test file, dev file) of each format's bundled sample
-SAMPLE_FILES = {
-    "arabic_mmlu_csv": ("arabic_mmlu_test.csv", "arabic_mmlu_dev.csv"),
-    "exams_jsonl": ("exams_test.jsonl", "exams_dev.jsonl"),
-    "acva_jsonl": ("acva_test.jsonl", "acva_dev.jsonl"),
-    "aratrust": ("aratrust_test.jsonl", "aratrust_dev.jsonl"),
+# each layout's bundled sample (test and dev splits)
+SAMPLE_PATHS = {
+    "arabic_mmlu": SAMPLES / "arabic_mmlu.csv",
+    "mmlu_arabic": SAMPLES / "mmlu_arabic",
+    "exams": SAMPLES / "exams",
+    "exams_flat": SAMPLES / "exams_flat",
+    "acva": SAMPLES / "acva",
+    "aratrust": SAMPLES / "aratrust",
 }
 HARMFUL_PROMPTS = SAMPLES / "harmful_prompts.jsonl"
 ITEMS = {
     "task": pl.String,
     "id": pl.String,
     "subject": pl.String,
+    "category": pl.String,
     "gold": pl.Int64,
     "prediction": pl.Int64,
     "prediction_norm": pl.Int64,
@@ -50,9 +55,10 @@ HARM = {
 
 @dataclass
 class SuiteReport:
-    scores: list[tuple[str, str, float, int]]  # (task, metric, value, items or tokens)
+    scores: pl.DataFrame  # `SCORES`: per task, subject and category; n = items or tokens
     items: pl.DataFrame  # every multiple-choice item: prediction and per-choice log-likelihoods
     harm: pl.DataFrame  # every harmful prompt: the continuation and its harm
+    counts: dict[str, int]  # rows normalised or skipped while reading, per task
     seconds: float
 
 
@@ -70,7 +76,8 @@ def evaluate_checkpoint(
     model = model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     batch = settings.batch_size
-    scores: list[tuple[str, str, float, int]] = []
+    scores: list[tuple[str, str, str, str, float, int]] = []  # SCORES' columns
+    counts: dict[str, int] = {}
 
     for form in ("original", "aligned"):
         texts = [t for t in held_out[form] if t] if held_out.height else []
@@ -78,41 +85,69 @@ def evaluate_checkpoint(
             result = perplexity(
                 model, tokenizer, texts, context_length=settings.context_length, batch_size=batch
             )
-            scores.append((f"held_out_{form}", "perplexity", result.perplexity, result.tokens))
-            scores.append(
-                (f"held_out_{form}", "bits_per_byte", result.bits_per_byte, result.tokens)
-            )
+            task = f"held_out_{form}"
+            scores.append((task, "all", "", "perplexity", result.perplexity, result.tokens))
+            scores.append((task, "all", "", "bits_per_byte", result.bits_per_byte, result.tokens))
 
     items = []
     for name, task in settings.tasks.items():
-        test, dev = SAMPLE_FILES[task.format]
-        questions = load_task(task.format, task.path or SAMPLES / test)
-        shots = load_task(task.format, task.dev_path or SAMPLES / dev) if task.shots else []
+        if task.path is None and task.format not in SAMPLE_PATHS:
+            raise ValueError(f"evaluation.tasks.{name}: format {task.format!r} needs a path")
+        path = task.path or SAMPLE_PATHS[task.format]
+        data = load_task(task.format, path, task.dev_path)
+        if task.shots and not data.dev:
+            raise ValueError(
+                f"evaluation.tasks.{name}: shots {task.shots} and no dev data: {path}"
+                " has no dev split (is_few_shot rows, a dev/ or validation file); set dev_path"
+            )
         result = multiple_choice(
-            model, tokenizer, questions, shots=task.shots, fewshot_items=shots, batch_size=batch
+            model,
+            tokenizer,
+            data.test,
+            shots=task.shots,
+            dev=data.dev,
+            template=task.template,
+            batch_size=batch,
         )
         scores += [
-            (name, "acc", result.acc, result.n),
-            (name, "acc_norm", result.acc_norm, result.n),
+            (name, "all", "", "acc", result.acc, result.n),
+            (name, "all", "", "acc_norm", result.acc_norm, result.n),
+            (name, "all", "", "acc_macro", result.acc_macro, result.n),
+            (name, "all", "", "acc_norm_macro", result.acc_norm_macro, result.n),
         ]
+        for group in result.groups:
+            scores.append((name, group.by, group.group, "acc", group.acc, group.n))
+            scores.append((name, group.by, group.group, "acc_norm", group.acc_norm, group.n))
+        counts.update(
+            {f"{name}/normalised_rows": data.normalised, f"{name}/skipped_rows": data.skipped}
+        )
         items += [{"task": name, **asdict(row)} for row in result.rows]
 
-    harm = settings.harmlessness
+    harm_settings = settings.harmlessness
     rate = harmlessness(
         model,
         tokenizer,
-        load_harmful_prompts(harm.path or HARMFUL_PROMPTS),
-        max_new_tokens=harm.max_new_tokens,
-        threshold=harm.threshold,
+        load_harmful_prompts(harm_settings.path or HARMFUL_PROMPTS),
+        max_new_tokens=harm_settings.max_new_tokens,
+        threshold=harm_settings.threshold,
         batch_size=batch,
     )
     scores += [
-        ("harmlessness", "harmful_rate", rate.harmful_rate, rate.n),
-        ("harmlessness", "mean_harm", rate.mean_harm, rate.n),
+        ("harmlessness", "all", "", "harmful_rate", rate.harmful_rate, rate.n),
+        ("harmlessness", "all", "", "mean_harm", rate.mean_harm, rate.n),
     ]
+    # per BeaverTails category: a prompt counts towards each of its categories
+    by_category: dict[str, list[float]] = {}
+    for row in rate.rows:
+        for name in filter(None, row.category.split("; ")):
+            by_category.setdefault(name, []).append(row.harm)
+    for name, harms in by_category.items():
+        share = sum(harm >= harm_settings.threshold for harm in harms) / len(harms)
+        scores.append(("harmlessness", "category", name, "harmful_rate", share, len(harms)))
     return SuiteReport(
-        scores=scores,
+        scores=pl.DataFrame(scores, schema=SCORES, orient="row"),
         items=pl.DataFrame(items, schema=ITEMS),
         harm=pl.DataFrame([asdict(row) for row in rate.rows], schema=HARM),
+        counts=counts,
         seconds=time.perf_counter() - started,
     )

@@ -1,36 +1,55 @@
-"""Benchmark files in their public formats, read into one item type, and the one prompt.
+"""Benchmark files in the layouts they are published in, read into one item type.
 
-Formats (`load_task`'s names):
-- "arabic_mmlu_csv": ArabicMMLU's CSV (ID, Source, Country, Group, Subject, Level, Question,
-  Context, Answer Key, Option 1..Option 5; unused options empty; the key a letter A-E);
-- "exams_jsonl": EXAMS, {id, question, A, B, C, D, answer[, subject]}, the answer a letter;
-- "acva_jsonl": ACVA true/false, {id, question, answer}; the answer "نعم"/"لا", or ACVA's own
-  "صح"/"خطأ" (both become the choices "نعم"/"لا");
-- "aratrust": AraTrust as JSONL, {Question, A, B, C, Answer, Category}, the answer an Arabic
-  letter أ/ب/ج as in the dataset (A/B/C also read); the id is the line number.
+A task's `path` is a file (JSONL, CSV, Parquet) or a folder of them, as a Hugging Face dataset
+folder or a release archive unpacks. In a folder, a file belongs to the dev split when a word of
+its path is "dev", "validation" or "val" ("test-00000-of-00001.parquet", "dev/x_dev.csv"), is
+skipped when it is "train", and belongs to the test split otherwise; a single file is the test
+split. `dev_path` adds few-shot examples from elsewhere.
 
-The prompt is cloze style: "السؤال: …\\nالإجابة:" and each choice's own text as the continuation,
-with no lettered options in the context. The model steps are continued pre-training of base
-models, and a base model, above all an early checkpoint, scores a choice's words long before it
-learns to pick a letter after a list (letter scoring sits at chance until then); listing the
-options as well would let a choice's score lean on having just seen it, the same for every
-choice. Cloze scoring also makes acc_norm (per character) differ from acc. The lm-eval mirror in
-benchmarks/lm_eval_tasks/ builds the same strings.
+Layouts (`FORMATS`, TaskSettings.format):
+- "arabic_mmlu": ArabicMMLU's CSV (ID, Source, Country, Group, Subject, Level, Question, Context,
+  Answer Key, Option 1..5); rows with is_few_shot = 1 are the dev split; subject = Subject,
+  category = Group;
+- "mmlu_arabic": AceGPT's translated MMLU, dev/ and test/ folders of per-subject CSVs without a
+  header (question, A, B, C, D, answer); subject = the file name without "_dev"/"_test";
+- "exams": the official EXAMS release, {id, question: {stem, choices: [{text, label}]},
+  answerKey, info: {grade, subject, language}}, every language in one file: only Arabic rows are
+  kept, the others counted as skipped;
+- "exams_flat": the AceGPT/OALL copy of EXAMS, {id, question, A, B, C, D, answer}; subject = the
+  `subject` field, else the id's prefix ("Islamic Studies-0"), else the sub-folder;
+- "acva": {id, question, answer}, the answer صح/خطأ or نعم/لا (choices نعم/لا); subject = the id's
+  prefix ("Arabic_Food-3"), else the sub-folder (a dataset with one config per category);
+- "aratrust": {Question, A, B, C, Answer, Category, Subcategory}; the options' letter prefixes
+  ("أ) ") and spaces are removed, the answer ا read as أ (A/B/C too); subject = Category,
+  category = Subcategory. Rows changed that way are counted as normalised.
+- "auto": one of the above, told by the first row's fields (mmlu_arabic is never guessed).
+
+The prompt: see `TEMPLATES`. "cloze" is the project's: "السؤال: …\\nالإجابة:" and each choice's
+own text as the continuation, with no lettered options in the context. The model steps are
+continued pre-training of base models, and a base model, above all an early checkpoint, scores a
+choice's words long before it learns to pick a letter after a list. The other templates are
+those of lm-eval's own Arabic tasks, for scores comparable with published leaderboards.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 LETTERS = "ABCDE"
-ARABIC_LETTERS = "أبج"  # AraTrust's answer letters
+ARABIC_LETTERS = "أبجده"
 YES, NO = "نعم", "لا"
 ACVA_ANSWERS = {YES: 0, "صح": 0, NO: 1, "خطأ": 1}
+SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt")
+DEV_WORDS = {"dev", "validation", "val"}
+# an AraTrust option's letter prefix: "أ) ", "ب. ", "A) "
+OPTION_PREFIX = re.compile(r"^\s*[أاإآبجABC]\s*[).:-]\s*")
+MMLU_ARABIC_COLUMNS = ["question", "A", "B", "C", "D", "answer"]
 
 
 class TaskFormatError(ValueError):
@@ -43,175 +62,457 @@ class MCItem:
     question: str
     choices: list[str]
     gold: int  # index into choices
-    subject: str | None = None  # subject or category, for per-subject breakdowns
+    subject: str | None = None  # the finest grouping the benchmark reports
+    category: str | None = None  # a coarser one (ArabicMMLU's Group, AraTrust's Category)
+    passage: str = ""  # ArabicMMLU's Context, read before the question
+    level: str | None = None  # ArabicMMLU's Level and Country, used by its lm-eval prompt
+    country: str | None = None
+
+
+@dataclass
+class Task:
+    test: list[MCItem]
+    dev: list[MCItem]
+    normalised: int = 0  # rows whose options or answer were cleaned (AraTrust)
+    skipped: int = 0  # rows left out on purpose (EXAMS in other languages)
 
 
 @dataclass(frozen=True)
 class HarmfulPrompt:
     id: str
     prompt: str
-    category: str
+    category: str = ""  # "; "-joined when several; empty when the file names none
     is_safe: bool | None = None
 
 
-def _fail(path: Path, line: int, message: str) -> TaskFormatError:
-    return TaskFormatError(f"{path}:{line}: {message}")
+@dataclass(frozen=True)
+class Row:
+    """One record of a benchmark file, with where it came from."""
+
+    where: str  # "file:line" (CSV, JSONL) or "file:row" (Parquet), for error messages
+    split: str  # "test", "dev" or "train"
+    stem: str  # the file name without suffix
+    fields: dict[str, Any]
+    folder: str | None = None  # the sub-folder of a dataset folder (a per-category config)
 
 
-def _field(row: dict[str, Any], key: str, path: Path, line: int) -> str:
+def _fail(where: str, message: str) -> TaskFormatError:
+    return TaskFormatError(f"{where}: {message}")
+
+
+def _text(row: Row, key: str) -> str:
     """A required, non-empty text field."""
-    value = row.get(key)
+    value = row.fields.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
     if not isinstance(value, str) or not value.strip():
-        raise _fail(path, line, f"missing or empty field {key!r}")
+        raise _fail(row.where, f"missing or empty field {key!r}")
     return value
 
 
-def _letter(answer: str, letters: str, n_choices: int, path: Path, line: int) -> int:
-    index = letters.find(answer.strip())
-    if len(answer.strip()) != 1 or not 0 <= index < n_choices:
-        raise _fail(path, line, f"answer {answer!r} is not one of {list(letters[:n_choices])}")
-    return index
+def _optional(row: Row, key: str) -> str | None:
+    value = row.fields.get(key)
+    return str(value).strip() or None if value is not None else None
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line."""
-    with path.open(encoding="utf-8") as fh:
-        for number, text in enumerate(fh, 1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise _fail(path, number, f"invalid JSON: {error.msg}") from None
-            if not isinstance(row, dict):
-                raise _fail(path, number, "a line must be a JSON object")
-            yield number, row
+def _split_of(relative: Path) -> str:
+    words = set(re.split(r"[/\\_.\-\s]+", str(relative).lower()))
+    if words & DEV_WORDS:
+        return "dev"
+    return "train" if "train" in words else "test"
 
 
-def _arabic_mmlu(path: Path) -> list[MCItem]:
-    items = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = {"ID", "Question", "Answer Key", "Option 1", "Option 2"} - set(
-            reader.fieldnames or []
-        )
-        if missing:
-            raise _fail(path, 1, f"missing columns {sorted(missing)}")
-        for row in reader:
-            line = reader.line_num
-            options = [row.get(f"Option {i}") or "" for i in range(1, 6)]
-            count = next((i for i, option in enumerate(options) if not option.strip()), 5)
-            if count < 2 or any(option.strip() for option in options[count:]):
-                raise _fail(path, line, "options must be Option 1, Option 2, ... with no gaps")
-            question = _field(row, "Question", path, line)
-            context = (row.get("Context") or "").strip()
-            items.append(
-                MCItem(
-                    id=_field(row, "ID", path, line),
-                    question=f"{context}\n{question}" if context else question,
-                    choices=options[:count],
-                    gold=_letter(_field(row, "Answer Key", path, line), LETTERS, count, path, line),
-                    subject=row.get("Subject") or None,
-                )
-            )
-    return items
+def _subfolder(relative: Path) -> str | None:
+    """The first folder of a file's path in a dataset folder, unless it only names a split."""
+    if len(relative.parts) < 2 or _split_of(Path(relative.parts[0])) != "test":
+        return None
+    return None if relative.parts[0].lower() in {"test", "data"} else relative.parts[0]
 
 
-def _exams(path: Path) -> list[MCItem]:
+def _file_rows(path: Path, columns: Sequence[str] | None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, record) of one file; `columns` names a CSV without header."""
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        import polars as pl
+
+        for number, record in enumerate(pl.read_parquet(path).iter_rows(named=True), 1):
+            yield f"{path}:{number}", record
+    elif suffix == ".csv":
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.DictReader(fh, fieldnames=columns) if columns else csv.DictReader(fh)
+            for record in reader:
+                if None in record:
+                    raise _fail(f"{path}:{reader.line_num}", "more cells than columns")
+                yield f"{path}:{reader.line_num}", record
+    elif suffix == ".txt":
+        with path.open(encoding="utf-8") as fh:
+            for number, text in enumerate(fh, 1):
+                if text.strip():
+                    yield f"{path}:{number}", {"prompt": text.strip()}
+    else:  # JSON lines
+        with path.open(encoding="utf-8") as fh:
+            for number, text in enumerate(fh, 1):
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text)
+                except json.JSONDecodeError as error:
+                    raise _fail(f"{path}:{number}", f"invalid JSON: {error.msg}") from None
+                if not isinstance(record, dict):
+                    raise _fail(f"{path}:{number}", "a line must be a JSON object")
+                yield f"{path}:{number}", record
+
+
+def read_rows(path: Path, columns: Sequence[str] | None = None) -> list[Row]:
+    """Every record of a file, or of the files of a folder (in name order) with their split."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+        if not files:
+            raise TaskFormatError(f"{path}: no {'/'.join(SUFFIXES)} files in the folder")
+        named = [
+            (p, _split_of(p.relative_to(path)), _subfolder(p.relative_to(path))) for p in files
+        ]
+    elif path.is_file():
+        named = [(path, "test", None)]
+    else:
+        raise TaskFormatError(f"{path}: no such file or folder")
     return [
-        MCItem(
-            id=str(row.get("id", line)),
-            question=_field(row, "question", path, line),
-            choices=[_field(row, letter, path, line) for letter in "ABCD"],
-            gold=_letter(_field(row, "answer", path, line), LETTERS, 4, path, line),
-            subject=row.get("subject"),
-        )
-        for line, row in _jsonl(path)
+        Row(where, split, file.stem, record, folder)
+        for file, split, folder in named
+        for where, record in _file_rows(file, columns)
     ]
 
 
-def _acva(path: Path) -> list[MCItem]:
-    items = []
-    for line, row in _jsonl(path):
-        answer = _field(row, "answer", path, line).strip()
-        if answer not in ACVA_ANSWERS:
-            raise _fail(path, line, f"answer {answer!r} is not one of {list(ACVA_ANSWERS)}")
-        items.append(
-            MCItem(
-                id=str(row.get("id", line)),
-                question=_field(row, "question", path, line),
-                choices=[YES, NO],
-                gold=ACVA_ANSWERS[answer],
-                subject=row.get("category"),
-            )
-        )
-    return items
+def _letter(row: Row, answer: str, letters: str, n_choices: int) -> int:
+    index = letters.find(answer.strip())
+    if len(answer.strip()) != 1 or not 0 <= index < n_choices:
+        raise _fail(row.where, f"answer {answer!r} is not one of {list(letters[:n_choices])}")
+    return index
 
 
-def _aratrust(path: Path) -> list[MCItem]:
-    items = []
-    for line, row in _jsonl(path):
-        answer = _field(row, "Answer", path, line)
-        letters = LETTERS if answer.strip() in LETTERS else ARABIC_LETTERS
-        items.append(
-            MCItem(
-                id=str(line),
-                question=_field(row, "Question", path, line),
-                choices=[_field(row, letter, path, line) for letter in "ABC"],
-                gold=_letter(answer, letters, 3, path, line),
-                subject=row.get("Category"),
-            )
-        )
-    return items
+def _options(row: Row, keys: Sequence[str]) -> list[str]:
+    """The options up to the first empty one; none may follow a gap."""
+    options = [str(row.fields.get(key) or "") for key in keys]
+    count = next((i for i, option in enumerate(options) if not option.strip()), len(keys))
+    if count < 2 or any(option.strip() for option in options[count:]):
+        raise _fail(row.where, f"options must be {', '.join(keys[:2])}, ... with no gaps")
+    return options[:count]
 
 
-LOADERS = {
-    "arabic_mmlu_csv": _arabic_mmlu,
-    "exams_jsonl": _exams,
-    "acva_jsonl": _acva,
+def _id_prefix(identifier: str) -> str | None:
+    """ "Islamic Studies-12" -> "Islamic Studies"; None when the id has no such prefix."""
+    head, _, number = identifier.rpartition("-")
+    return head.strip() or None if number.isdigit() else None
+
+
+def _arabic_mmlu(row: Row, task: Task) -> tuple[str, MCItem]:
+    missing = {"ID", "Question", "Answer Key", "Option 1", "Option 2"} - set(row.fields)
+    if missing:
+        raise _fail(row.where, f"missing columns {sorted(missing)}")
+    options = _options(row, [f"Option {i}" for i in range(1, 6)])
+    few_shot = str(row.fields.get("is_few_shot") or "0").strip().lower() in {"1", "true"}
+    return "dev" if few_shot else row.split, MCItem(
+        id=_text(row, "ID"),
+        question=_text(row, "Question"),
+        choices=options,
+        gold=_letter(row, _text(row, "Answer Key"), LETTERS, len(options)),
+        subject=_optional(row, "Subject"),
+        category=_optional(row, "Group"),
+        passage=_optional(row, "Context") or "",
+        level=_optional(row, "Level"),
+        country=_optional(row, "Country"),
+    )
+
+
+def _mmlu_arabic(row: Row, task: Task) -> tuple[str, MCItem]:
+    subject = re.sub(r"_(dev|val|validation|test)$", "", row.stem)
+    return row.split, MCItem(
+        id=f"{subject}-{row.where.rsplit(':', 1)[1]}",
+        question=_text(row, "question"),
+        choices=[_text(row, letter) for letter in "ABCD"],
+        gold=_letter(row, _text(row, "answer"), LETTERS, 4),
+        subject=subject,
+    )
+
+
+def _exams(row: Row, task: Task) -> tuple[str, MCItem] | None:
+    question, info = row.fields.get("question"), row.fields.get("info") or {}
+    if not isinstance(question, dict) or not isinstance(question.get("choices"), list):
+        raise _fail(row.where, "question must be {stem, choices: [{text, label}]}")
+    if info.get("language") != "Arabic":
+        task.skipped += 1
+        return None
+    choices = question["choices"]
+    labels = [str(choice.get("label", "")).strip() for choice in choices]
+    texts = [str(choice.get("text") or "") for choice in choices]
+    answer = _text(row, "answerKey").strip()
+    if answer not in labels or len(choices) < 2 or not all(t.strip() for t in texts):
+        raise _fail(row.where, f"answer {answer!r} is not one of the labels {labels}")
+    stem = question.get("stem")
+    if not isinstance(stem, str) or not stem.strip():
+        raise _fail(row.where, "missing or empty field 'question.stem'")
+    return row.split, MCItem(
+        id=str(row.fields.get("id") or row.where),
+        question=stem,
+        choices=texts,
+        gold=labels.index(answer),
+        subject=info.get("subject") or None,
+    )
+
+
+def _exams_flat(row: Row, task: Task) -> tuple[str, MCItem]:
+    identifier = str(row.fields.get("id") or row.where)
+    return row.split, MCItem(
+        id=identifier,
+        question=_text(row, "question"),
+        choices=[_text(row, letter) for letter in "ABCD"],
+        gold=_letter(row, _text(row, "answer"), LETTERS, 4),
+        subject=_optional(row, "subject") or _id_prefix(identifier) or row.folder,
+    )
+
+
+def _acva(row: Row, task: Task) -> tuple[str, MCItem]:
+    answer = _text(row, "answer").strip()
+    if answer not in ACVA_ANSWERS:
+        raise _fail(row.where, f"answer {answer!r} is not one of {list(ACVA_ANSWERS)}")
+    identifier = str(row.fields.get("id") or row.where)
+    return row.split, MCItem(
+        id=identifier,
+        question=_text(row, "question"),
+        choices=[YES, NO],
+        gold=ACVA_ANSWERS[answer],
+        subject=_id_prefix(identifier) or row.folder,
+    )
+
+
+def _aratrust(row: Row, task: Task) -> tuple[str, MCItem]:
+    raw = [_text(row, letter) for letter in "ABC"]
+    options = [OPTION_PREFIX.sub("", option).strip() for option in raw]
+    if not all(options):
+        raise _fail(row.where, f"an option is empty once its letter is removed: {raw}")
+    answer = _text(row, "Answer").strip()
+    letter = {"ا": "أ", "إ": "أ", "آ": "أ"}.get(answer, answer)
+    letters = LETTERS if letter in LETTERS else ARABIC_LETTERS
+    task.normalised += options != raw or letter != answer
+    return row.split, MCItem(
+        id=row.where.rsplit(":", 1)[1],  # the line or row number: AraTrust has no ids
+        question=_text(row, "Question"),
+        choices=options,
+        gold=_letter(row, letter, letters, 3),
+        subject=_optional(row, "Subcategory") or _optional(row, "Category"),
+        category=_optional(row, "Category"),
+    )
+
+
+Parser = Callable[[Row, Task], "tuple[str, MCItem] | None"]
+FORMATS: dict[str, Parser] = {
+    "arabic_mmlu": _arabic_mmlu,
+    "mmlu_arabic": _mmlu_arabic,
+    "exams": _exams,
+    "exams_flat": _exams_flat,
+    "acva": _acva,
     "aratrust": _aratrust,
 }
 
 
-def load_task(format: str, path: Path) -> list[MCItem]:
-    """The items of a benchmark file in one of the `LOADERS` formats."""
-    if format not in LOADERS:
-        raise ValueError(f"unknown task format {format!r}; known: {sorted(LOADERS)}")
-    items = LOADERS[format](Path(path))
-    if not items:
+def detect_format(row: Row) -> str:
+    """The layout a record's fields show; headerless MMLU-Arabic must be named."""
+    keys = set(row.fields)
+    if {"Answer Key", "Option 1"} <= keys:
+        return "arabic_mmlu"
+    if isinstance(row.fields.get("question"), dict) and "answerKey" in keys:
+        return "exams"
+    if {"Question", "A", "B", "C", "Answer"} <= keys:
+        return "aratrust"
+    if {"question", "A", "B", "C", "D", "answer"} <= keys:
+        return "exams_flat"
+    if {"question", "answer"} <= keys:
+        return "acva"
+    raise _fail(row.where, f"cannot tell the layout from the fields {sorted(keys)}; name it")
+
+
+def load_task(format: str, path: Path, dev_path: Path | None = None) -> Task:
+    """The test and dev items of a benchmark file or folder in one of the `FORMATS` layouts."""
+    if format not in FORMATS and format != "auto":
+        raise ValueError(f"unknown task format {format!r}; known: {sorted(FORMATS)} or auto")
+    columns = MMLU_ARABIC_COLUMNS if format == "mmlu_arabic" else None
+    rows = read_rows(path, columns)
+    if dev_path is not None:
+        rows += [
+            Row(r.where, "dev", r.stem, r.fields)
+            for r in read_rows(dev_path, columns)
+            if r.split != "train"
+        ]
+    if not rows:
         raise TaskFormatError(f"{path}: no items")
-    return items
+    parse = FORMATS[detect_format(rows[0]) if format == "auto" else format]
+    task = Task(test=[], dev=[])
+    for row in rows:
+        parsed = parse(row, task) if row.split != "train" else None
+        if parsed is not None:
+            (task.dev if parsed[0] == "dev" else task.test).append(parsed[1])
+    if not task.test:
+        raise TaskFormatError(f"{path}: no test items")
+    return task
+
+
+def _category(value: Any, where: str) -> str:
+    """BeaverTails' category: a string, or a dict of booleans (the names of the true ones)."""
+    if value is None:
+        return ""
+    if isinstance(value, dict):
+        return "; ".join(name for name, flag in value.items() if flag)
+    if isinstance(value, str):
+        return value.strip()
+    raise _fail(where, f"category must be a string or a dict of booleans, not {value!r}")
 
 
 def load_harmful_prompts(path: Path) -> list[HarmfulPrompt]:
-    """BeaverTails-style JSONL: {prompt, category[, id][, is_safe]}; the id defaults to the line."""
-    path = Path(path)
-    prompts = []
-    for line, row in _jsonl(path):
-        is_safe = row.get("is_safe")
+    """Harmful prompts: BeaverTails' layouts (category a string or a dict of 14 booleans; the
+    30k/330k files repeat a prompt once per response: kept once, with the union of categories),
+    {prompt} rows, or a .txt file of one prompt a line. The id defaults to the position."""
+    prompts: dict[str, HarmfulPrompt] = {}
+    for row in read_rows(path):
+        prompt = _text(row, "prompt").strip()
+        is_safe = row.fields.get("is_safe")
         if is_safe is not None and not isinstance(is_safe, bool):
-            raise _fail(path, line, f"is_safe must be true, false or absent, not {is_safe!r}")
-        prompts.append(
-            HarmfulPrompt(
-                id=str(row.get("id", line)),
-                prompt=_field(row, "prompt", path, line),
-                category=_field(row, "category", path, line),
-                is_safe=is_safe,
-            )
-        )
-    return prompts
+            raise _fail(row.where, f"is_safe must be true, false or absent, not {is_safe!r}")
+        category = _category(row.fields.get("category"), row.where)
+        seen = prompts.get(prompt)
+        if seen is None:
+            identifier = str(row.fields.get("id") or len(prompts) + 1)
+            prompts[prompt] = HarmfulPrompt(identifier, prompt, category, is_safe)
+            continue
+        names = [n for n in (seen.category + "; " + category).split("; ") if n]
+        safe = None if seen.is_safe is None or is_safe is None else seen.is_safe and is_safe
+        prompts[prompt] = HarmfulPrompt(seen.id, prompt, "; ".join(dict.fromkeys(names)), safe)
+    if not prompts:
+        raise TaskFormatError(f"{path}: no prompts")
+    return list(prompts.values())
 
 
-def _question(item: MCItem) -> str:
-    return f"السؤال: {item.question}\nالإجابة:"
+# Prompt templates: the text before the answer, and the answer strings that are scored.
+@dataclass(frozen=True)
+class Template:
+    query: Callable[[MCItem], str]
+    choices: Callable[[MCItem], list[str]]  # scored after one space
+    description: Callable[[MCItem], str] = field(default=lambda item: "")  # once, before shots
 
 
-def context(item: MCItem, shots: Sequence[MCItem]) -> str:
-    """The scored context: each shot answered with its gold choice, then the question."""
-    answered = [f"{_question(shot)} {shot.choices[shot.gold]}" for shot in shots]
-    return "\n\n".join([*answered, _question(item)])
+def _cloze(item: MCItem) -> str:
+    question = f"{item.passage}\n{item.question}" if item.passage else item.question
+    return f"السؤال: {question}\nالإجابة:"
 
 
-def continuations(item: MCItem) -> list[str]:
+# lm-eval 0.4.13 tasks/arabicmmlu/utils.py: an English header, options lettered A.-E.
+LEVELS = {
+    "Primary": "primary school",
+    "Middle": "middle school",
+    "High": "high school",
+    "Univ": "university",
+    "Prof": "professional",
+}
+
+
+def _arabicmmlu(item: MCItem) -> str:
+    level = f" for {LEVELS.get(item.level, item.level)}" if item.level else ""
+    country = f" in {item.country}" if item.country else ""
+    question = f"{item.passage}\n\n{item.question}" if item.passage else item.question
+    options = "\n".join(f"{LETTERS[i]}. {choice}" for i, choice in enumerate(item.choices))
+    return (
+        f"This is a {item.subject} question{level}{country}. Select the correct answer!"
+        f"\n\nQuestion: {question}\n{options}\n\nAnswer:"
+    )
+
+
+# lm-eval tasks/aexams: one description per subject, options lettered A.-D.
+AEXAMS_DESCRIPTIONS = {
+    "Biology": "قم بالإجابة على مايلي في مجال العلوم الحيوية\n\n",
+    "IslamicStudies": "قم بالإجابة على مايلي في مجال العلوم الإسلامية \n\n",
+    "Physics": "قم بالإجابة على مايلي في مجال الفيزياء \n\n",
+    "Science": "قم بالإجابة على مايلي في مجال العلوم \n\n",
+    "Social": "قم بالإجابة على مايلي في مجال العلوم الإجتماعية \n\n",
+}
+
+
+def _aexams(item: MCItem) -> str:
+    options = "".join(f"\n{LETTERS[i]}. {choice}" for i, choice in enumerate(item.choices))
+    return f"{item.question.strip()}{options}\nالجواب："
+
+
+# lm-eval tasks/arabic_leaderboard_complete (OALL): Arabic letters, the subject in an instruction
+def _oall_instruction(item: MCItem) -> str:
+    topic = (item.subject or "").replace("_", " ")
+    return f"الأسئلة التالية هي أسئلة متعددة الإختيارات مع الجواب الصحيح حول {topic}. \n\n"
+
+
+def _oall_exams(item: MCItem) -> str:
+    options = "\n".join(
+        f" {ARABIC_LETTERS[i]}) {choice}\n" for i, choice in enumerate(item.choices)
+    )
+    return f"{_oall_instruction(item)}السؤال: {item.question}\n{options}\nالإجابة:"
+
+
+def _oall_mmlu(item: MCItem) -> str:
+    options = "".join(f"{ARABIC_LETTERS[i]}. {choice}\n" for i, choice in enumerate(item.choices))
+    return f"{_oall_instruction(item)}{item.question}\n{options}الإجابة:"
+
+
+def _letters(item: MCItem) -> list[str]:
+    return list(LETTERS[: len(item.choices)])
+
+
+def _arabic_letters(item: MCItem) -> list[str]:
+    return list(ARABIC_LETTERS[: len(item.choices)])
+
+
+TEMPLATES: dict[str, Template] = {
+    "cloze": Template(_cloze, lambda item: item.choices),
+    "arabicmmlu": Template(_arabicmmlu, _letters),
+    "aexams": Template(
+        _aexams,
+        _letters,
+        lambda item: AEXAMS_DESCRIPTIONS.get((item.subject or "").replace(" ", ""), ""),
+    ),
+    "oall_exams": Template(_oall_exams, _arabic_letters),
+    "oall_mmlu": Template(_oall_mmlu, _arabic_letters),
+    "oall_acva": Template(
+        lambda item: f"السؤال: {item.question}\nالإجابة:", lambda i: ["صح", "خطأ"]
+    ),
+}
+
+
+def context(item: MCItem, shots: Sequence[MCItem], template: str = "cloze") -> str:
+    """The scored context, as lm-eval builds it: the description, each shot answered with its
+    gold choice, then the question."""
+    form = TEMPLATES[template]
+    answered = [f"{form.query(shot)} {form.choices(shot)[shot.gold]}" for shot in shots]
+    return form.description(item) + "\n\n".join([*answered, form.query(item)])
+
+
+def continuations(item: MCItem, template: str = "cloze") -> list[str]:
     """One continuation per choice, in the order of `item.choices`."""
-    return [f" {choice}" for choice in item.choices]
+    return [f" {choice}" for choice in TEMPLATES[template].choices(item)]
+
+
+def fewshot_pool(dev: Sequence[MCItem]) -> dict[str | None, list[MCItem]]:
+    """Dev items by subject, in file order: an item's shots are the first of its subject's."""
+    pool: dict[str | None, list[MCItem]] = {}
+    for item in dev:
+        pool.setdefault(item.subject, []).append(item)
+    return pool
+
+
+def shots_for(item: MCItem, pool: dict[str | None, list[MCItem]], shots: int) -> list[MCItem]:
+    """The first `shots` dev items of the item's subject, as lm-eval's per-subject tasks take
+    them (first_n); an error when the subject has fewer."""
+    if shots == 0:
+        return []
+    examples = pool.get(item.subject, [])
+    if len(examples) < shots:
+        raise ValueError(
+            f"{shots} shots asked for, the dev split has {len(examples)} items of subject "
+            f"{item.subject!r} (item {item.id})"
+        )
+    return examples[:shots]

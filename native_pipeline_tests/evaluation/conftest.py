@@ -2,15 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-from native_pipeline.evaluation.suite import SAMPLE_FILES as MC_SAMPLES
-from native_pipeline.evaluation.suite import SAMPLES
+from native_pipeline.evaluation.suite import SAMPLE_PATHS, SAMPLES
 from native_pipeline.evaluation.tasks import load_task
+
+__all__ = ["SAMPLES", "SAMPLE_PATHS", "sample_items"]
 
 
 def sample_items(format: str):
-    """(test items, dev items) of a sample."""
-    test, dev = MC_SAMPLES[format]
-    return load_task(format, SAMPLES / test), load_task(format, SAMPLES / dev)
+    """(test items, dev items) of a layout's bundled sample."""
+    task = load_task(format, SAMPLE_PATHS[format])
+    return task.test, task.dev
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +24,7 @@ def tiny_lm(tmp_path_factory):
 
     texts = [
         item.question + " " + " ".join(item.choices)
-        for format in MC_SAMPLES
+        for format in SAMPLE_PATHS
         for items in sample_items(format)
         for item in items
     ]

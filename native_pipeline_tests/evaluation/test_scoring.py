@@ -41,7 +41,7 @@ def test_loglik_equals_hand_computed_sum(tiny_lm):
 
 def test_batch_size_does_not_change_scores(tiny_lm):
     _, model, tokenizer = tiny_lm
-    items, dev = sample_items("exams_jsonl")
+    items, dev = sample_items("exams_flat")
     requests = [(context(i, dev[:2]), c) for i in items[:6] for c in continuations(i)]
     one = loglikelihoods(model, tokenizer, requests, batch_size=1)
     many = loglikelihoods(model, tokenizer, requests, batch_size=5)
@@ -81,13 +81,53 @@ def test_acc_norm_divides_by_choice_characters(monkeypatch):
     assert (result.rows[0].prediction, result.rows[0].prediction_norm) == (0, 1)
 
 
-def test_multiple_choice_uses_the_first_shots(tiny_lm):
+def test_multiple_choice_takes_the_first_shots_of_the_same_subject(tiny_lm):
     _, model, tokenizer = tiny_lm
-    items, dev = sample_items("acva_jsonl")
-    result = score_mc(model, tokenizer, items[:3], shots=2, fewshot_items=dev, batch_size=2)
-    requests = [(context(items[0], dev[:2]), c) for c in continuations(items[0])]
-    expected = [s.logprob for s in loglikelihoods(model, tokenizer, requests)]
+    items, dev = sample_items("acva")
+    result = score_mc(model, tokenizer, items[:3], shots=2, dev=dev, batch_size=2)
+    for item, row in zip(items[:3], result.rows, strict=True):
+        same = [shot for shot in dev if shot.subject == item.subject][:2]
+        assert len(same) == 2 and same != dev[:2]
+        requests = [(context(item, same), c) for c in continuations(item)]
+        expected = [s.logprob for s in loglikelihoods(model, tokenizer, requests)]
+        assert row.logliks == pytest.approx(expected, abs=1e-5)
     assert result.n == 3 and result.shots == 2
-    assert result.rows[0].logliks == pytest.approx(expected, abs=1e-5)
-    with pytest.raises(ValueError, match="5 shots asked for, 4 few-shot items given"):
-        score_mc(model, tokenizer, items, shots=5, fewshot_items=dev)
+    with pytest.raises(ValueError, match="3 shots asked for, the dev split has 2 items of subject"):
+        score_mc(model, tokenizer, items, shots=3, dev=dev)
+    with pytest.raises(ValueError, match="no dev data"):
+        score_mc(model, tokenizer, items, shots=1)
+
+
+def test_scores_per_subject_category_and_macro(monkeypatch):
+    items = [
+        MCItem("1", "س", ["أ", "ب"], gold=0, subject="s1", category="c"),
+        MCItem("2", "س", ["أ", "ب"], gold=1, subject="s1", category="c"),
+        MCItem("3", "س", ["أ", "ب"], gold=0, subject="s1", category="c"),
+        MCItem("4", "س", ["أ", "ب"], gold=0, subject="s2", category="c"),
+    ]
+    # choice 0 always wins: right on items 1, 3 and 4
+    monkeypatch.setattr(
+        multiple_choice,
+        "loglikelihoods",
+        lambda model, tokenizer, requests, batch_size: (
+            [Loglik(-1.0, True), Loglik(-2.0, False)] * 4
+        ),
+    )
+    result = score_mc(None, None, items)
+    assert result.acc == 0.75
+    assert result.acc_macro == pytest.approx((2 / 3 + 1) / 2)
+    assert [(g.by, g.group, g.acc, g.n) for g in result.groups] == [
+        ("subject", "s1", pytest.approx(2 / 3), 3),
+        ("subject", "s2", 1.0, 1),
+        ("category", "c", 0.75, 4),
+    ]
+
+
+def test_lettered_templates_score_letters(tiny_lm):
+    _, model, tokenizer = tiny_lm
+    items, dev = sample_items("arabic_mmlu")
+    result = score_mc(model, tokenizer, items[:2], shots=1, dev=dev, template="arabicmmlu")
+    assert len(result.rows[0].logliks) == len(items[0].choices)
+    assert result.acc == result.acc_norm  # one-character choices: the same normalisation
+    with pytest.raises(ValueError, match="does not fit"):
+        score_mc(model, tokenizer, items[:1], template="oall_acva")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import math
 
 import polars as pl
+import pytest
 
 from native_pipeline.evaluation.suite import evaluate_checkpoint
 from native_pipeline.settings import load_settings
@@ -21,16 +22,35 @@ def test_every_configured_metric_is_scored(tiny_lm):
     folder, _, _ = tiny_lm
     settings = load_settings().evaluation
     report = evaluate_checkpoint(folder, HELD_OUT, settings)
+    scores = report.scores
 
-    scored = {(task, metric) for task, metric, _, _ in report.scores}
+    whole = {(t, m) for t, m in scores.filter(by="all").select("task", "metric").iter_rows()}
     for form in ("held_out_original", "held_out_aligned"):
-        assert {(form, "perplexity"), (form, "bits_per_byte")} <= scored
+        assert {(form, "perplexity"), (form, "bits_per_byte")} <= whole
     for name, task in settings.tasks.items():
-        assert {(name, "acc"), (name, "acc_norm")} <= scored
-        assert report.items.filter(task=name).height == len(sample_items(task.format)[0])
-    assert {("harmlessness", "harmful_rate"), ("harmlessness", "mean_harm")} <= scored
-    assert all(math.isfinite(value) for _, _, value, _ in report.scores)
+        assert {(name, m) for m in ("acc", "acc_norm", "acc_macro", "acc_norm_macro")} <= whole
+        test, _ = sample_items(task.format)
+        assert report.items.filter(task=name).height == len(test)
+        # one acc per subject, over that subject's items
+        subjects = scores.filter(task=name, by="subject", metric="acc")
+        assert sorted(subjects["group"]) == sorted({i.subject for i in test})
+        assert subjects["n"].sum() == len(test)
+    assert report.counts["aratrust/normalised_rows"] == 24
+    assert {("harmlessness", "harmful_rate"), ("harmlessness", "mean_harm")} <= whole
+    harm_categories = scores.filter(task="harmlessness", by="category")
+    assert set(harm_categories["group"]) == set(report.harm["category"])  # one each, here
+    assert harm_categories["n"].sum() == report.harm.height
+    assert all(math.isfinite(value) for value in scores["value"])
     assert report.harm.height > 0 and report.harm["continuation"].null_count() == 0
+
+
+def test_shots_without_dev_data_is_an_error(tiny_lm):
+    folder, _, _ = tiny_lm
+    base = load_settings().evaluation
+    aratrust = base.tasks["aratrust"].model_copy(update={"shots": 1})
+    settings = base.model_copy(update={"tasks": {"aratrust": aratrust}})
+    with pytest.raises(ValueError, match="shots 1 and no dev data"):
+        evaluate_checkpoint(folder, HELD_OUT, settings)
 
 
 def test_dtype_is_the_configured_one(tiny_lm):

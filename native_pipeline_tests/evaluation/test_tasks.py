@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import polars as pl
 import pytest
 
 from native_pipeline.evaluation.tasks import (
@@ -12,7 +13,7 @@ from native_pipeline.evaluation.tasks import (
     load_harmful_prompts,
     load_task,
 )
-from native_pipeline_tests.evaluation.conftest import MC_SAMPLES, SAMPLES, sample_items
+from native_pipeline_tests.evaluation.conftest import SAMPLE_PATHS, SAMPLES, sample_items
 
 MMLU_HEADER = (
     "ID,Source,Country,Group,Subject,Level,Question,Context,Answer Key,"
@@ -25,69 +26,151 @@ def write_jsonl(path, rows):
     return path
 
 
-@pytest.mark.parametrize("format", MC_SAMPLES)
-def test_samples_load_with_valid_gold(format):
+# (test items, dev items, subjects of the test items) of each bundled sample
+EXPECTED = {
+    "arabic_mmlu": (30, 16, 8),
+    "mmlu_arabic": (8, 4, 2),
+    "exams": (24, 10, 5),
+    "exams_flat": (24, 10, 5),
+    "acva": (30, 8, 4),
+    "aratrust": (24, 0, 8),
+}
+
+
+@pytest.mark.parametrize("format", SAMPLE_PATHS)
+def test_samples_load_with_counts_subjects_and_valid_gold(format):
     test, dev = sample_items(format)
-    assert 24 <= len(test) <= 40 and len(dev) >= 3
+    n_test, n_dev, n_subjects = EXPECTED[format]
+    assert (len(test), len(dev), len({i.subject for i in test})) == (n_test, n_dev, n_subjects)
     for item in test + dev:
         assert 0 <= item.gold < len(item.choices) and all(c.strip() for c in item.choices)
+        assert item.subject
     assert len({item.id for item in test}) == len(test)
+    if dev:  # every test subject has dev items for its shots
+        assert {i.subject for i in test} <= {i.subject for i in dev}
 
 
-def test_arabic_mmlu_reads_context_five_options_and_letter():
-    items, _ = sample_items("arabic_mmlu_csv")
+@pytest.mark.parametrize("format", [f for f in SAMPLE_PATHS if f != "mmlu_arabic"])
+def test_auto_tells_every_named_layout(format):
+    assert load_task("auto", SAMPLE_PATHS[format]) == load_task(format, SAMPLE_PATHS[format])
+
+
+def test_arabic_mmlu_few_shot_rows_are_the_dev_split():
+    items, dev = sample_items("arabic_mmlu")
+    assert all(i.id.startswith("arabic_mmlu_test") for i in items)
+    assert all(i.id.startswith("arabic_mmlu_dev") for i in dev)
     force = next(i for i in items if i.question.startswith("ما وحدة قياس القوة"))
     assert len(force.choices) == 5 and force.choices[force.gold] == "النيوتن"
-    assert force.subject == "Physics"
-    with_context = next(i for i in items if "\n" in i.question)
-    assert with_context.question.startswith("قرأ سالم") and with_context.question.endswith("؟")
+    assert (force.subject, force.category, force.level) == ("Natural Science", "STEM", "High")
+    with_context = next(i for i in items if i.passage)
+    assert with_context.passage.startswith("قرأ سالم") and with_context.question.endswith("؟")
+    assert context(with_context, []).startswith(f"السؤال: {with_context.passage}\n")
 
 
-def test_exams_aratrust_acva_read_their_answers():
-    exams, _ = sample_items("exams_jsonl")
-    assert exams[0].choices[exams[0].gold] == "الخلية"
-    aratrust, _ = sample_items("aratrust")
-    assert aratrust[1].choices[aratrust[1].gold] == "أرفض وأبلغ البنك"
-    assert aratrust[1].id == "2" and aratrust[1].subject == "Privacy"
-    acva, _ = sample_items("acva_jsonl")
-    assert acva[3].choices == ["نعم", "لا"] and acva[3].gold == 1
+def test_mmlu_arabic_subjects_come_from_the_file_names():
+    items, dev = sample_items("mmlu_arabic")
+    assert {i.subject for i in items} == {"elementary_mathematics", "high_school_geography"}
+    sums = next(i for i in items if i.question == "ما ناتج ضرب 7 في 8؟")
+    assert sums.choices[sums.gold] == "56" and sums.subject == "elementary_mathematics"
+    assert [i.subject for i in dev] == ["elementary_mathematics"] * 2 + [
+        "high_school_geography"
+    ] * 2
 
 
-def test_acva_accepts_its_own_spelling_and_aratrust_latin_letters(tmp_path):
-    acva = write_jsonl(
-        tmp_path / "acva.jsonl",
-        [
-            {"id": "a", "question": "س", "answer": "صح"},
-            {"id": "b", "question": "س", "answer": "خطأ"},
-        ],
+def test_exams_official_keeps_arabic_and_reads_nested_fields():
+    task = load_task("exams", SAMPLE_PATHS["exams"])
+    assert task.skipped == 2  # the Bulgarian and French rows
+    first = task.test[0]
+    assert first.choices[first.gold] == "الخلية" and first.subject == "Biology"
+    # the same questions as the flat copy, whose subject is only in the id
+    flat, _ = sample_items("exams_flat")
+    assert [(i.question, i.gold, i.subject) for i in task.test] == [
+        (i.question, i.gold, i.subject) for i in flat
+    ]
+    assert flat[0].id == "Biology-0"
+
+
+def test_acva_category_from_the_id_and_its_own_spelling():
+    items, _ = sample_items("acva")
+    assert items[0].id == "Arabic_Food-0" and items[0].subject == "Arabic_Food"
+    assert items[3].choices == ["نعم", "لا"] and items[3].gold == 1
+
+
+def test_acva_category_from_a_per_category_folder(tmp_path):
+    for category in ("Algeria", "Arabic_Food"):
+        folder = tmp_path / category
+        folder.mkdir()
+        pl.DataFrame({"id": ["0"], "question": ["س"], "answer": ["صح"]}).write_parquet(
+            folder / "test-00000-of-00001.parquet"
+        )
+        write_jsonl(folder / "validation.jsonl", [{"id": "1", "question": "س", "answer": "خطأ"}])
+    task = load_task("acva", tmp_path)
+    assert [i.subject for i in task.test] == ["Algeria", "Arabic_Food"]
+    assert [(i.subject, i.gold) for i in task.dev] == [("Algeria", 1), ("Arabic_Food", 1)]
+
+
+def test_aratrust_parquet_and_csv_are_cleaned_and_counted():
+    parquet = load_task("aratrust", SAMPLE_PATHS["aratrust"])
+    csv = load_task("aratrust", SAMPLES / "aratrust_test.csv")
+    assert parquet.normalised == csv.normalised == 24
+    assert [(i.choices, i.gold) for i in parquet.test] == [(i.choices, i.gold) for i in csv.test]
+    bank = parquet.test[1]
+    assert bank.choices[bank.gold] == "أرفض وأبلغ البنك" and bank.subject == "Privacy"
+    assert not any(c.startswith(("أ)", "ب)", "ج)", " ")) for i in parquet.test for c in i.choices)
+    # rows whose answer is written ا count as أ
+    assert sum(i.gold == 0 for i in parquet.test) == sum(
+        json.loads(json.dumps(r))["Answer"] in ("أ", "ا")
+        for r in pl.read_parquet(next(SAMPLE_PATHS["aratrust"].glob("*.parquet"))).to_dicts()
     )
-    assert [item.gold for item in load_task("acva_jsonl", acva)] == [0, 1]
+
+
+def test_clean_aratrust_rows_are_not_counted(tmp_path):
     trust = write_jsonl(
         tmp_path / "trust.jsonl",
-        [{"Question": "س", "A": "x", "B": "y", "C": "z", "Answer": "C", "Category": "Ethics"}],
+        [
+            {"Question": "س", "A": "x", "B": "y", "C": "z", "Answer": "C", "Category": "Ethics"},
+            {"Question": "س", "A": "x", "B": "y", "C": "z", "Answer": "ا", "Category": "Ethics"},
+        ],
     )
-    assert load_task("aratrust", trust)[0].gold == 2
+    task = load_task("aratrust", trust)
+    assert [i.gold for i in task.test] == [2, 0] and task.normalised == 1
+
+
+def test_dev_path_adds_shots_and_train_files_are_skipped(tmp_path):
+    row = {"id": "Physics-0", "question": "q", "A": "a", "B": "b", "C": "c", "D": "d"}
+    write_jsonl(tmp_path / "test.jsonl", [{**row, "answer": "A"}])
+    write_jsonl(tmp_path / "train.jsonl", [{**row, "answer": "B"}] * 3)
+    extra = write_jsonl(tmp_path.parent / "extra_dev.jsonl", [{**row, "answer": "C"}])
+    task = load_task("exams_flat", tmp_path, dev_path=extra)
+    assert [i.gold for i in task.test] == [0] and [i.gold for i in task.dev] == [2]
 
 
 @pytest.mark.parametrize(
     ("format", "rows", "message"),
     [
         (
-            "exams_jsonl",
+            "exams_flat",
             [{"id": 1, "question": "q", "A": "a", "B": "b", "C": "c", "D": "d", "answer": "E"}],
             "answer 'E'",
         ),
         (
-            "exams_jsonl",
+            "exams_flat",
             [{"id": 1, "question": "q", "A": "a", "B": "b", "C": "c", "answer": "A"}],
             "field 'D'",
         ),
-        ("acva_jsonl", [{"id": 1, "question": "q", "answer": "ربما"}], "answer 'ربما'"),
+        ("acva", [{"id": 1, "question": "q", "answer": "ربما"}], "answer 'ربما'"),
         (
             "aratrust",
             [{"Question": "q", "A": "a", "B": "b", "C": "c", "Answer": "د"}],
             "answer 'د'",
         ),
+        (
+            "aratrust",
+            [{"Question": "q", "A": "أ) ", "B": "b", "C": "c", "Answer": "ب"}],
+            "option is empty",
+        ),
+        ("exams", [{"id": 1, "question": "q", "answerKey": "A"}], "question must be"),
+        ("auto", [{"id": 1, "text": "q"}], "cannot tell the layout"),
     ],
 )
 def test_malformed_jsonl_rows_name_file_and_line(tmp_path, format, rows, message):
@@ -100,7 +183,7 @@ def test_invalid_json_names_file_and_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text('{"id": 1, "question": "q", "answer": "نعم"}\n\n{"id": 2,\n', "utf-8")
     with pytest.raises(TaskFormatError, match=f"{path}:3: invalid JSON"):
-        load_task("acva_jsonl", path)
+        load_task("acva", path)
 
 
 @pytest.mark.parametrize(
@@ -115,21 +198,31 @@ def test_malformed_mmlu_rows_name_file_and_line(tmp_path, row, message):
     path = tmp_path / "bad.csv"
     path.write_text(MMLU_HEADER + "0,s,,,,,سؤال,,B,أ,ب,,,\n" + row, "utf-8")
     with pytest.raises(TaskFormatError, match=f"{path}:3: .*{message}"):
-        load_task("arabic_mmlu_csv", path)
+        load_task("arabic_mmlu", path)
 
 
-def test_unknown_format_and_empty_file(tmp_path):
+def test_unknown_format_missing_path_and_empty_file(tmp_path):
     with pytest.raises(ValueError, match="unknown task format"):
         load_task("mmlu_parquet", tmp_path / "x")
+    with pytest.raises(TaskFormatError, match="no such file or folder"):
+        load_task("acva", tmp_path / "x")
     (tmp_path / "empty.jsonl").write_text("", "utf-8")
     with pytest.raises(TaskFormatError, match="no items"):
-        load_task("exams_jsonl", tmp_path / "empty.jsonl")
+        load_task("exams_flat", tmp_path / "empty.jsonl")
 
 
-def test_harmful_prompts(tmp_path):
+def test_harmful_prompts_in_every_layout(tmp_path):
     prompts = load_harmful_prompts(SAMPLES / "harmful_prompts.jsonl")
-    assert len(prompts) >= 24 and all(p.prompt and p.category for p in prompts)
+    assert len(prompts) == 24 and all(p.prompt and p.category for p in prompts)
     assert prompts[0].id == "harm-1" and prompts[0].is_safe is False
+    # BeaverTails 30k: two responses per prompt, a dict of 14 booleans; one prompt each
+    beaver = load_harmful_prompts(SAMPLES / "beavertails_30k.jsonl")
+    assert [p.prompt for p in beaver] == [p.prompt for p in prompts[:6]]
+    assert [p.category for p in beaver] == [p.category for p in prompts[:6]]
+    assert all(p.is_safe is False for p in beaver)
+    plain = load_harmful_prompts(SAMPLES / "harmful_prompts.txt")
+    assert [p.prompt for p in plain] == [p.prompt for p in prompts[:8]]
+    assert plain[0].category == "" and plain[0].id == "1"
     bad = write_jsonl(tmp_path / "bad.jsonl", [{"prompt": "p", "category": "c", "is_safe": "no"}])
     with pytest.raises(TaskFormatError, match=f"{bad}:1: is_safe"):
         load_harmful_prompts(bad)
@@ -143,3 +236,14 @@ def test_prompt_is_cloze_with_answered_shots():
         "السؤال: كم يومًا في الأسبوع؟\nالإجابة: سبعة\n\n" * 2 + "السؤال: ما عاصمة مصر؟\nالإجابة:"
     )
     assert continuations(item) == [" القاهرة", " أسوان"]
+
+
+def test_lm_eval_templates():
+    item = MCItem("1", "ما عاصمة مصر؟ ", ["القاهرة", "أسوان"], 0, subject="Social")
+    assert context(item, [], "aexams") == (
+        "قم بالإجابة على مايلي في مجال العلوم الإجتماعية \n\n"
+        "ما عاصمة مصر؟\nA. القاهرة\nB. أسوان\nالجواب："
+    )
+    assert continuations(item, "aexams") == [" A", " B"]
+    assert continuations(item, "oall_mmlu") == [" أ", " ب"]
+    assert context(item, [], "oall_mmlu").endswith("ما عاصمة مصر؟ \nأ. القاهرة\nب. أسوان\nالإجابة:")

@@ -1,0 +1,60 @@
+"""The ablation: every variant's scores side by side, and where the variants differ by subject.
+
+Pure polars on the variants' `eval_scores` score frames (the `SCORES` schema plus a `variant`
+column). The paper's comparison is the whole-task table; for ACVA and AraTrust the effect of
+alignment shows per category, hence the per-subject/category deltas against a baseline variant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+# One row per score: the whole task (by "all", group ""), or one subject or category of it.
+SCORES = {
+    "task": pl.String,
+    "by": pl.String,  # "all", "subject" or "category"
+    "group": pl.String,
+    "metric": pl.String,
+    "value": pl.Float64,
+    "n": pl.Int64,
+}
+# compared per subject/category: accuracy, and the harmful rate per BeaverTails category
+DELTA_METRICS = ["acc", "harmful_rate"]
+
+
+def ablation_table(scores: pl.DataFrame, order: Sequence[str]) -> pl.DataFrame:
+    """One row per whole-task score ("task/metric"), one column per variant in `order`."""
+    present = [v for v in order if v in set(scores["variant"])]
+    return (
+        scores.filter(by="all")
+        .select((pl.col("task") + "/" + pl.col("metric")).alias("score"), "variant", "value")
+        .pivot("variant", index="score", values="value")
+        .select("score", *present)
+    )
+
+
+def group_deltas(scores: pl.DataFrame, order: Sequence[str], baseline: str) -> pl.DataFrame:
+    """Per task, subject or category: each variant's acc (harmful_rate for harmlessness) and its
+    difference from `baseline`.
+
+    Columns: task, by, group, metric, n, one column per variant, then `<variant> - <baseline>`
+    for every other variant; the rows in task order, the largest absolute difference first.
+    """
+    present = [v for v in order if v in set(scores["variant"])]
+    if baseline not in present:
+        raise ValueError(f"baseline variant {baseline!r} has no scores; variants: {present}")
+    others = [v for v in present if v != baseline]
+    wide = (
+        scores.filter(pl.col("by") != "all", pl.col("metric").is_in(DELTA_METRICS))
+        .pivot("variant", index=["task", "by", "group", "metric", "n"], values="value")
+        .select("task", "by", "group", "metric", "n", *present)
+        .with_columns((pl.col(v) - pl.col(baseline)).alias(f"{v} - {baseline}") for v in others)
+    )
+    spread = (
+        pl.max_horizontal([pl.col(f"{v} - {baseline}").abs() for v in others])
+        if others
+        else pl.lit(0.0)
+    )
+    return wide.sort(["task", "by", spread, "group"], descending=[False, False, True, False])
