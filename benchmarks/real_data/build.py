@@ -10,7 +10,7 @@ from that repository's HEAD with `git show`. What it builds stays outside the re
                        source, licence}; gold_kind says how much of the main text gold_text
                        holds: "full", "prefix" (its start only) or "snippets" (sentences that
                        must be extracted; gold_without lists ones that must not)
-    clean.jsonl       {id, text, genre, source, licence}
+    clean.jsonl       {id, text, genre, source, licence, title}
     READY_PAGES, READY_CLEAN   written once the file beside them is complete
 
     python benchmarks/real_data/build.py --out DIR \\
@@ -60,6 +60,7 @@ class CleanDoc:
     genre: str
     source: str
     licence: str
+    title: str = ""  # the headline, where the source keeps it apart from the text
 
 
 class Repo:
@@ -245,45 +246,63 @@ def pud_docs(repo: Repo) -> Iterator[CleanDoc]:
 
 WIKINEWS_FILE = "data/WikiNewsMax.tsv"
 WIKINEWS_LICENCE = "CC BY-SA 4.0 (Arabic Wikinews via CAMeL-Lab/wild_diacritics WikiNewsMax)"
-_END = ".؟!:»\"'"
-# the corpus is one token per line; punctuation and clitics stand alone and are glued back
-_GLUE_LEFT = re.compile(r" ([.،,؛;:؟?!)»\]])")
+_SENTENCE_FINAL = (".", "؟", "?", "!", ":")
+# the corpus is one token per line; punctuation stands alone and is glued back
+_GLUE_LEFT = re.compile(r" ([.،,؛;:؟?!)»\]%])")
 _GLUE_RIGHT = re.compile(r"([(«\[]) ")
+# a headline has this many words at least; shorter unpunctuated paragraphs are subheadings
+HEADLINE_MIN_WORDS = 4
+
+
+def _detokenize(tokens: list[str]) -> str:
+    text = ""
+    in_quote = glue = False
+    for token in tokens:
+        if token == '"':  # straight quotes alternate: an opening one sticks to the next word
+            text += '"' if in_quote else (" " if text else "") + '"'
+            glue, in_quote = not in_quote, not in_quote
+            continue
+        text += token if glue or not text else " " + token
+        glue = False
+    return _GLUE_RIGHT.sub(r"\1", _GLUE_LEFT.sub(r"\1", text))
 
 
 def wikinews_docs(repo: Repo) -> Iterator[CleanDoc]:
     """Arabic Wikinews articles (WikiNewsMax, 2013-2014), rebuilt from one word per line.
 
-    A blank line ends a paragraph; "#" starts a section; a paragraph without sentence-final
-    punctuation is a headline and starts a new article.
+    A blank line ends a paragraph and "#" starts a section. An unpunctuated paragraph of
+    HEADLINE_MIN_WORDS words or more is a headline: it starts a new article and becomes its
+    `title`; the text is the article body, as news corpora keep it.
     """
     commit = repo.commit()[:12]
     lines = repo.read(WIKINEWS_FILE).decode("utf-8").split("\n")[1:]
     paragraphs: list[str] = []
-    words: list[str] = []
+    tokens: list[str] = []
     for line in lines:
-        word = line.split("\t", 1)[0]
-        if word:
-            words.append(word)
-        elif words:
-            paragraphs.append(_GLUE_RIGHT.sub(r"\1", _GLUE_LEFT.sub(r"\1", " ".join(words))))
-            words = []
-    articles: list[list[str]] = []
+        token = line.split("\t", 1)[0]
+        if token:
+            tokens.append(token)
+        elif tokens:
+            paragraphs.append(_detokenize(tokens))
+            tokens = []
+    articles: list[tuple[str, list[str]]] = []
     for paragraph in paragraphs:
         if paragraph.startswith("#"):
             continue
-        if paragraph[-1] not in _END or not articles:
-            articles.append([paragraph])
-        else:
-            articles[-1].append(paragraph)
-    for n, article in enumerate(articles):
-        if len(article) > 1:  # a headline with no body is a section title
+        headline = not paragraph.rstrip('"»)').endswith(_SENTENCE_FINAL)
+        if headline and len(paragraph.split()) >= HEADLINE_MIN_WORDS:
+            articles.append((paragraph, []))
+        elif articles:
+            articles[-1][1].append(paragraph)
+    for n, (title, body) in enumerate(articles):
+        if body:
             yield CleanDoc(
                 id=f"wikinews-{n:03d}",
-                text="\n".join(article),
+                text="\n".join(body),
                 genre="news",
                 source=f"github.com/CAMeL-Lab/wild_diacritics@{commit}:{WIKINEWS_FILE}",
                 licence=WIKINEWS_LICENCE,
+                title=title,
             )
 
 
