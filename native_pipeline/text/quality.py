@@ -411,7 +411,8 @@ class C4Filter(Filter):
         return line
 
     def _is_lead_in(self, line: str) -> bool:
-        """ "وقال الوزير:" introduces a quotation or a list on the next line."""
+        """A line like "وقال الوزير:" that introduces a quotation or a list on the next one: it
+        would be prose if its colon ended a sentence."""
         return line.endswith(":") and self.prose(line[:-1] + ".") is not None
 
 
