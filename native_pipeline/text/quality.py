@@ -1,9 +1,15 @@
-"""Heuristic quality filters (Gopher, C4, FineWeb) tuned for Arabic.
+"""Heuristic quality filters (Gopher, C4, FineWeb) fitted to Arabic.
 
 Thresholds follow FineWeb-2's Arabic config (configs/arb_Arab.yml in huggingface/fineweb-2)
-where it has one, else the original papers' values. Words are split on whitespace and
-punctuation (`normalize.words`), stop words and lexicons are compared after `fold`, and the
-Arabic full stop, comma, semicolon and question mark count as terminal punctuation.
+where it has one, else the original papers' values, else a measurement on real Arabic text
+(docs/benchmarks/real_data.md). Words are split on whitespace and punctuation
+(`normalize.words`), stop words and lexicons are compared after `fold`.
+
+What is Arabic about them: a sentence ends with ". ! ؟ ?" (the comma "،" and semicolon "؛"
+join clauses, so they end a prose line but not a sentence); quotation marks include « »,
+the ornate brackets ﴿ ﴾ of Qur'an verses and the braces {…} Arabic papers quote names and
+verses in; a bulleted line that is a whole sentence is an interview's question or answer, not
+a list item; figures are neither alphabetic words nor junk.
 """
 
 from __future__ import annotations
@@ -15,13 +21,30 @@ from collections.abc import Iterable, Sequence
 from native_pipeline.text.blocks import Document, Filter
 from native_pipeline.text.normalize import fold, words
 
-# Arabic writers end sentences with "،" and "؛" where English uses a full stop.
-TERMINAL_PUNCTUATION = (".", "!", "?", "؟", "،", "؛", "۔")
-# A sentence may end inside a closing quote or bracket: «...». / "...؟"
-_CLOSERS = "\"'»”’)]"
-_SENTENCE_END = re.compile("[" + re.escape("".join(TERMINAL_PUNCTUATION)) + "]+")
+SENTENCE_END = (".", "!", "?", "؟", "۔")
+# Arabic paragraphs often stop on a clause mark; such a line is prose, not page furniture.
+TERMINAL_PUNCTUATION = (*SENTENCE_END, "،", "؛")
+# Quotation marks and brackets that may close a sentence: «...». / "...؟" / ﴿...﴾ / {...}
+_CLOSERS = "\"'»”’)]}﴾﴿"
+# A verse or a quotation in braces closes the sentence that quotes it ("قال تعالى: ﴿...﴾").
+_QUOTATION_CLOSERS = ("﴾", "﴿", "}")
+_SENTENCE_SPLIT = re.compile("[" + re.escape("".join(SENTENCE_END)) + "]+")
+# The end of the last complete sentence in a line, closing quotes included.
+_LAST_SENTENCE_END = re.compile(
+    "^(.*[" + re.escape("".join(SENTENCE_END)) + "][" + re.escape(_CLOSERS) + "]*)"
+)
 _ELLIPSES = ("...", "…")
 _BULLETS = ("•", "-", "*", "–", "▪", "●", "·", "►")
+# Braces that hold code, not a quotation: a program's or a style sheet's punctuation inside,
+# no Arabic letter inside, or a brace that does not close on its line.
+_BRACES = re.compile(r"\{[^{}]*\}|[{}]")
+_CODE_IN_BRACES = re.compile(r"[;=<>$\\|&]")
+_ARABIC_LETTER = re.compile(r"[\u0621-\u064a]")
+# A figure: digits (any script) with decimal, thousands, date or ratio separators and an
+# optional sign or percent: "3.5", "11,234", "٢٠٢٤", "15/3", "%25", "-2.1%".
+_NUMBER = re.compile(r"[+\-−]?[%٪]?\d+(?:[.,٫٬/:]\d+)*[%٪‰]?")
+# What is stripped from a whitespace token before it is judged: punctuation around a word.
+_TOKEN_EDGES = "\"'«»“”‘’()[]{}﴾﴿.,،؛;:!?؟…"
 
 # Function words (FineWeb-2's Arabic list without "،" and the corpus-specific "عام" and
 # "المتحدة", plus the common relative pronouns and demonstratives), as written and folded.
@@ -69,8 +92,41 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.split("\n") if line.strip()]
 
 
+def _ends_prose(line: str) -> bool:
+    """Whether a line ends like prose: on punctuation (inside or before closing quotes) or on
+    a quoted verse."""
+    return line.endswith(_QUOTATION_CLOSERS) or line.rstrip(_CLOSERS).endswith(TERMINAL_PUNCTUATION)
+
+
 def _ends_sentence(line: str) -> bool:
-    return line.rstrip(_CLOSERS).endswith(TERMINAL_PUNCTUATION)
+    return line.endswith(_QUOTATION_CLOSERS) or line.rstrip(_CLOSERS).endswith(SENTENCE_END)
+
+
+def _is_list_item(line: str) -> bool:
+    """A bulleted line that is not a whole sentence; "* سؤال؟" / "- جواب." are dialogue."""
+    return line.startswith(_BULLETS) and not _ends_sentence(line)
+
+
+def _has_code_braces(line: str) -> bool:
+    for span in _BRACES.findall(line):
+        inside = span[1:-1]
+        if len(span) == 1 or _CODE_IN_BRACES.search(inside) or not _ARABIC_LETTER.search(inside):
+            return True
+    return False
+
+
+def _alpha_ratio(text: str) -> float:
+    """Share of alphabetic words among the words that are not figures (0 if none)."""
+    alpha = other = 0
+    for chunk in text.split():
+        token = chunk.strip(_TOKEN_EDGES)
+        if token and _NUMBER.fullmatch(token):
+            continue
+        if any(c.isalpha() for c in token):
+            alpha += 1
+        else:
+            other += 1
+    return alpha / (alpha + other) if alpha + other else 0.0
 
 
 def _is_stop_word(word: str, stop_words: frozenset[str]) -> bool:
@@ -99,7 +155,7 @@ class GopherQualityFilter(Filter):
 
     def __init__(
         self,
-        min_words: int = 50,
+        min_words: int = 30,  # measured: real news briefs (docs/benchmarks/real_data.md)
         max_words: int = 100_000,
         min_avg_word_length: float = 2.0,  # FineWeb-2 Arabic (Arabic words are short)
         max_avg_word_length: float = 9.0,  # FineWeb-2 Arabic
@@ -137,13 +193,13 @@ class GopherQualityFilter(Filter):
         if symbols > self.max_symbol_word_ratio:
             return "gopher_quality:symbol_word_ratio", symbols
         lines = _lines(text)
-        bullets = sum(line.startswith(_BULLETS) for line in lines) / len(lines)
+        bullets = sum(map(_is_list_item, lines)) / len(lines)
         if bullets > self.max_bullet_lines_ratio:
             return "gopher_quality:bullet_lines", bullets
         ellipses = sum(line.endswith(_ELLIPSES) for line in lines) / len(lines)
         if ellipses > self.max_ellipsis_lines_ratio:
             return "gopher_quality:ellipsis_lines", ellipses
-        alpha = sum(any(c.isalpha() for c in w) for w in tokens) / n
+        alpha = _alpha_ratio(text)
         if alpha < self.min_alpha_words_ratio:
             return "gopher_quality:alpha_words", alpha
         stops = sum(_is_stop_word(fold(w), ARABIC_STOP_WORDS) for w in tokens)
@@ -265,16 +321,20 @@ _CITATION = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]|\[بحاجة لم�
 
 
 class C4Filter(Filter):
-    """C4 line cleaning (Raffel et al. 2020): drop lines without terminal punctuation, with
-    too few words, about javascript or cookies/policies; remove the document if it holds
-    placeholder text or code braces, or fewer than `min_sentences` sentences are left."""
+    """C4 line cleaning (Raffel et al. 2020): drop lines that are not prose (no final
+    punctuation, too few words, about javascript or cookies/policies); remove the document if
+    it holds placeholder text or code braces, or fewer than `min_sentences` sentences are left.
+
+    Fitted to Arabic: a line that does not end on punctuation keeps its complete sentences
+    (news on one line often ends in an unpunctuated outlet tag); a line ending in ":" is kept
+    when the line it introduces is; braces around Arabic words are quotation marks."""
 
     name = "c4"
 
     def __init__(
         self,
         min_words_per_line: int = 3,
-        min_sentences: int = 5,
+        min_sentences: int = 2,  # measured on real news (docs/benchmarks/real_data.md)
         max_word_length: int = 1000,
         remove_citations: bool = True,
     ) -> None:
@@ -286,42 +346,74 @@ class C4Filter(Filter):
 
     def reject(self, doc: Document) -> tuple[str, float | None] | None:
         """Rewrite doc.text with the kept lines; return (reason, score) to remove it."""
-        kept: list[str] = []
-        n_lines = dropped = sentences = 0
+        kept: list[str | None] = []
+        lead_in: tuple[int, str] | None = None  # a line ending in ":" waits for the next one
+        n_lines = changed = sentences = 0
+
+        def keep(at: int, line: str | None, original: str) -> None:
+            nonlocal changed, sentences
+            kept[at] = line
+            changed += line != original
+            if line:
+                sentences += len(
+                    [s for s in _SENTENCE_SPLIT.split(line) if s.strip(_CLOSERS + " :")]
+                )
+
         for raw in doc.text.split("\n"):
             line = raw.strip()
             if not line:
                 kept.append("")  # keep paragraph breaks for the repetition filter
                 continue
             n_lines += 1
-            folded = fold(line)
-            if any(p in folded for p in LOREM_PHRASES):
+            if any(p in fold(line) for p in LOREM_PHRASES):
                 return "c4:lorem_ipsum", 1.0
-            if "{" in line:
+            if _has_code_braces(line):
                 return "c4:curly_bracket", 1.0
             if self.remove_citations:
                 line = _CITATION.sub("", line)
-            if not self.keep_line(line, folded):
-                dropped += 1
-                continue
-            sentences += len([s for s in _SENTENCE_END.split(line) if s.strip(_CLOSERS + " ")])
-            kept.append(line)
+            is_lead_in = self._is_lead_in(line)
+            prose = None if is_lead_in else self.prose(line)
+            if lead_in is not None:
+                # kept whole if what it introduces is kept, else only its complete sentences
+                at, text = lead_in
+                keep(at, text if prose else self.prose(text), text)
+                lead_in = None
+            kept.append(None)
+            if is_lead_in:
+                lead_in = (len(kept) - 1, line)
+            else:
+                keep(len(kept) - 1, prose, line)
+        if lead_in is not None:
+            keep(lead_in[0], self.prose(lead_in[1]), lead_in[1])
         if sentences < self.min_sentences:
             return "c4:too_few_sentences", float(sentences)
-        if dropped:
-            doc.text = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
-            self.modify(doc, "c4_lines_removed", dropped / n_lines)
+        if changed:
+            text = "\n".join(line for line in kept if line is not None)
+            doc.text = re.sub(r"\n{3,}", "\n\n", text).strip()
+            self.modify(doc, "c4_lines_removed", changed / n_lines)
         return None
 
-    def keep_line(self, line: str, folded: str) -> bool:
+    def prose(self, line: str) -> str | None:
+        """The line if it is prose; else its complete sentences, if they are; else None."""
+        if not _ends_prose(line) or line.endswith(_ELLIPSES):
+            head = _LAST_SENTENCE_END.match(line.rstrip(".…"))
+            if head is None:
+                return None
+            line = head.group(1)
         tokens = line.split()
-        return (
-            _ends_sentence(line)
-            and not line.endswith(_ELLIPSES)
-            and len(tokens) >= self.min_words_per_line
-            and all(len(t) <= self.max_word_length for t in tokens)
-            and not any(p in folded for p in JAVASCRIPT_PHRASES + POLICY_PHRASES)
-        )
+        folded = fold(line)
+        if (
+            len(tokens) < self.min_words_per_line
+            or any(len(t) > self.max_word_length for t in tokens)
+            or any(p in folded for p in JAVASCRIPT_PHRASES + POLICY_PHRASES)
+        ):
+            return None
+        return line
+
+    def _is_lead_in(self, line: str) -> bool:
+        """A line like "وقال الوزير:" that introduces a quotation or a list on the next one: it
+        would be prose if its colon ended a sentence."""
+        return line.endswith(":") and self.prose(line[:-1] + ".") is not None
 
 
 class FineWebQualityFilter(Filter):
@@ -351,7 +443,7 @@ class FineWebQualityFilter(Filter):
         lines = _lines(doc.text)
         if not lines:
             return "fineweb_quality:empty", 0.0
-        punct = sum(map(_ends_sentence, lines)) / len(lines)
+        punct = sum(map(_ends_prose, lines)) / len(lines)
         if punct < self.line_punct_thr and not (punct == 0 and self.line_punct_exclude_zero):
             return "fineweb_quality:line_punct_ratio", punct
         short = sum(len(line) <= self.short_line_length for line in lines) / len(lines)

@@ -84,13 +84,23 @@ KEYWORDS = " ".join(
     ("text", "reason", "score"),
     [
         ("مرحبا بكم في موقعنا الرسمي.", "gopher_quality:too_few_words", 5),
+        (
+            "تسجيل الدخول\nاسم المستخدم\nكلمة المرور\nتذكرني على هذا الجهاز\n"
+            "نسيت كلمة المرور؟ أنشئ حسابا جديدا في الموقع الآن مجانا من هنا",
+            "gopher_quality:too_few_words",
+            22,
+        ),
         (KEYWORDS, "gopher_quality:too_few_stop_words", 0),
         (
             ARTICLE + "\n" + " ".join(f"#وسم{i}" for i in range(40)),
             "gopher_quality:symbol_word_ratio",
             None,
         ),
-        (" ".join(str(1000 + i) for i in range(60)) + " في من", "gopher_quality:alpha_words", None),
+        (
+            " ".join(["الرئيسية", "|", "★★★", "|", "الأخبار", "|", "►", "|", "→"] * 20) + " في من",
+            "gopher_quality:alpha_words",
+            None,
+        ),
         (
             "\n".join(f"• بند رقم {i} في القائمة" for i in range(60)),
             "gopher_quality:bullet_lines",
@@ -112,6 +122,55 @@ def test_gopher_quality_rejects(text: str, reason: str, score: float | None) -> 
     assert got_reason == reason
     if score is not None:
         assert got_score == pytest.approx(score)
+
+
+INTERVIEW = "\n".join(
+    [
+        "* كيف بدأت رحلتك مع الكتابة الروائية؟",
+        "- بدأت أكتب القصص القصيرة في المرحلة الثانوية، ثم نشرت أول رواية بعد تخرجي بعامين.",
+        "* ما الذي يشغلك في أعمالك الأخيرة؟",
+        "- تشغلني أسئلة الهجرة والذاكرة، وكيف يحمل الناس مدنهم معهم إلى المنافي البعيدة.",
+        "* هل تفكر في كتابة سيرتك الذاتية؟",
+        "- ربما في يوم ما، لكنني أشعر أن الروايات تقول عني أكثر مما تقوله أي سيرة.",
+    ]
+)
+
+
+def test_gopher_takes_bulleted_questions_and_answers_as_prose() -> None:
+    """An interview set as "* question / - answer" is not a list of links."""
+    assert run(GopherQualityFilter(), INTERVIEW)[1] is None
+    items = "\n".join(f"- {city} شقق وفلل وأراضي للبيع بأسعار مناسبة" for city in CITIES)
+    assert run(GopherQualityFilter(), items)[1] == "gopher_quality:bullet_lines"
+
+
+CITIES = ("الرياض", "جدة", "الدمام", "مكة", "المدينة", "أبها", "تبوك", "حائل", "جازان")
+
+STOCK_REPORT = (
+    "أغلق مؤشر السوق الرئيسي تداولات اليوم على ارتفاع بنسبة 1.25% عند مستوى 11,482.36 "
+    "نقطة، بتداولات بلغت قيمتها 6.4 مليار ريال. وارتفع سهم الشركة الأولى 2.1% إلى 34.50 "
+    "ريال، وسهم الثانية 0.8% إلى 87.20 ريال، فيما تراجع سهم الثالثة 1.4% إلى 112.60 "
+    "ريال. وبلغ عدد الصفقات المنفذة 412,356 صفقة، ارتفعت فيها أسعار 143 شركة وتراجعت 61. "
+    "وسجل مؤشر الأسواق الموازية 24,118.05 نقطة بتغير قدره 0.35%."
+)
+
+
+def test_gopher_does_not_count_figures_against_the_alphabetic_words() -> None:
+    assert run(GopherQualityFilter(), STOCK_REPORT)[1] is None
+
+
+BRIEF = (
+    "أعلنت هيئة الأرصاد الجوية أن موجة من الأمطار الغزيرة ستضرب المناطق الجنوبية ابتداء من "
+    "مساء الغد. ودعت المواطنين إلى تجنب الأودية ومجاري السيول والالتزام بتعليمات الدفاع "
+    "المدني حتى نهاية الأسبوع."
+)
+
+
+def test_short_news_briefs_pass_every_filter() -> None:
+    assert 30 <= len(BRIEF.split()) < 50
+    for cls in FILTERS:
+        kept, reason, _ = run(cls(), BRIEF)
+        assert reason is None, cls.name
+        assert [d.text for d in kept] == [BRIEF]
 
 
 def test_gopher_repetition_rejects_repeated_paragraphs() -> None:
@@ -180,17 +239,95 @@ def test_c4_removes_documents(extra: str, reason: str) -> None:
 
 
 def test_c4_removes_documents_left_too_short() -> None:
-    text = "الرئيسية\nأخبار\nاتصل بنا\nهذا خبر قصير جدا. وهذه جملة ثانية."
+    text = "الرئيسية\nأخبار\nاتصل بنا\nهذا خبر قصير جدا، وليس فيه سوى جملة واحدة."
     kept, reason, score = run(C4Filter(), text)
     assert kept == []
-    assert (reason, score) == ("c4:too_few_sentences", 2.0)
+    assert (reason, score) == ("c4:too_few_sentences", 1.0)
 
 
-def test_c4_counts_arabic_terminal_punctuation() -> None:
-    line = "هل تعلم أن القاهرة هي أكبر مدينة عربية؟ نعم، وهي عاصمة مصر؛ وتقع على النيل."
-    kept, reason, _ = run(C4Filter(min_sentences=4), line)
+# --- Arabic sentence ends ------------------------------------------------------------------
+
+
+def test_c4_counts_sentences_at_arabic_full_stops_not_commas() -> None:
+    """ "،" and "؛" join clauses: a long sentence full of them is still one sentence."""
+    one = (
+        "أكد وزير المالية، في مؤتمر صحفي عقده صباح اليوم في العاصمة، أن الميزانية الجديدة "
+        "ستركز على التعليم والصحة؛ وأن العجز سينخفض خلال العامين المقبلين."
+    )
+    two = one + " وهل تكفي هذه الخطوات؟ يرى خبراء أنها بداية جيدة."
+    assert run(C4Filter(min_sentences=2), one)[1:] == ("c4:too_few_sentences", 1.0)
+    kept, reason, _ = run(C4Filter(min_sentences=3), two)
     assert reason is None
-    assert kept[0].text == line
+    assert kept[0].text == two
+
+
+def test_c4_keeps_the_complete_sentences_of_a_line_with_an_unpunctuated_tail() -> None:
+    """A whole article on one line loses only its outlet tag, not everything."""
+    body = (
+        "افتتحت بلدية المدينة صباح اليوم حديقة عامة جديدة على مساحة عشرين ألف متر مربع. "
+        "وتضم الحديقة ممرات للمشي وملاعب للأطفال ومكتبة صغيرة. "
+        "وقال رئيس البلدية إن المشروع استغرق عامين من العمل المتواصل."
+    )
+    kept, reason, score = run(C4Filter(), body + " تابعونا على صفحتنا لمزيد من الأخبار")
+    assert reason == "c4_lines_removed"
+    assert score == 1.0  # one line of one was changed
+    assert kept[0].text == body
+
+
+def test_c4_drops_a_line_without_any_complete_sentence() -> None:
+    text = ARTICLE + "\nاقرأ أيضا أخبار الرياضة والاقتصاد والثقافة اليوم"
+    kept, reason, _ = run(C4Filter(), text)
+    assert reason == "c4_lines_removed"
+    assert kept[0].text == ARTICLE
+
+
+def test_c4_keeps_a_lead_in_line_only_before_what_it_introduces() -> None:
+    quote = "وقال المتحدث باسم الوزارة في بيانه:\n«سنعمل على إعادة فتح الطريق خلال أيام.»"
+    kept, reason, _ = run(C4Filter(), ARTICLE + "\n" + quote)
+    assert reason is None
+    assert kept[0].text == ARTICLE + "\n" + quote
+    share = "شارك هذا الخبر عبر حساباتك على:\nفيسبوك تويتر واتساب"
+    kept, reason, _ = run(C4Filter(), ARTICLE + "\n" + share)
+    assert reason == "c4_lines_removed"
+    assert kept[0].text == ARTICLE
+
+
+# --- Arabic quotation marks ---------------------------------------------------------------
+
+
+def test_c4_takes_braces_around_arabic_words_as_quotation_marks() -> None:
+    text = (
+        ARTICLE
+        + "\nوأعلن تنظيم {داعش} مسؤوليته عن الهجوم في بيان نشره على مواقعه."
+        + "\nواستشهد الخطيب بقوله تعالى: {وَتَعَاوَنُوا عَلَى الْبِرِّ وَالتَّقْوَى}"
+        + "\nوختم بقوله تعالى: ﴿إِنَّ مَعَ الْعُسْرِ يُسْرًا﴾"
+    )
+    kept, reason, _ = run(C4Filter(), text)
+    assert reason is None
+    assert kept[0].text == text
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        ".header { color: #333; margin: 0 auto; }",
+        "if (window.innerWidth < 600) { menu.hide(); }",
+        "var config = {",
+        "مرحبا {{user_name}}، لديك رسائل جديدة في صندوق الوارد.",
+    ],
+)
+def test_c4_still_removes_code_braces(code: str) -> None:
+    kept, reason, _ = run(C4Filter(), ARTICLE + "\n" + code)
+    assert kept == []
+    assert reason == "c4:curly_bracket"
+
+
+def test_c4_a_quoted_verse_or_quotation_ends_its_line() -> None:
+    verse = "قال تعالى في محكم تنزيله: ﴿وَقُل رَّبِّ زِدْنِي عِلْمًا﴾"
+    quote = "وقال المدرب بعد المباراة: «لعبنا بروح عالية وسنواصل العمل.»"
+    kept, reason, _ = run(C4Filter(), "\n".join([ARTICLE, verse, quote]))
+    assert reason is None
+    assert kept[0].text.endswith(verse + "\n" + quote)
 
 
 LINK_LIST = "\n".join(

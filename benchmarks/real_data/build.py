@@ -1,0 +1,386 @@
+"""Build the real-data regression set from public repositories (see DATA_CARD.md).
+
+Nothing is downloaded here: each source is a git directory (a `git clone --mirror` or the
+`.git` folder of a clone) given on the command line; the script reads the files it needs
+from that repository's HEAD with `git show`. What it builds stays outside the repository
+(default `benchmarks/.work/real_data`, git-ignored):
+
+    pages/<id>.html   real Arabic web pages
+    pages.jsonl       {id, url, site, page_type, html_file, gold_text, gold_kind, gold_without,
+                       source, licence}; gold_kind says how much of the main text gold_text
+                       holds: "full", "prefix" (its start only) or "snippets" (sentences that
+                       must be extracted; gold_without lists ones that must not)
+    clean.jsonl       {id, text, genre, source, licence, title}
+    READY_PAGES, READY_CLEAN   written once the file beside them is complete
+
+    python benchmarks/real_data/build.py --out DIR \\
+        --fundus PATH/fundus.git --goose3 PATH/goose3.git --trafilatura PATH/trafilatura.git \\
+        --arwiki PATH/comparableWikiCoprus.git --pud PATH/UD_Arabic-PUD.git \\
+        --wikinews PATH/wild_diacritics.git
+
+A source that is not given is skipped with a message; each output file is written to a
+temporary name and renamed, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / ".work" / "real_data"
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    id: str
+    url: str
+    site: str
+    page_type: str
+    html_file: str
+    gold_text: str
+    gold_kind: str
+    gold_without: list[str]
+    source: str
+    licence: str
+
+
+@dataclass(frozen=True, slots=True)
+class CleanDoc:
+    id: str
+    text: str
+    genre: str
+    source: str
+    licence: str
+    title: str = ""  # the headline, where the source keeps it apart from the text
+
+
+class Repo:
+    """Read-only access to one fetched repository's HEAD."""
+
+    def __init__(self, git_dir: Path) -> None:
+        if not git_dir.exists():
+            raise SystemExit(f"{git_dir}: no such git directory")
+        self.git_dir = git_dir
+
+    def _git(self, *args: str) -> bytes:
+        done = subprocess.run(["git", "--git-dir", str(self.git_dir), *args], capture_output=True)
+        if done.returncode != 0:
+            error = done.stderr.decode().strip()
+            raise SystemExit(f"{self.git_dir}: git {' '.join(args)}: {error}")
+        return done.stdout
+
+    def files(self, folder: str) -> list[str]:
+        return self._git("ls-tree", "-r", "--name-only", "HEAD", folder).decode().split("\n")[:-1]
+
+    def read(self, path: str) -> bytes:
+        return self._git("show", f"HEAD:{path}")
+
+    def commit(self) -> str:
+        return self._git("rev-parse", "HEAD").decode().strip()
+
+
+# ---- pages -------------------------------------------------------------------------------
+
+FUNDUS_DATA = "tests/resources/parser/test_data"
+FUNDUS_LICENCE = "MIT (flairNLP/fundus test fixtures)"
+
+
+def fundus_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
+    """Arabic pages among fundus's parser fixtures; gold = the reviewed parser output.
+
+    fundus keeps, per publisher, the saved HTML (`*.html.gz`), its URL (`meta.info`) and what
+    its hand-written parser must extract (`<Publisher>.json`: title and body), reviewed by the
+    maintainers; that body is the page's main text.
+    """
+    for meta_path in (p for p in repo.files(FUNDUS_DATA) if p.endswith("/meta.info")):
+        folder = meta_path.rsplit("/", 1)[0]
+        meta = json.loads(repo.read(meta_path))
+        for html_name, info in meta.items():
+            publisher = html_name.split("_", 1)[0].removesuffix(".html.gz")
+            expected = json.loads(repo.read(f"{folder}/{publisher}.json"))
+            # the JSON is keyed by parser version; the newest one describes the newest page
+            body = expected[max(expected, key=lambda v: int(v.lstrip("V")))]
+            gold = _fundus_text(body)
+            if not _is_arabic(gold):
+                continue
+            html = gzip.decompress(repo.read(f"{folder}/{html_name}"))
+            page_id = "fundus-" + re.sub(r"[^A-Za-z0-9_-]+", "", html_name.removesuffix(".html.gz"))
+            yield (
+                Page(
+                    id=page_id,
+                    url=info["url"],
+                    site=urlparse(info["url"]).netloc,
+                    page_type="news",
+                    html_file=f"pages/{page_id}.html",
+                    gold_text=gold,
+                    gold_kind="full",
+                    gold_without=[],
+                    source=f"github.com/flairNLP/fundus@{repo.commit()[:12]}:{folder}/{html_name}",
+                    licence=FUNDUS_LICENCE,
+                ),
+                html,
+            )
+
+
+GOOSE_FILE = "tests/data/content/test_cnn_arabic"
+GOOSE_LICENCE = "Apache-2.0 (goose3 test fixtures)"
+
+
+def goose3_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
+    """goose3's CNN Arabic fixture; its expected `cleaned_text` is the start of the article."""
+    expected = json.loads(repo.read(f"{GOOSE_FILE}.json"))
+    yield (
+        Page(
+            id="goose3-cnn_arabic",
+            url=expected["url"],
+            site=urlparse(expected["url"]).netloc,
+            page_type="news",
+            html_file="pages/goose3-cnn_arabic.html",
+            gold_text=expected["expected"]["cleaned_text"],
+            gold_kind="prefix",
+            gold_without=[],
+            source=f"github.com/goose3/goose3@{repo.commit()[:12]}:{GOOSE_FILE}.html",
+            licence=GOOSE_LICENCE,
+        ),
+        repo.read(f"{GOOSE_FILE}.html"),
+    )
+
+
+TRAFILATURA_EVAL = "tests/evaldata.json"
+TRAFILATURA_LICENCE = "Apache-2.0 (trafilatura evaluation data)"
+
+
+def trafilatura_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
+    """Arabic pages of trafilatura's evaluation set: sentences that must and must not be kept."""
+    for url, case in json.loads(repo.read(TRAFILATURA_EVAL)).items():
+        if not _is_arabic(" ".join(case["with"]) + case.get("title", "")):
+            continue
+        stem = case["file"].removesuffix(".html")
+        page_id = "trafilatura-" + re.sub(r"[^A-Za-z0-9_-]+", "_", stem)
+        yield (
+            Page(
+                id=page_id,
+                url=url,
+                site=urlparse(url).netloc,
+                page_type="news_interview",
+                html_file=f"pages/{page_id}.html",
+                gold_text="\n".join(case["with"]),
+                gold_kind="snippets",
+                gold_without=case["without"],
+                source=f"github.com/adbar/trafilatura@{repo.commit()[:12]}:tests/eval/{case['file']}",
+                licence=TRAFILATURA_LICENCE,
+            ),
+            repo.read(f"tests/eval/{case['file']}"),
+        )
+
+
+def _fundus_text(expected: dict) -> str:
+    parts: list[str] = []
+    if expected.get("title"):
+        parts.append(expected["title"])
+    body = expected.get("body") or {}
+    parts.extend(body.get("summary", []))
+    for section in body.get("sections", []):
+        parts.extend(section.get("headline", []))
+        parts.extend(section.get("paragraphs", []))
+    return "\n".join(p.strip() for p in parts if p.strip())
+
+
+# ---- clean text --------------------------------------------------------------------------
+
+ARWIKI_DIR = "ar-arz/20170120/ar"
+ARWIKI_LICENCE = "CC BY-SA 4.0 (Arabic Wikipedia via motazsaad/comparableWikiCoprus)"
+_DOC_TAG = re.compile(r"</?doc[^>]*>")
+
+
+def arwiki_docs(repo: Repo) -> Iterator[CleanDoc]:
+    """Arabic Wikipedia articles (20 January 2017 dump, wikiextractor output), one per file."""
+    commit = repo.commit()[:12]
+    for path in repo.files(ARWIKI_DIR):
+        text = _DOC_TAG.sub("", repo.read(path).decode("utf-8")).strip()
+        if text:
+            yield CleanDoc(
+                id=f"arwiki-{Path(path).stem}",
+                text=text,
+                genre="encyclopaedic",
+                source=f"github.com/motazsaad/comparableWikiCoprus@{commit}:{path}",
+                licence=ARWIKI_LICENCE,
+            )
+
+
+PUD_FILE = "ar_pud-ud-test.conllu"
+PUD_LICENCE = "CC BY-SA 3.0 (UD_Arabic-PUD)"
+# PUD document ids start with n (news) or w (Wikipedia); all were translated into Arabic
+PUD_GENRES = {"n": "news_translated", "w": "encyclopaedic_translated"}
+
+
+def pud_docs(repo: Repo) -> Iterator[CleanDoc]:
+    """UD Arabic-PUD: 1,000 professionally translated news and Wikipedia sentences, regrouped
+    into their documents (`# newdoc id`)."""
+    commit = repo.commit()[:12]
+    docs: dict[str, list[str]] = {}
+    doc_id = ""
+    for line in repo.read(PUD_FILE).decode("utf-8").splitlines():
+        if line.startswith("# newdoc id = "):
+            doc_id = line.removeprefix("# newdoc id = ").strip()
+        elif line.startswith("# text = ") and doc_id:
+            docs.setdefault(doc_id, []).append(line.removeprefix("# text = ").strip())
+    for doc_id, sentences in docs.items():
+        yield CleanDoc(
+            id=f"pud-{doc_id}",
+            text=" ".join(sentences),
+            genre=PUD_GENRES[doc_id[0]],
+            source=f"github.com/UniversalDependencies/UD_Arabic-PUD@{commit}:{PUD_FILE}",
+            licence=PUD_LICENCE,
+        )
+
+
+WIKINEWS_FILE = "data/WikiNewsMax.tsv"
+WIKINEWS_LICENCE = "CC BY-SA 4.0 (Arabic Wikinews via CAMeL-Lab/wild_diacritics WikiNewsMax)"
+_SENTENCE_FINAL = (".", "؟", "?", "!", ":")
+# the corpus is one token per line; punctuation stands alone and is glued back
+_GLUE_LEFT = re.compile(r" ([.،,؛;:؟?!)»\]%])")
+_GLUE_RIGHT = re.compile(r"([(«\[]) ")
+# a headline has this many words at least; shorter unpunctuated paragraphs are subheadings
+HEADLINE_MIN_WORDS = 4
+
+
+def _detokenize(tokens: list[str]) -> str:
+    text = ""
+    in_quote = glue = False
+    for token in tokens:
+        if token == '"':  # straight quotes alternate: an opening one sticks to the next word
+            text += '"' if in_quote else (" " if text else "") + '"'
+            glue, in_quote = not in_quote, not in_quote
+            continue
+        text += token if glue or not text else " " + token
+        glue = False
+    return _GLUE_RIGHT.sub(r"\1", _GLUE_LEFT.sub(r"\1", text))
+
+
+def wikinews_docs(repo: Repo) -> Iterator[CleanDoc]:
+    """Arabic Wikinews articles (WikiNewsMax, 2013-2014), rebuilt from one word per line.
+
+    A blank line ends a paragraph and "#" starts a section. An unpunctuated paragraph of
+    HEADLINE_MIN_WORDS words or more is a headline: it starts a new article and becomes its
+    `title`; the text is the article body, as news corpora keep it.
+    """
+    commit = repo.commit()[:12]
+    lines = repo.read(WIKINEWS_FILE).decode("utf-8").split("\n")[1:]
+    paragraphs: list[str] = []
+    tokens: list[str] = []
+    for line in lines:
+        token = line.split("\t", 1)[0]
+        if token:
+            tokens.append(token)
+        elif tokens:
+            paragraphs.append(_detokenize(tokens))
+            tokens = []
+    articles: list[tuple[str, list[str]]] = []
+    for paragraph in paragraphs:
+        if paragraph.startswith("#"):
+            continue
+        headline = not paragraph.rstrip('"»)').endswith(_SENTENCE_FINAL)
+        if headline and len(paragraph.split()) >= HEADLINE_MIN_WORDS:
+            articles.append((paragraph, []))
+        elif articles:
+            articles[-1][1].append(paragraph)
+    for n, (title, body) in enumerate(articles):
+        if body:
+            yield CleanDoc(
+                id=f"wikinews-{n:03d}",
+                text="\n".join(body),
+                genre="news",
+                source=f"github.com/CAMeL-Lab/wild_diacritics@{commit}:{WIKINEWS_FILE}",
+                licence=WIKINEWS_LICENCE,
+                title=title,
+            )
+
+
+# ---- writing -----------------------------------------------------------------------------
+
+_ARABIC_LETTER = re.compile(r"[\u0621-\u064A]")
+
+
+def _is_arabic(text: str) -> bool:
+    letters = sum(c.isalpha() for c in text)
+    return letters > 0 and len(_ARABIC_LETTER.findall(text)) / letters > 0.5
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _jsonl(rows: list) -> bytes:
+    return "".join(json.dumps(asdict(r), ensure_ascii=False) + "\n" for r in rows).encode()
+
+
+PAGE_SOURCES: dict[str, Callable[[Repo], Iterator[tuple[Page, bytes]]]] = {
+    "fundus": fundus_pages,
+    "goose3": goose3_pages,
+    "trafilatura": trafilatura_pages,
+}
+CLEAN_SOURCES: dict[str, Callable[[Repo], Iterator[CleanDoc]]] = {
+    "wikinews": wikinews_docs,
+    "arwiki": arwiki_docs,
+    "pud": pud_docs,
+}
+
+
+def build(out: Path, repos: dict[str, Path]) -> dict[str, int]:
+    """Write pages and clean text from the given sources; returns row counts per file."""
+    out.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    pages: list[Page] = []
+    (out / "pages").mkdir(exist_ok=True)
+    for name, read_pages in PAGE_SOURCES.items():
+        if name not in repos:
+            print(f"pages: --{name} not given, skipped", file=sys.stderr)
+            continue
+        for page, html in read_pages(Repo(repos[name])):
+            _write_atomic(out / page.html_file, html)
+            pages.append(page)
+    if pages:
+        _write_atomic(out / "pages.jsonl", _jsonl(pages))
+        (out / "READY_PAGES").touch()
+        counts["pages"] = len(pages)
+    docs: list[CleanDoc] = []
+    for name, read_docs in CLEAN_SOURCES.items():
+        if name not in repos:
+            print(f"clean: --{name} not given, skipped", file=sys.stderr)
+            continue
+        docs.extend(read_docs(Repo(repos[name])))
+    if docs:
+        _write_atomic(out / "clean.jsonl", _jsonl(docs))
+        (out / "READY_CLEAN").touch()
+        counts["clean"] = len(docs)
+    return counts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    sources = (*PAGE_SOURCES, *CLEAN_SOURCES)
+    for name in sources:
+        parser.add_argument(f"--{name}", type=Path, help=f"git directory of {name} (DATA_CARD.md)")
+    args = parser.parse_args()
+    repos = {name: getattr(args, name) for name in sources if getattr(args, name)}
+    counts = build(args.out, repos)
+    print(json.dumps(counts))
+
+
+if __name__ == "__main__":
+    main()
