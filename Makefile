@@ -45,12 +45,19 @@ lock: $(BIN)/uv
 		$(TORCH_SOURCE) -o requirements/cpu.txt
 	env -u UV_FIND_LINKS $(LOCK) --extra gpu --extra k8s -o requirements/gpu.txt
 
-# The main job on every dump of the landing zone (the embedded sample by default), oldest first.
+# The main job, as a user runs it on a crawl: each dump ingested (oldest first: each is
+# deduplicated against the ones before), the worker trained once, each dump rewritten, then every
+# variant pre-trained and evaluated once (native_pipeline/defs/jobs.py).
 run: install
 	$(BIN)/dg launch --job register_landing_dumps
 	for dump in $$($(BIN)/python -m native_pipeline.landing); do \
-		$(BIN)/dg launch --job main --partition "$$dump"; \
+		$(BIN)/dg launch --job ingest --partition "$$dump"; \
 	done
+	$(BIN)/dg launch --job align
+	for dump in $$($(BIN)/python -m native_pipeline.landing); do \
+		$(BIN)/dg launch --job rewrite --partition "$$dump"; \
+	done
+	$(BIN)/dg launch --job train
 
 test: install-dev
 	$(BIN)/pytest -q

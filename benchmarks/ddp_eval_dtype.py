@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
-from native_pipeline.lm.tokenizer import train_tokenizer
 
 from native_pipeline.evaluation.suite import SAMPLE_FILES, evaluate_checkpoint
+from native_pipeline.lm.tokenizer import train_tokenizer
 from native_pipeline.settings import EvaluationSettings, TaskSettings
 from native_pipeline.training.run import MODULE
 

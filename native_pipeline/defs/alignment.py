@@ -20,6 +20,7 @@ from native_pipeline.alignment.expert import judge_rewrites, rewrite_seeds
 from native_pipeline.alignment.rewrite import rewrite_in_chunks
 from native_pipeline.alignment.seeds import sample_segments, select_seeds
 from native_pipeline.alignment.segments import segment_frame, token_counter
+from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import gpu_tags
 from native_pipeline.defs.metadata import line_plot, markdown_table, png
@@ -161,6 +162,7 @@ def expert_rewrites(lake: LakeResource, alignment: AlignmentResource) -> dg.Mate
     kinds={"pytorch", "safetensors"},
     pool="gpu",
     op_tags=gpu_tags("alignment_worker"),
+    retry_policy=GPU_RETRY,
     description="A small causal LM fine-tuned on the expert's (original → rewritten) pairs: "
     "the alignment worker that rewrites the whole corpus.",
 )
@@ -196,6 +198,10 @@ def alignment_worker(
     kinds={"vllm", "parquet"},
     pool="gpu",
     op_tags=gpu_tags("aligned_corpus"),
+    retry_policy=GPU_RETRY,
+    automation_condition=FOLLOWS_INPUTS,
+    # A new worker re-aligns every dump: one run per dump, each resuming its committed chunks.
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
     description="Every segment of the dump rewritten by the alignment worker (vLLM batches on "
     "a GPU; `policy` on the CPU sample), validated, with the original kept and flagged where "
     "the rewrite failed. Committed in chunks: a killed run resumes where it stopped.",
@@ -255,6 +261,7 @@ def aligned_corpus(
 
 @dg.asset(
     deps=[aligned_corpus],
+    automation_condition=FOLLOWS_INPUTS,
     group_name="alignment",
     kinds={"matplotlib", "parquet"},
     description="The preliminary analysis on a fixed sample: harm per category before and "

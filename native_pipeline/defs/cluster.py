@@ -1,7 +1,8 @@
 """Where steps run, from the config's `cluster` section (native_pipeline/cluster.py builds the
 Kubernetes pieces):
 
-- `local`: the default executor (a process per step) and `PipesSubprocessClient`;
+- `local`: the in-process executor (the steps of a run one after the other, in the run's own
+  process) and `PipesSubprocessClient`;
 - `kubernetes`: dagster-k8s's `k8s_job_executor` (a pod per step, the GPU steps' pods asking for
   GPUs through their tags) and `PipesK8sClient` (the training process in a GPU pod of its own).
 """
@@ -45,9 +46,13 @@ class PipesResource(config_class(ClusterSettings, SettingsResource)):
 
 @dg.definitions
 def executor() -> dg.Definitions:
+    """In process on one machine: a run's steps follow each other anyway (the heavy ones spread
+    over the cores by themselves: cleaning's workers, torchrun), and a process per step would
+    spend seconds importing torch and transformers again for each of some forty steps. On
+    Kubernetes, a pod per step."""
     settings = current_settings()
     if settings.cluster.mode == "local":
-        return dg.Definitions()
+        return dg.Definitions(executor=dg.in_process_executor)
     check_cluster(settings)
     from dagster_k8s import k8s_job_executor
 

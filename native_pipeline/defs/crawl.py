@@ -79,10 +79,10 @@ ACTIVE = [
 
 
 @dg.sensor(
-    job_name="main",
+    job_name="ingest",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Adds a partition for each new dump folder in the landing zone and runs the main "
+    description="Adds a partition for each new dump folder in the landing zone and runs the ingest "
     "job on new or changed dumps one at a time, oldest first: each dump is deduplicated against "
     "the dumps before it, so those must be done.",
 )
@@ -94,7 +94,7 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, lake: LakeResource)
     add = [crawl_dumps.build_add_request(new)] if new else []
     waiting = [d for d, fingerprint in found.items() if done.get(d) != fingerprint]
     running = context.instance.get_run_records(
-        dg.RunsFilter(job_name="main", statuses=ACTIVE), limit=1
+        dg.RunsFilter(job_name="ingest", statuses=ACTIVE), limit=1
     )
     if not waiting or running:
         return dg.SensorResult(dynamic_partitions_requests=add, cursor=context.cursor)

@@ -8,6 +8,7 @@ import dagster as dg
 import polars as pl
 from matplotlib.figure import Figure
 
+from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cluster import gpu_tags
 from native_pipeline.defs.metadata import markdown_table, png
 from native_pipeline.defs.resources import EvaluationResource, LakeResource, TrainingResource
@@ -24,6 +25,8 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
         kinds={"pytorch", "parquet"},
         pool="gpu",
         op_tags=gpu_tags("eval_scores"),
+        retry_policy=GPU_RETRY,
+        automation_condition=FOLLOWS_INPUTS,
         description=f"Variant `{name}`'s checkpoint on every metric: perplexity on held-out "
         "original and aligned text, multiple-choice acc and acc_norm by log-likelihood per "
         "choice (ArabicMMLU, MMLU-Arabic, EXAMS, ACVA, AraTrust layouts), whole and per "
@@ -89,6 +92,7 @@ def _chart(table: pl.DataFrame, slices: dict[str, float]) -> Figure:
 
 @dg.asset(
     deps=[variant_key("eval_scores", name) for name in VARIANTS],
+    automation_condition=FOLLOWS_INPUTS,
     group_name="evaluation",
     kinds={"matplotlib", "parquet"},
     description="The published comparison: original vs aligned vs hybrid (and the aligned "

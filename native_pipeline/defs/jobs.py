@@ -1,8 +1,51 @@
+"""The jobs follow their triggers: per dump what a new dump changes, once what the whole corpus
+feeds. A crawl of 90 dumps is 90 ingests and 90 rewrites, one worker and one pre-training of each
+variant, never 90. `make run` launches them in this order on the sample:
+
+    ingest[dump] (each dump, oldest first) -> align -> rewrite[dump] (each dump) -> train
+"""
+
 import dagster as dg
 
-main = dg.define_asset_job(
-    "main",
-    selection=dg.AssetSelection.all(),
-    description="Every asset for one crawl dump (pick the partition), with its SQL checks; the "
-    "reports read every dump materialised so far. Launch dumps oldest first.",
+INGEST = dg.AssetSelection.assets("raw_crawl", "cleaned_text", "rewrite_segments", "corpus_funnel")
+ALIGN = dg.AssetSelection.assets("seed_segments", "expert_rewrites", "alignment_worker")
+REWRITE = dg.AssetSelection.assets("aligned_corpus", "rewrite_audit")
+TRAIN = dg.AssetSelection.all() - INGEST - ALIGN - REWRITE
+
+ingest = dg.define_asset_job(
+    "ingest",
+    selection=INGEST,
+    description="One crawl dump (the partition): read, clean, cut into rewrite segments, with "
+    "their checks; the funnel report over every dump so far. The landing-zone sensor launches "
+    "it for each new or changed dump, oldest first.",
+)
+align = dg.define_asset_job(
+    "align",
+    selection=ALIGN,
+    description="The seed from every dump, the alignment expert's rewrites (cached: a re-run "
+    "pays only for new seeds) and the alignment worker fine-tuned on them. Launched when you "
+    "decide; a new worker marks every dump's aligned corpus stale.",
+)
+rewrite = dg.define_asset_job(
+    "rewrite",
+    selection=REWRITE,
+    description="One dump (the partition) rewritten by the alignment worker, validated, and the "
+    "audit over every dump so far. Automation runs it by itself after a dump's segments or a "
+    "new worker; this job is for the CLI.",
+)
+train = dg.define_asset_job(
+    "train",
+    selection=TRAIN,
+    description="Corpus mixes, the tokenizer, token shards, continued pre-training, evaluation "
+    "and the ablation report of every variant, over every dump with an aligned corpus.",
+)
+
+# Off by default: a weekly pre-training on whatever has been aligned, once switched on.
+weekly_training = dg.ScheduleDefinition(
+    name="weekly_training",
+    job=train,
+    cron_schedule="0 3 * * 0",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Pre-train and evaluate every variant on Sundays at 03:00 (switch it on in the UI "
+    "or with `dagster schedule start weekly_training`).",
 )

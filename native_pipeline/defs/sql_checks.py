@@ -6,6 +6,7 @@ import dagster as dg
 import polars as pl
 
 from native_pipeline.defs.alignment import aligned_corpus, rewrite_segments
+from native_pipeline.defs.automation import FOLLOWS_INPUTS
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.crawl import raw_crawl
 from native_pipeline.defs.metadata import markdown_table
@@ -94,6 +95,7 @@ def build_model(sql_file: SqlFile) -> dg.AssetsDefinition:
         group_name="reports",
         kinds={"duckdb", "parquet"},
         description=sql_file.description,
+        automation_condition=FOLLOWS_INPUTS,
     )
     def _model(lake: LakeResource, sql: SqlResource) -> dg.MaterializeResult:
         # A report reads every partition of what it refs.

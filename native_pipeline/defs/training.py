@@ -17,6 +17,7 @@ import dagster as dg
 import polars as pl
 
 from native_pipeline.defs.alignment import aligned_corpus
+from native_pipeline.defs.automation import GPU_RETRY
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import PipesResource, gpu_tags
 from native_pipeline.defs.metadata import line_plot, markdown_table
@@ -183,6 +184,7 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         kinds={"pytorch", "safetensors"},
         pool="gpu",
         op_tags=gpu_tags("checkpoints", pipes=True),
+        retry_policy=GPU_RETRY,
         description=f"Continued pre-training on variant `{name}`: torchrun (DDP or FSDP) "
         "started through Dagster Pipes; warm-up and cosine decay, resumable checkpoints, a "
         "Hugging Face model folder (safetensors) at the end.",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dagster as dg
+
 from native_pipeline.definitions import defs
 
 VARIANTS = ["original", "aligned", "hybrid", "aligned_25", "aligned_50"]
@@ -84,8 +86,39 @@ def test_graph_snapshot():
 
 def test_jobs_sensor_and_resources_load():
     definitions = defs()
-    assert {job.name for job in definitions.jobs} >= {"main", "register_landing_dumps"}
-    assert definitions.resolve_sensor_def("landing_zone_sensor").job_name == "main"
+    jobs = {"ingest", "align", "rewrite", "train", "register_landing_dumps"}
+    assert {job.name for job in definitions.jobs} >= jobs
+    assert definitions.resolve_sensor_def("landing_zone_sensor").job_name == "ingest"
+    assert definitions.resolve_schedule_def("weekly_training").job_name == "train"
     assert {"lake", "cleaning", "alignment", "training", "evaluation", "sql", "pipes"} <= set(
         definitions.resources or {}
     )
+
+
+def test_jobs_follow_their_triggers():
+    """Per-dump work is partitioned by dump; the worker and the pre-training are not, so that
+    they run once however many dumps there are; the corpus-wide stages follow their inputs."""
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+
+    def selected(job: str) -> set[str]:
+        keys = definitions.resolve_job_def(job).asset_layer.selected_asset_keys
+        return {key.to_user_string() for key in keys}
+
+    assert selected("ingest") == {"raw_crawl", "cleaned_text", "rewrite_segments", "corpus_funnel"}
+    assert selected("align") == {"seed_segments", "expert_rewrites", "alignment_worker"}
+    assert selected("rewrite") == {"aligned_corpus", "rewrite_audit"}
+    assert all(
+        not graph.get(dg.AssetKey.from_user_string(k)).is_partitioned for k in selected("train")
+    )
+    assert "checkpoints/aligned" in selected("train") and "ablation_report" in selected("train")
+    follows = {
+        key.to_user_string()
+        for key in graph.get_all_asset_keys()
+        if graph.get(key).automation_condition is not None
+    }
+    assert follows >= {"aligned_corpus", "rewrite_audit", "corpus_funnel", "ablation_report"}
+    assert {f"eval_scores/{v}" for v in VARIANTS} <= follows
+    assert not follows & {"alignment_worker", "checkpoints/aligned", "raw_crawl"}
+    aligned = graph.get(dg.AssetKey("aligned_corpus"))
+    assert aligned.backfill_policy == dg.BackfillPolicy.multi_run(1)

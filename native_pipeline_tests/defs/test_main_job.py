@@ -1,8 +1,10 @@
-"""The real graph, in process, on the embedded sample crawl: every dump, oldest first."""
+"""The real graph, in process, on the embedded sample crawl, as `make run` launches it: each dump
+ingested oldest first, the worker trained once, each dump rewritten, every variant trained once."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +18,7 @@ from native_pipeline.lake import Lake
 from native_pipeline.landing import landing_dumps
 from native_pipeline.sample import SAMPLE_CRAWL, TRUTH
 from native_pipeline.settings import DEFAULT_CONFIG
+from native_pipeline_tests.outputs import output_hashes
 
 DUMPS = list(landing_dumps(SAMPLE_CRAWL))
 TRUTH = [json.loads(line) for line in TRUTH.read_text().splitlines()]
@@ -50,9 +53,15 @@ def _definitions(tmp: Path, **overrides: object) -> dg.Definitions:
         return defs()
 
 
-def _run(definitions: dg.Definitions, instance: dg.DagsterInstance, dump: str):
-    job = definitions.resolve_job_def("main")
-    return job.execute_in_process(partition_key=dump, instance=instance, raise_on_error=False)
+JOBS = [("ingest", DUMPS), ("align", [None]), ("rewrite", DUMPS), ("train", [None])]
+
+
+def _run(
+    definitions: dg.Definitions, instance: dg.DagsterInstance, job: str, dump: str | None = None
+) -> dg.ExecuteInProcessResult:
+    return definitions.resolve_job_def(job).execute_in_process(
+        partition_key=dump, instance=instance, raise_on_error=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +70,9 @@ def sample(tmp_path_factory):
     definitions = _definitions(tmp)
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("crawl_dumps", DUMPS)
-    results = {dump: _run(definitions, instance, dump) for dump in DUMPS}
+    results = {
+        (job, dump): _run(definitions, instance, job, dump) for job, dumps in JOBS for dump in dumps
+    }
     return Lake(tmp / "data"), results
 
 
@@ -75,18 +86,44 @@ def _check_evaluations(result) -> dict[str, bool]:
     }
 
 
-def test_every_asset_and_check_passes_on_every_dump(sample):
+def _materialized(result) -> list[str]:
+    return [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]
+
+
+def test_every_asset_and_check_passes_and_corpus_wide_work_runs_once(sample):
     _, results = sample
     assert len(DUMPS) >= 2
-    for dump, result in results.items():
-        assert result.success, dump
-        materialized = {
-            e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
-        }
-        assert materialized == ALL_ASSETS
+    every: list[str] = []
+    for (job, dump), result in results.items():
+        assert result.success, (job, dump)
+        every += _materialized(result)
         evaluations = _check_evaluations(result)
-        assert len(evaluations) == 14 + 4 * len(VARIANTS), evaluations
         assert all(evaluations.values()), evaluations
+    assert set(every) == ALL_ASSETS
+    per_dump = {"raw_crawl", "cleaned_text", "rewrite_segments", "aligned_corpus"}
+    for asset in ALL_ASSETS:  # per-dump work per dump, the rest once (reports once per dump)
+        reports = asset in ("corpus_funnel", "rewrite_audit")
+        expected = len(DUMPS) if asset in per_dump or reports else 1
+        assert every.count(asset) == expected, asset
+    checked = [c for r in results.values() for c in _check_evaluations(r)]
+    # each dump's 8 ingest and 6 rewrite checks, and 4 checks of each variant's chain, once
+    assert len(checked) == 14 * len(DUMPS) + 4 * len(VARIANTS)
+
+
+RECORDED = Path(__file__).with_name("sample_outputs.json")
+
+
+def test_the_outputs_are_the_recorded_ones(sample):
+    """A change that should not change the data (a refactoring) leaves every table as it was.
+    A change of behaviour on purpose records the outputs again, in its own commit:
+    NATIVE_PIPELINE_RECORD_OUTPUTS=1 pytest native_pipeline_tests/defs/test_main_job.py"""
+    lake, _ = sample
+    hashes = output_hashes(lake.root)
+    if os.environ.get("NATIVE_PIPELINE_RECORD_OUTPUTS"):
+        RECORDED.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n")
+    recorded = json.loads(RECORDED.read_text())
+    changed = sorted(k for k in recorded.keys() | hashes.keys() if recorded.get(k) != hashes.get(k))
+    assert not changed, f"outputs differ from {RECORDED.name}: {changed}"
 
 
 def test_conservation_per_dump(sample):
@@ -159,11 +196,7 @@ def test_the_alignment_branch_rewrites_every_segment_and_puts_documents_back(sam
         assert (aligned["harm_max_after"] <= aligned["harm_max_before"] + 0.05).all()
     worker = lake.root / "alignment_worker" / "train" / "final"
     assert (worker / "model.safetensors").exists()
-    last = results[DUMPS[-1]]
-    audit = {
-        e.asset_key.to_user_string(): e.materialization.metadata
-        for e in last.get_asset_materialization_events()
-    }["rewrite_audit"]
+    audit = _metadata(results["rewrite", DUMPS[-1]])["rewrite_audit"]
     assert audit["figures"].value.startswith("![figure](data:image/png;base64,")
     assert audit["segments"].value > 0 and "harm_reduction_pct" in audit
     seeds = lake.scan("seed_segments", "data").collect()
@@ -183,7 +216,7 @@ def test_a_failed_blocking_check_stops_everything_downstream(tmp_path, write_war
     definitions = _definitions(tmp_path, landing_zone=str(landing))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("crawl_dumps", ["CC-BAD-01"])
-    result = _run(definitions, instance, "CC-BAD-01")
+    result = _run(definitions, instance, "ingest", "CC-BAD-01")
     assert not result.success
     assert _check_evaluations(result)["raw_crawl:unique_doc_id"] is False
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
@@ -222,7 +255,7 @@ def _metadata(result) -> dict[str, dict]:
 
 def test_every_variant_trains_on_its_own_mix_and_is_evaluated(sample):
     lake, results = sample
-    metadata = _metadata(results[DUMPS[-1]])
+    metadata = _metadata(results["train", None])
     mixes = {v: lake.scan("corpus_mix", "documents", f"variant={v}").collect() for v in VARIANTS}
     held_out = lake.scan("corpus_mix", "held_out", "variant=original").collect()
     assert held_out.height > 0 and sorted(held_out["dump"].unique()) == DUMPS

@@ -1,0 +1,14 @@
+"""How the corpus-wide stages follow their inputs, and how GPU steps retry."""
+
+import dagster as dg
+
+# Runs when an input was updated and every input is there, never past a failed blocking check:
+# a dump's aligned corpus after its segments or a new worker, the scores after a new checkpoint,
+# a report after what it reports on.
+FOLLOWS_INPUTS = (
+    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
+
+# A GPU step that fails (a preempted node, a flaky driver) is tried again, later each time; the
+# chunked and checkpointed steps resume where they stopped.
+GPU_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
