@@ -201,6 +201,31 @@ class EvaluationSettings(_Strict):
     )
 
 
+class HarmSettings(_Strict):
+    """The one harm scorer every consumer uses: cleaning's `harm` block, the policy rewriter,
+    validation, the audit and harmlessness."""
+
+    backend: Literal["offline", "moderation_api", "hf_classifier", "llm_judge"] = "offline"
+    model: str | None = Field(
+        None,
+        description="offline: a .npz (none: the bundled one); hf_classifier: a model folder; "
+        "moderation_api, llm_judge: the model name",
+    )
+    base_url: str | None = Field(None, description="moderation_api, llm_judge: .../v1")
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(8, ge=1)
+    max_retries: int = Field(5, ge=0)
+    timeout_s: float = Field(60.0, gt=0)
+    cache_dir: Path | None = Field(None, description="answers of remote backends; none: no cache")
+    batch_size: int = Field(32, ge=1, description="hf_classifier: texts per forward pass")
+    device: str = Field("cpu", description="hf_classifier: cpu, cuda, cuda:1 ...")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="hf_classifier: model label -> harm category (harm_hate, harm_harassment, "
+        "harm_sexual, harm_violence); labels left out are not harm",
+    )
+
+
 class Settings(_Strict):
     data_root: Path = Path("data")
     landing_zone: str = Field(
@@ -212,6 +237,7 @@ class Settings(_Strict):
     alignment: AlignmentSettings = AlignmentSettings()
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    harm: HarmSettings = HarmSettings()
     checks: dict[str, float] = Field(
         default_factory=dict, description="thresholds the SQL checks read through var()"
     )
