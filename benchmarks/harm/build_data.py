@@ -24,7 +24,9 @@ from pathlib import Path
 
 import pandas as pd
 
-MPOLD = "shammur+Arabic-Offensive-Multi-Platform-SocialMedia-Comment-Dataset/repo/.git"
+MPOLD_REPO = "shammur/Arabic-Offensive-Multi-Platform-SocialMedia-Comment-Dataset"
+MPOLD = MPOLD_REPO.replace("/", "+") + "/repo/.git"
+MPOLD_FILE = "data/Arabic_offensive_comment_detection_annotation_4000_selected.xlsx"
 MLMA = "HKUST-KnowComp+MLMA_hate_speech/repo"
 VANETIK = "NataliaVanetik+ArabicOffensiveLanguage_TaxonomyAndData/repo"
 VANETIK_URL = "github.com/NataliaVanetik/ArabicOffensiveLanguage_TaxonomyAndData"
@@ -56,7 +58,7 @@ def _clean(text: object) -> str:
 
 def mpold(mirror: Path) -> Iterator[dict]:
     """Chowdhury et al. 2020: news comments from Twitter, Facebook and YouTube (Apache-2.0)."""
-    raw = _blob(mirror, MPOLD, "data/Arabic_offensive_comment_detection_annotation_4000_selected.xlsx")
+    raw = _blob(mirror, MPOLD, MPOLD_FILE)
     frame = pd.read_excel(io.BytesIO(raw))
     for row in frame.itertuples(index=False):
         extra = str(row[7]).strip()
@@ -68,7 +70,7 @@ def mpold(mirror: Path) -> Iterator[dict]:
             "label": label,
             "categories": ["vulgar"] if offensive and extra == "V" else [],
             "dataset": "mpold",
-            "source": "github.com/shammur/Arabic-Offensive-Multi-Platform-SocialMedia-Comment-Dataset",
+            "source": f"github.com/{MPOLD_REPO}",
             "licence": "Apache-2.0",
         }
 

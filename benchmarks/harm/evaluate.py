@@ -35,13 +35,14 @@ def arabic_toxic_scorer() -> Scorer:
     bundle = classifier._load_bundle()
     labels = list(bundle["labels"])
     hate = [labels.index("Hatred"), labels.index("Racial")]
-    harmful = [labels.index(x) for x in ("Hatred", "Racial", "Cussing", "Appearance", "Sexual", "Violence")]
+    harmful = [
+        labels.index(x) for x in ("Hatred", "Racial", "Cussing", "Appearance", "Sexual", "Violence")
+    ]
 
     def score(texts: list[str]) -> list[dict[str, float]]:
         proba = bundle["pipeline"].predict_proba([classifier.normalize_arabic(t) for t in texts])
         return [
-            {"harm_hate": float(p[hate].max()), "harm_max": float(p[harmful].max())}
-            for p in proba
+            {"harm_hate": float(p[hate].max()), "harm_max": float(p[harmful].max())} for p in proba
         ]
 
     return score

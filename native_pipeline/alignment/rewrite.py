@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from native_pipeline.alignment.backends.base import Rewriter, Sampling
 from native_pipeline.alignment.conduct import unwrap
 from native_pipeline.alignment.validate import VALID, Candidate, Limits, verdict
-from native_pipeline.text.harm import HARM_KEYS, text_harm
+from native_pipeline.text.harm import HARM_KEYS, HarmBackend, text_harm
 from native_pipeline.text.langid import LanguageFilter, detect_language
 
 ATTEMPTS = 2  # the first output, then one retry with another seed
@@ -29,12 +29,12 @@ class Measures:
     dialect: str
 
 
-def measure(texts: Sequence[str]) -> list[Measures]:
+def measure(texts: Sequence[str], scorer: HarmBackend | None = None) -> list[Measures]:
     """Harm scores, language and dialect of each text: what validation and the audit compare
     before and after."""
     dialect = LanguageFilter().dialect
     out = []
-    for text, harm in zip(texts, text_harm(list(texts)), strict=True):
+    for text, harm in zip(texts, text_harm(list(texts), scorer), strict=True):
         lang, score = detect_language(text.replace("\n", " ")) if text.strip() else ("", 0.0)
         out.append(Measures(harm, lang, score, dialect(text)[0]))
     return out
@@ -85,12 +85,17 @@ class AlignedSegment:
 
 
 def align_segments(
-    segments: Sequence[str], rewriter: Rewriter, sampling: Sampling, limits: Limits
+    segments: Sequence[str],
+    rewriter: Rewriter,
+    sampling: Sampling,
+    limits: Limits,
+    scorer: HarmBackend | None = None,
 ) -> list[AlignedSegment]:
+    """`scorer`: the harm scorer validation compares before and after with (none: offline)."""
     # The originals are measured while the first batch generates: an engine in another process
     # (vLLM) or in native code (torch) leaves this process's thread free.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        before_future = pool.submit(measure, segments)
+        before_future = pool.submit(measure, segments, scorer)
         completions = rewriter.rewrite(segments, sampling)
         before = before_future.result()
     results = [
@@ -108,7 +113,7 @@ def align_segments(
         rewrites = [unwrap(o) if o is not None else None for o in outputs]
         # One batched measurement of every rewrite that parsed.
         parsed = [r for r in rewrites if r and r.strip()]
-        measured = dict(zip(parsed, measure(parsed), strict=True))
+        measured = dict(zip(parsed, measure(parsed, scorer), strict=True))
         retry = []
         for i, completion, output, rewrite in zip(
             pending, completions, outputs, rewrites, strict=True

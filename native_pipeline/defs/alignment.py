@@ -28,10 +28,11 @@ from native_pipeline.alignment.validate import Limits
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.metadata import line_plot, markdown_table, png
 from native_pipeline.defs.partitions import crawl_dumps
-from native_pipeline.defs.resources import AlignmentResource, LakeResource
+from native_pipeline.defs.resources import AlignmentResource, HarmResource, LakeResource
 from native_pipeline.lake import Lake
 from native_pipeline.settings import BackendSettings
 from native_pipeline.tables import ALIGNED, SEGMENTS, frame
+from native_pipeline.text.harm import HarmBackend, make_scorer
 
 # On Kubernetes (dagster-k8s), the pod of a GPU step asks for one GPU.
 GPU_TAGS = {
@@ -161,10 +162,16 @@ def seed_segments(lake: LakeResource, alignment: AlignmentResource) -> dg.Materi
 
 
 def _aligned_rows(
-    segments: pl.DataFrame, rewriter: Rewriter, settings: BackendSettings, limits: Limits
+    segments: pl.DataFrame,
+    rewriter: Rewriter,
+    settings: BackendSettings,
+    limits: Limits,
+    scorer: HarmBackend,
 ) -> pl.DataFrame:
     """align_segments over a frame of segments, as rows of the ALIGNED schema."""
-    results = align_segments(segments["text"].to_list(), rewriter, sampling(settings), limits)
+    results = align_segments(
+        segments["text"].to_list(), rewriter, sampling(settings), limits, scorer
+    )
     identity = rewriter.identity()
     who = {
         "backend": identity["backend"],
@@ -196,13 +203,21 @@ def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
     description="The alignment expert's rewrite of each seed under the code of conduct, "
     "validated (an OpenAI-compatible endpoint, cached on disk; `policy` on the CPU sample).",
 )
-def expert_rewrites(lake: LakeResource, alignment: AlignmentResource) -> dg.MaterializeResult:
+def expert_rewrites(
+    lake: LakeResource, alignment: AlignmentResource, harm: HarmResource
+) -> dg.MaterializeResult:
     seeds = lake.lake.scan("seed_segments", "data").collect()
+    harm_settings = harm.settings(lake.lake)
     rewriter = make_rewriter(
-        alignment.settings.expert, alignment.conduct, cache_dir=lake.lake.root / "expert_cache"
+        alignment.settings.expert,
+        alignment.conduct,
+        cache_dir=lake.lake.root / "expert_cache",
+        harm=harm_settings,
     )
     started = time.perf_counter()
-    rows = _aligned_rows(seeds, rewriter, alignment.settings.expert, alignment.limits)
+    rows = _aligned_rows(
+        seeds, rewriter, alignment.settings.expert, alignment.limits, make_scorer(harm_settings)
+    )
     with lake.lake.writer("expert_rewrites") as out:
         out.write("data", rows)
     return dg.MaterializeResult(
@@ -268,20 +283,31 @@ def alignment_worker(
     "the rewrite failed. Committed in chunks: a killed run resumes where it stopped.",
 )
 def aligned_corpus(
-    context: dg.AssetExecutionContext, lake: LakeResource, alignment: AlignmentResource
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    alignment: AlignmentResource,
+    harm: HarmResource,
 ) -> dg.MaterializeResult:
     dump = context.partition_key
     segments = lake.lake.scan("rewrite_segments", "data", dump).collect()
     settings = alignment.settings.rewriter
+    harm_settings = harm.settings(lake.lake)
+    scorer = make_scorer(harm_settings)
     rewriter = make_rewriter(
         settings,
         alignment.conduct,
         cache_dir=lake.lake.root / "expert_cache",
         default_model=_worker_folder(lake.lake) / "train" / "final",
+        harm=harm_settings,
     )
-    # Chunks made by another rewriter, sampling or chunking are not resumed.
+    # Chunks made by another rewriter, harm scorer, sampling or chunking are not resumed.
     made_by = json.dumps(
-        [rewriter.identity(), settings.sampling.model_dump(), alignment.settings.chunk_size],
+        [
+            rewriter.identity(),
+            harm.config,
+            settings.sampling.model_dump(),
+            alignment.settings.chunk_size,
+        ],
         sort_keys=True,
     )
     chunks = lake.lake.chunk_log("aligned_corpus", dump, f"{stable_hash(made_by, 0):016x}")
@@ -291,7 +317,9 @@ def aligned_corpus(
         if chunks.has(index):
             resumed += 1
             continue
-        rows = _aligned_rows(segments.slice(start, size), rewriter, settings, alignment.limits)
+        rows = _aligned_rows(
+            segments.slice(start, size), rewriter, settings, alignment.limits, scorer
+        )
         chunks.write(index, rows)
         context.log.info(f"chunk {index} committed ({min(start + size, segments.height)} segments)")
     rows = pl.concat([frame([], ALIGNED), *chunks.frames()])
@@ -328,7 +356,9 @@ def aligned_corpus(
     "after, perplexity histograms, unchanged share, edit ratios, language and dialect kept, "
     "and the expert's 1–10 judge rubric when the expert is an LLM endpoint.",
 )
-def rewrite_audit(lake: LakeResource, alignment: AlignmentResource) -> dg.MaterializeResult:
+def rewrite_audit(
+    lake: LakeResource, alignment: AlignmentResource, harm: HarmResource
+) -> dg.MaterializeResult:
     settings = alignment.settings
     model = _reference_model(alignment, lake.lake)
     rows = lake.lake.scan_dumps("aligned_corpus", "data")
@@ -343,7 +373,9 @@ def rewrite_audit(lake: LakeResource, alignment: AlignmentResource) -> dg.Materi
         scores = judge(
             expert, sample.select("original", "aligned").rows(), sampling(settings.expert)
         )
-    report = audit(sample, model.perplexity, scores)
+    report = audit(
+        sample, model.perplexity, scores, make_scorer(harm.settings(lake.lake)).categories
+    )
     with lake.lake.writer("rewrite_audit") as out:
         out.write("sample", report.sample)
         out.write("summary", report.summary)

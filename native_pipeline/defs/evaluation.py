@@ -10,7 +10,12 @@ from matplotlib.figure import Figure
 
 from native_pipeline.defs.alignment import GPU_TAGS
 from native_pipeline.defs.metadata import markdown_table, png
-from native_pipeline.defs.resources import EvaluationResource, LakeResource, TrainingResource
+from native_pipeline.defs.resources import (
+    EvaluationResource,
+    HarmResource,
+    LakeResource,
+    TrainingResource,
+)
 from native_pipeline.defs.training import VARIANTS, key
 from native_pipeline.lake import variant
 
@@ -30,7 +35,9 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
         "choice (ArabicMMLU, EXAMS, ACVA, AraTrust formats), and the harmful rate of its "
         "continuations of harmful prompts.",
     )
-    def _asset(lake: LakeResource, evaluation: EvaluationResource) -> dg.MaterializeResult:
+    def _asset(
+        lake: LakeResource, evaluation: EvaluationResource, harm: HarmResource
+    ) -> dg.MaterializeResult:
         from native_pipeline.evaluation.suite import evaluate_checkpoint
 
         settings = evaluation.settings
@@ -40,7 +47,10 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
             .collect()
         )
         report = evaluate_checkpoint(
-            lake.lake.partition_path("checkpoints", variant(name)) / "final", held_out, settings
+            lake.lake.partition_path("checkpoints", variant(name)) / "final",
+            held_out,
+            settings,
+            harm.settings(lake.lake),
         )
         scores = pl.DataFrame(report.scores, schema=SCORES, orient="row")
         with lake.lake.writer("eval_scores", variant(name)) as out:

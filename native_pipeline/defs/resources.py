@@ -12,6 +12,7 @@ from native_pipeline.lake import Lake
 from native_pipeline.settings import (
     AlignmentSettings,
     EvaluationSettings,
+    HarmSettings,
     Settings,
     TrainingSettings,
     load_settings,
@@ -45,6 +46,20 @@ class CleaningResource(dg.ConfigurableResource):
 
     batch_size: int
     blocks: dict[str, dict[str, Any]]
+
+
+class HarmResource(dg.ConfigurableResource):
+    """The `harm` section of the config: the one harm scorer of cleaning, rewriting, validation,
+    the audit and harmlessness."""
+
+    config: dict[str, Any]
+
+    def settings(self, lake: Lake) -> HarmSettings:
+        """The settings, remote answers cached under the data root unless the config says where."""
+        settings = HarmSettings.model_validate(self.config)
+        if settings.cache_dir is None:
+            settings.cache_dir = lake.root / "harm_cache"
+        return settings
 
 
 class AlignmentResource(dg.ConfigurableResource):
@@ -119,6 +134,7 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             config=settings.evaluation.model_dump(mode="json", exclude_none=True)
         ),
         "sql": SqlResource(variables=sql_variables(settings)),
+        "harm": HarmResource(config=settings.harm.model_dump(mode="json", exclude_none=True)),
         # Starts torchrun beside the step: in the step's own GPU pod under the k8s executor.
         "pipes": dg.PipesSubprocessClient(),
     }

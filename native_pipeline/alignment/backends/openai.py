@@ -23,7 +23,6 @@ from native_pipeline.api_client import ApiClient, ResponseCache, Retry, Usage, s
 log = logging.getLogger("native_pipeline.alignment")
 
 
-
 def cache_key(model: str, messages: list[Message], sampling: Sampling) -> str:
     """The model, the system prompt, the rest of the chat (the segment) and the sampling."""
     system = [m["content"] for m in messages if m["role"] == "system"]
@@ -102,9 +101,7 @@ class OpenAIBackend:
             return Completion(*hit, cached=True)
         completion = self._request(messages, sampling)
         if completion.error is None:
-            self.cache.put(
-                key, completion.text, completion.input_tokens, completion.output_tokens
-            )
+            self.cache.put(key, completion.text, completion.input_tokens, completion.output_tokens)
         return completion
 
     def _request(self, messages: list[Message], sampling: Sampling) -> Completion:

@@ -75,8 +75,10 @@ def _scorer(settings_json: str) -> HarmBackend:
         return HFClassifierScorer(settings)
     from native_pipeline.text.harm.remote import LLMJudgeScorer, ModerationScorer
 
-    return ModerationScorer(settings) if settings.backend == "moderation_api" else LLMJudgeScorer(
-        settings
+    return (
+        ModerationScorer(settings)
+        if settings.backend == "moderation_api"
+        else LLMJudgeScorer(settings)
     )
 
 

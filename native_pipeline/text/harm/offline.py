@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -74,7 +75,7 @@ class Featurizer:
                     grams = word_cache[tok] = self._word_grams(tok)
                 ids += grams
             ids += [offset + _bucket(t, self.word_bits) for t in toks]
-            ids += [offset + _bucket(f"{a} {b}", self.word_bits) for a, b in zip(toks, toks[1:])]
+            ids += [offset + _bucket(f"{a} {b}", self.word_bits) for a, b in pairwise(toks)]
             rows += [row] * len(ids)
             cols += ids
         counts = csr_matrix(
