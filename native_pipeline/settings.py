@@ -216,7 +216,9 @@ class HarmSettings(_Strict):
     concurrency: int = Field(8, ge=1)
     max_retries: int = Field(5, ge=0)
     timeout_s: float = Field(60.0, gt=0)
-    cache_dir: Path | None = Field(None, description="answers of remote backends; none: no cache")
+    cache_dir: Path | None = Field(
+        None, description="answers of remote backends; none: <data_root>/harm_cache"
+    )
     batch_size: int = Field(32, ge=1, description="hf_classifier: texts per forward pass")
     device: str = Field("cpu", description="hf_classifier: cpu, cuda, cuda:1 ...")
     labels: dict[str, str] = Field(
