@@ -154,6 +154,7 @@ def main() -> None:
             by_set.setdefault(row["dataset"], []).append(row)
     results: dict[str, object] = {"backend": args.backend, "model": args.model}
     pooled_harm, pooled_off, pooled_hate, pooled_is_hate = [], [], [], []
+    pooled_hate_max: list[float] = []  # harm_max of the hate posts
     start = time.perf_counter()
     for name, rows in sorted(by_set.items()):
         rows = [rows[i] for i in sorted(rng.permutation(len(rows))[: args.per_set])]
@@ -166,14 +167,34 @@ def main() -> None:
         if (labels == "hate").any():
             pooled_hate += [s["harm_hate"] for s in scored]
             pooled_is_hate += list(labels == "hate")
+            pooled_hate_max += [
+                s["harm_max"] for s, lab in zip(scored, labels, strict=True) if lab == "hate"
+            ]
+    news = np.zeros(0)
     if args.news.exists():
         paragraphs = news_paragraphs(args.news, args.news_limit)
-        harm = np.array([s["harm_max"] for s in score(paragraphs)])
+        news = np.array([s["harm_max"] for s in score(paragraphs)])
         results["clean_news"] = {
             "paragraphs": len(paragraphs),
-            **{f"flagged@{t}": round(float((harm >= t).mean()), 4) for t in THRESHOLDS},
+            **{f"flagged@{t}": round(float((news >= t).mean()), 4) for t in THRESHOLDS},
         }
         print("clean_news", json.dumps(results["clean_news"]))
+    # What each threshold would give (the policy threshold is a config value): recall of the
+    # pooled unseen offensive and hate posts (by harm_max) and the clean news flagged.
+    harm, offensive = np.array(pooled_harm), np.array(pooled_off, dtype=bool)
+    hate_max = np.array(pooled_hate_max)
+    results["thresholds"] = [
+        {
+            "threshold": t,
+            "offensive_recall": round(float((harm[offensive] >= t).mean()), 3),
+            "precision": round(float(offensive[harm >= t].mean()), 3) if (harm >= t).any() else 0,
+            "hate_recall": round(float((hate_max >= t).mean()), 3) if hate_max.size else None,
+            "news_flagged": round(float((news >= t).mean()), 4) if news.size else None,
+        }
+        for t in (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    ]
+    for row in results["thresholds"]:
+        print("threshold", json.dumps(row))
     results["seconds"] = round(time.perf_counter() - start, 1)
     if args.plot:
         curves = {
