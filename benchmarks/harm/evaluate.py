@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from benchmarks.harm.train_offline import TRAIN_SETS
+from benchmarks.harm.train_offline import TRAIN_SETS, split
 from native_pipeline.text.harm import HarmSettings, make_scorer
 from native_pipeline.text.harm.offline import load
 
@@ -95,12 +95,12 @@ def plot(curves: dict[str, list[tuple]], path: Path) -> None:
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
     for name, points in curves.items():
         xs, ys, ns = zip(*points, strict=True)
-        ax.plot(xs, ys, "o-", label=name)
+        ax.plot(xs, ys, "s:" if name.startswith("training") else "o-", label=name)
         for x, y, n in zip(xs, ys, ns, strict=True):
             ax.annotate(str(n), (x, y), fontsize=6, textcoords="offset points", xytext=(3, -8))
     ax.set_xlabel("predicted probability (bin mean)")
     ax.set_ylabel("observed share labelled offensive / hate")
-    ax.set_title("offline harm scorer: reliability on unseen datasets")
+    ax.set_title("offline harm scorer: reliability")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -148,10 +148,13 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     by_set: dict[str, list[dict]] = {}
+    in_domain: list[dict] = []  # the training sets' test split, never fitted nor calibrated on
     for line in args.data.open(encoding="utf-8"):
         row = json.loads(line)
         if row["dataset"] not in args.exclude:
             by_set.setdefault(row["dataset"], []).append(row)
+        elif split(row["id"]) == "test":
+            in_domain.append(row)
     results: dict[str, object] = {"backend": args.backend, "model": args.model}
     pooled_harm, pooled_off, pooled_hate, pooled_is_hate = [], [], [], []
     pooled_hate_max: list[float] = []  # harm_max of the hate posts
@@ -196,13 +199,26 @@ def main() -> None:
     for row in results["thresholds"]:
         print("threshold", json.dumps(row))
     results["seconds"] = round(time.perf_counter() - start, 1)
+    curves = {
+        "unseen sets, offensive (harm_max)": reliability(harm, offensive),
+        "unseen sets, hate (harm_hate)": reliability(
+            np.array(pooled_hate), np.array(pooled_is_hate)
+        ),
+    }
+    if in_domain:
+        scored = score([r["text"] for r in in_domain])
+        results["in_domain_test"] = evaluate_dataset(in_domain, scored)
+        print("in_domain_test", json.dumps(results["in_domain_test"]))
+        labels = np.array([r["label"] for r in in_domain])
+        curves["training sets' test split, offensive"] = reliability(
+            np.array([s["harm_max"] for s in scored]), labels != "clean"
+        )
+        curves["training sets' test split, hate"] = reliability(
+            np.array([s["harm_hate"] for s in scored]), labels == "hate"
+        )
+    results["reliability"] = curves
     if args.plot:
-        curves = {
-            "offensive (harm_max)": reliability(np.array(pooled_harm), np.array(pooled_off)),
-            "hate (harm_hate)": reliability(np.array(pooled_hate), np.array(pooled_is_hate)),
-        }
         plot(curves, args.plot)
-        results["reliability"] = curves
     if args.out:
         args.out.write_text(json.dumps(results, indent=1, ensure_ascii=False))
 
