@@ -211,7 +211,9 @@ class HarmSettings(_Strict):
         description="offline: a .npz (none: the bundled one); hf_classifier: a model folder; "
         "moderation_api, llm_judge: the model name",
     )
-    base_url: str | None = Field(None, description="moderation_api, llm_judge: .../v1")
+    base_url: str | None = Field(
+        None, description="moderation_api, llm_judge: .../v1 (llm_judge, none: the expert's)"
+    )
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = Field(8, ge=1)
     max_retries: int = Field(5, ge=0)
@@ -254,4 +256,9 @@ def load_settings(path: Path | str | None = None) -> Settings:
     settings = Settings.model_validate(yaml.safe_load(path.read_text()) or {})
     if root := os.environ.get("NATIVE_PIPELINE_DATA_ROOT"):
         settings.data_root = Path(root)
+    harm, expert = settings.harm, settings.alignment.expert
+    if harm.backend == "llm_judge" and harm.base_url is None:
+        # The judge is the expert's endpoint unless the config names another.
+        harm.base_url, harm.api_key_env = expert.base_url, expert.api_key_env
+        harm.model = harm.model or expert.model
     return settings

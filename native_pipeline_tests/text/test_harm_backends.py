@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from native_pipeline.settings import HarmSettings
+from native_pipeline.settings import HarmSettings, load_settings
 from native_pipeline.text.harm import CATEGORIES, make_scorer
 
 KEY = "sk-test-harm-0123456789"
@@ -130,6 +130,20 @@ def test_llm_judge_retries_an_answer_without_scores(fake: tuple[Fake, str], tmp_
     scorer.client.backoff_s = 0.0
     with pytest.raises(RuntimeError, match="malformed body after 3 attempts"):
         scorer.score(["نص ثالث"])
+
+
+def test_llm_judge_defaults_to_the_expert_endpoint(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "alignment:\n  expert: {backend: openai, base_url: 'http://127.0.0.1:9/v1', model: big,"
+        " api_key_env: EXPERT_KEY}\nharm: {backend: llm_judge}\n"
+    )
+    harm = load_settings(config).harm
+    assert (harm.base_url, harm.model, harm.api_key_env) == (
+        "http://127.0.0.1:9/v1",
+        "big",
+        "EXPERT_KEY",
+    )
 
 
 def test_remote_backends_need_an_endpoint() -> None:
