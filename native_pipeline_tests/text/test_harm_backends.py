@@ -207,3 +207,22 @@ def test_hf_classifier_refuses_labels_the_model_lacks(tiny_classifier: Path) -> 
         make_scorer(
             HarmSettings(backend="hf_classifier", model=str(tiny_classifier), labels={"HS": "hate"})
         )
+
+
+def test_hf_classifier_on_a_gpu_scores_as_on_the_cpu(tiny_classifier: Path) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no GPU here")
+    labels = {"OFF": "harm_harassment", "HS": "harm_hate"}
+    texts = ["نص", "يا غبي يا حمار يا كلب نص للتقييم"]
+    cpu, gpu = (
+        make_scorer(
+            HarmSettings(
+                backend="hf_classifier", model=str(tiny_classifier), labels=labels, device=device
+            )
+        ).score(texts)
+        for device in ("cpu", "cuda")
+    )
+    for a, b in zip(cpu, gpu, strict=True):
+        assert a == pytest.approx(b, abs=1e-4)
