@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -31,8 +32,13 @@ Scorer = Callable[[list[str]], list[dict[str, float]]]
 def arabic_toxic_scorer() -> Scorer:
     """The classifier of the `arabic-toxic` package that the platform bundled before."""
     from arabic_toxic import classifier
+    from sklearn.exceptions import InconsistentVersionWarning
 
-    bundle = classifier._load_bundle()
+    # arabic-toxic 0.2.3 pins scikit-learn<1.8 but ships a model pickled with 1.8.0; it loads
+    # and predicts the same, so the version warning is muted.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", InconsistentVersionWarning)
+        bundle = classifier._load_bundle()
     labels = list(bundle["labels"])
     hate = [labels.index("Hatred"), labels.index("Racial")]
     harmful = [

@@ -13,10 +13,11 @@ from __future__ import annotations
 import re
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from itertools import pairwise
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -48,48 +49,51 @@ class Featurizer:
     word_bits: int = 17
     char_min: int = 2
     char_max: int = 5
+    # Each distinct word's feature ids (its n-grams and itself): words repeat across texts and
+    # batches, so each is cut and hashed once. Started afresh past MAX_WORDS words.
+    cache: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
+    MAX_WORDS: ClassVar[int] = 500_000
 
     @property
     def size(self) -> int:
         return (1 << self.char_bits) + (1 << self.word_bits)
 
-    def _word_grams(self, word: str) -> list[int]:
+    def _word_ids(self, word: str) -> list[int]:
         padded = f" {word} "
-        return [
+        ids = [
             _bucket(padded[i : i + n], self.char_bits)
             for n in range(self.char_min, self.char_max + 1)
             for i in range(max(len(padded) - n + 1, 1))
         ]
+        ids.append((1 << self.char_bits) + _bucket(word, self.word_bits))
+        return ids
 
     def transform(self, texts: Sequence[str]) -> csr_matrix:
-        # Words repeat across a batch: each distinct word is cut and hashed once.
-        word_cache: dict[str, list[int]] = {}
+        if len(self.cache) > self.MAX_WORDS:
+            self.cache.clear()
         offset = 1 << self.char_bits
-        rows, cols = [], []
-        for row, text in enumerate(texts):
+        indptr, indices = [0], []
+        for text in texts:
             toks = tokens(text)
-            ids: list[int] = []
             for tok in toks:
-                grams = word_cache.get(tok)
-                if grams is None:
-                    grams = word_cache[tok] = self._word_grams(tok)
-                ids += grams
-            ids += [offset + _bucket(t, self.word_bits) for t in toks]
-            ids += [offset + _bucket(f"{a} {b}", self.word_bits) for a, b in pairwise(toks)]
-            rows += [row] * len(ids)
-            cols += ids
+                ids = self.cache.get(tok)
+                if ids is None:
+                    ids = self.cache[tok] = self._word_ids(tok)
+                indices += ids
+            indices += [offset + _bucket(f"{a} {b}", self.word_bits) for a, b in pairwise(toks)]
+            indptr.append(len(indices))
         counts = csr_matrix(
-            (np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(texts), self.size)
+            (np.ones(len(indices), dtype=np.float32), indices, indptr),
+            shape=(len(texts), self.size),
         )
         counts.sum_duplicates()
         counts.data = np.log1p(counts.data)
         # L2 per block, so a long text's many characters do not drown its few words.
-        for start, stop in ((0, offset), (offset, self.size)):
-            block = counts[:, start:stop]
-            norms = np.sqrt(np.asarray(block.multiply(block).sum(axis=1)).ravel())
-            norms[norms == 0] = 1.0
-            mask = (counts.indices >= start) & (counts.indices < stop)
-            counts.data[mask] /= np.repeat(norms, np.diff(counts.indptr))[mask]
+        rows = np.repeat(np.arange(len(texts)), np.diff(counts.indptr))
+        in_words = counts.indices >= offset
+        for block in (~in_words, in_words):
+            norms = np.sqrt(np.bincount(rows[block], counts.data[block] ** 2, len(texts)))
+            counts.data[block] /= np.maximum(norms, 1e-12)[rows[block]]
         return counts
 
 
