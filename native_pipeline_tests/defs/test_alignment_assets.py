@@ -28,6 +28,7 @@ from native_pipeline.defs.resources import build_resources
 from native_pipeline.lake import Lake
 from native_pipeline.settings import BackendSettings, Settings
 from native_pipeline.tables import SEGMENTS, frame
+from native_pipeline.text.harm import make_scorer
 from native_pipeline_tests.alignment.test_openai_backend import KEY, serve
 
 DUMP = "CC-TEST-01"
@@ -235,7 +236,9 @@ def test_the_expert_over_an_endpoint_pays_once_and_judges_the_audit(tmp_path, mo
 
 
 def _policy_rows(segments: pl.DataFrame) -> pl.DataFrame:
-    return alignment_defs._aligned_rows(segments, PolicyRewriter(), BackendSettings(), Limits())
+    return alignment_defs._aligned_rows(
+        segments, PolicyRewriter(), BackendSettings(), Limits(), make_scorer()
+    )
 
 
 def test_seeds_by_perplexity_take_the_two_ends_of_a_random_pool(tmp_path):
