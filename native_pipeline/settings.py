@@ -414,6 +414,35 @@ class ClusterSettings(_Strict):
         return self.gpu_steps.get(step, GpuStepSettings())
 
 
+class HarmSettings(_Strict):
+    """The one harm scorer every consumer uses: cleaning's `harm` block, the policy rewriter,
+    validation, the audit and harmlessness."""
+
+    backend: Literal["offline", "moderation_api", "hf_classifier", "llm_judge"] = "offline"
+    model: str | None = Field(
+        None,
+        description="offline: a .npz (none: the bundled one); hf_classifier: a model folder; "
+        "moderation_api, llm_judge: the model name",
+    )
+    base_url: str | None = Field(
+        None, description="moderation_api, llm_judge: .../v1 (llm_judge, none: the expert's)"
+    )
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(8, ge=1)
+    max_retries: int = Field(5, ge=0)
+    timeout_s: float = Field(60.0, gt=0)
+    cache_dir: Path | None = Field(
+        None, description="answers of remote backends; none: <data_root>/harm_cache"
+    )
+    batch_size: int = Field(32, ge=1, description="hf_classifier: texts per forward pass")
+    device: str = Field("cpu", description="hf_classifier: cpu, cuda, cuda:1 ...")
+    labels: dict[str, str] = Field(
+        default_factory=dict,
+        description="hf_classifier: model label -> harm category (harm_hate, harm_harassment, "
+        "harm_sexual, harm_violence); labels left out are not harm",
+    )
+
+
 class Settings(_Strict):
     data_root: Path = Path("data")
     landing_zone: str = Field(
@@ -425,6 +454,7 @@ class Settings(_Strict):
     alignment: AlignmentSettings = AlignmentSettings()
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
+    harm: HarmSettings = HarmSettings()
     checks: dict[str, float] = Field(
         default_factory=dict, description="thresholds the SQL checks read through var()"
     )
@@ -460,6 +490,11 @@ def load_settings(path: Path | str | None = None) -> Settings:
         raise ConfigError("\n".join(lines)) from None
     if root := os.environ.get("NATIVE_PIPELINE_DATA_ROOT"):
         settings.data_root = Path(root)
+    harm, expert = settings.harm, settings.alignment.expert
+    if harm.backend == "llm_judge" and harm.base_url is None:
+        # The judge is the expert's endpoint unless the config names another.
+        harm.base_url, harm.api_key_env = expert.base_url, expert.api_key_env
+        harm.model = harm.model or expert.model
     return settings
 
 

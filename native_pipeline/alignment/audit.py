@@ -65,8 +65,10 @@ def audit(
     sample: pl.DataFrame,
     perplexity: Callable[[str], float],
     judge_scores: Sequence[dict[str, int] | None] | None = None,
+    categories: Sequence[str] = CATEGORIES,
 ) -> AuditReport:
-    """`sample`: rows of aligned_corpus. `judge_scores`: the expert's scores, row by row."""
+    """`sample`: rows of aligned_corpus. `judge_scores`: the expert's scores, row by row.
+    `categories`: those the harm scorer really scores (its `categories`)."""
     rows = sample.with_columns(
         pl.col("original")
         .map_elements(perplexity, return_dtype=pl.Float64)
@@ -82,7 +84,7 @@ def audit(
                 "before": _mean(rows[f"{category}_before"]),
                 "after": _mean(rows[f"{category}_after"]),
             }
-            for category in (*CATEGORIES, "harm_max")
+            for category in (*categories, "harm_max")
         ]
     ).with_columns(
         (100 * (pl.col("before") - pl.col("after")) / pl.col("before"))

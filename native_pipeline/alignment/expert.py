@@ -16,15 +16,22 @@ from native_pipeline.alignment.backends.base import Rewriter
 from native_pipeline.alignment.conduct import CodeOfConduct
 from native_pipeline.alignment.judge import judge
 from native_pipeline.alignment.rewrite import rewrite_frame
-from native_pipeline.settings import AlignmentSettings
+from native_pipeline.settings import AlignmentSettings, HarmSettings
+from native_pipeline.text.harm import make_scorer
 
 
 def rewrite_seeds(
-    seeds: pl.DataFrame, settings: AlignmentSettings, conduct: CodeOfConduct, cache_dir: Path
+    seeds: pl.DataFrame,
+    settings: AlignmentSettings,
+    conduct: CodeOfConduct,
+    cache_dir: Path,
+    harm: HarmSettings | None = None,
 ) -> tuple[pl.DataFrame, Rewriter]:
-    """(the seeds rewritten by the expert and validated, in the ALIGNED schema; the expert)."""
-    expert = make_rewriter(settings.expert, conduct, cache_dir=cache_dir)
-    return rewrite_frame(seeds, expert, settings.expert, settings.limits), expert
+    """(the seeds rewritten by the expert and validated, in the ALIGNED schema; the expert).
+    `harm`: the scorer validation (and the policy baseline) measure harm with."""
+    expert = make_rewriter(settings.expert, conduct, cache_dir=cache_dir, harm=harm)
+    rows = rewrite_frame(seeds, expert, settings.expert, settings.limits, make_scorer(harm))
+    return rows, expert
 
 
 def judge_rewrites(

@@ -21,7 +21,7 @@ from native_pipeline.alignment.validate import VALID, Candidate, Limits, verdict
 from native_pipeline.lake import ChunkLog
 from native_pipeline.settings import BackendSettings
 from native_pipeline.tables import ALIGNED, SEGMENTS, frame
-from native_pipeline.text.harm import HARM_KEYS, text_harm
+from native_pipeline.text.harm import HARM_KEYS, HarmBackend, text_harm
 from native_pipeline.text.langid import LanguageFilter, detect_language
 
 ATTEMPTS = 2  # the first output, then one retry with another seed
@@ -35,12 +35,12 @@ class Measures:
     dialect: str
 
 
-def measure(texts: Sequence[str]) -> list[Measures]:
+def measure(texts: Sequence[str], scorer: HarmBackend | None = None) -> list[Measures]:
     """Harm scores, language and dialect of each text: what validation and the audit compare
     before and after."""
     dialect = LanguageFilter().dialect
     out = []
-    for text, harm in zip(texts, text_harm(list(texts)), strict=True):
+    for text, harm in zip(texts, text_harm(list(texts), scorer), strict=True):
         lang, score = detect_language(text.replace("\n", " ")) if text.strip() else ("", 0.0)
         out.append(Measures(harm, lang, score, dialect(text)[0]))
     return out
@@ -91,12 +91,17 @@ class AlignedSegment:
 
 
 def align_segments(
-    segments: Sequence[str], rewriter: Rewriter, sampling: Sampling, limits: Limits
+    segments: Sequence[str],
+    rewriter: Rewriter,
+    sampling: Sampling,
+    limits: Limits,
+    scorer: HarmBackend | None = None,
 ) -> list[AlignedSegment]:
+    """`scorer`: the harm scorer validation compares before and after with (none: offline)."""
     # The originals are measured while the first batch generates: an engine in another process
     # (vLLM) or in native code (torch) leaves this process's thread free.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        before_future = pool.submit(measure, segments)
+        before_future = pool.submit(measure, segments, scorer)
         completions = rewriter.rewrite(segments, sampling)
         before = before_future.result()
     results = [
@@ -114,7 +119,7 @@ def align_segments(
         rewrites = [unwrap(o) if o is not None else None for o in outputs]
         # One batched measurement of every rewrite that parsed.
         parsed = [r for r in rewrites if r and r.strip()]
-        measured = dict(zip(parsed, measure(parsed), strict=True))
+        measured = dict(zip(parsed, measure(parsed, scorer), strict=True))
         retry = []
         for i, completion, output, rewrite in zip(
             pending, completions, outputs, rewrites, strict=True
@@ -148,11 +153,16 @@ def align_segments(
 
 
 def rewrite_frame(
-    segments: pl.DataFrame, rewriter: Rewriter, settings: BackendSettings, limits: Limits
+    segments: pl.DataFrame,
+    rewriter: Rewriter,
+    settings: BackendSettings,
+    limits: Limits,
+    scorer: HarmBackend | None = None,
 ) -> pl.DataFrame:
     """`align_segments` over a frame of segments (SEGMENTS schema), as rows of ALIGNED with the
     rewriter's identity in every row."""
-    results = align_segments(segments["text"].to_list(), rewriter, settings.sampling, limits)
+    texts = segments["text"].to_list()
+    results = align_segments(texts, rewriter, settings.sampling, limits, scorer=scorer)
     identity = rewriter.identity()
     who = {
         "backend": identity["backend"],
@@ -173,6 +183,7 @@ def rewrite_in_chunks(
     chunks: ChunkLog,
     chunk_size: int,
     log: Callable[[str], None] = lambda message: None,
+    scorer: HarmBackend | None = None,
 ) -> tuple[pl.DataFrame, int]:
     """(every segment rewritten, chunks resumed): chunks already in `chunks` are not redone,
     each new one is committed as soon as it is rewritten."""
@@ -182,6 +193,6 @@ def rewrite_in_chunks(
             resumed += 1
             continue
         chunk = segments.slice(start, chunk_size)
-        chunks.write(index, rewrite_frame(chunk, rewriter, settings, limits))
+        chunks.write(index, rewrite_frame(chunk, rewriter, settings, limits, scorer))
         log(f"chunk {index} committed ({min(start + chunk_size, segments.height)} segments)")
     return pl.concat([frame([], ALIGNED), *chunks.frames()]), resumed

@@ -25,10 +25,11 @@ from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import gpu_tags
 from native_pipeline.defs.metadata import line_plot, markdown_table, png
 from native_pipeline.defs.partitions import crawl_dumps
-from native_pipeline.defs.resources import AlignmentResource, LakeResource
+from native_pipeline.defs.resources import AlignmentResource, HarmResource, LakeResource
 from native_pipeline.draw import stable_hash
 from native_pipeline.lake import Lake
 from native_pipeline.tables import SEGMENTS, frame
+from native_pipeline.text.harm import make_scorer
 
 
 def _rewriter_metadata(rewriter: Rewriter) -> dict[str, object]:
@@ -138,11 +139,13 @@ def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
     description="The alignment expert's rewrite of each seed under the code of conduct, "
     "validated (an OpenAI-compatible endpoint, cached on disk; `policy` on the CPU sample).",
 )
-def expert_rewrites(lake: LakeResource, alignment: AlignmentResource) -> dg.MaterializeResult:
+def expert_rewrites(
+    lake: LakeResource, alignment: AlignmentResource, harm: HarmResource
+) -> dg.MaterializeResult:
     seeds = lake.lake.scan("seed_segments", "data").collect()
     started = time.perf_counter()
     rows, rewriter = rewrite_seeds(
-        seeds, alignment.settings, alignment.conduct, lake.lake.root / "expert_cache"
+        seeds, alignment.settings, alignment.conduct, lake.lake.root / "expert_cache", harm.settings
     )
     with lake.lake.writer("expert_rewrites") as out:
         out.write("data", rows)
@@ -207,7 +210,10 @@ def alignment_worker(
     "the rewrite failed. Committed in chunks: a killed run resumes where it stopped.",
 )
 def aligned_corpus(
-    context: dg.AssetExecutionContext, lake: LakeResource, alignment: AlignmentResource
+    context: dg.AssetExecutionContext,
+    lake: LakeResource,
+    alignment: AlignmentResource,
+    harm: HarmResource,
 ) -> dg.MaterializeResult:
     dump = context.partition_key
     segments = lake.lake.scan("rewrite_segments", "data", dump).collect()
@@ -217,10 +223,16 @@ def aligned_corpus(
         alignment.conduct,
         cache_dir=lake.lake.root / "expert_cache",
         default_model=_worker_folder(lake.lake) / "train" / "final",
+        harm=harm.settings,
     )
-    # Chunks made by another rewriter, sampling or chunking are not resumed.
+    # Chunks made by another rewriter, harm scorer, sampling or chunking are not resumed.
     made_by = json.dumps(
-        [rewriter.identity(), settings.sampling.model_dump(), alignment.settings.chunk_size],
+        [
+            rewriter.identity(),
+            harm.settings.model_dump(mode="json"),
+            settings.sampling.model_dump(),
+            alignment.settings.chunk_size,
+        ],
         sort_keys=True,
     )
     chunks = lake.lake.chunk_log("aligned_corpus", dump, f"{stable_hash(made_by, 0):016x}")
@@ -233,6 +245,7 @@ def aligned_corpus(
         chunks,
         alignment.settings.chunk_size,
         context.log.info,
+        make_scorer(harm.settings),
     )
     with lake.lake.writer("aligned_corpus", dump) as out:
         out.write("data", rows)
@@ -268,7 +281,9 @@ def aligned_corpus(
     "after, perplexity histograms, unchanged share, edit ratios, language and dialect kept, "
     "and the expert's 1–10 judge rubric when the expert is an LLM endpoint.",
 )
-def rewrite_audit(lake: LakeResource, alignment: AlignmentResource) -> dg.MaterializeResult:
+def rewrite_audit(
+    lake: LakeResource, alignment: AlignmentResource, harm: HarmResource
+) -> dg.MaterializeResult:
     settings = alignment.settings
     model = _reference_model(alignment, lake.lake)
     rows = lake.lake.scan_dumps("aligned_corpus", "data")
@@ -279,7 +294,7 @@ def rewrite_audit(lake: LakeResource, alignment: AlignmentResource) -> dg.Materi
     sample = sample_segments(rows, settings.audit.sample_size, settings.audit.seed, among)
     pairs = sample.select("original", "aligned").rows()
     scores = judge_rewrites(pairs, settings, lake.lake.root / "expert_cache")
-    report = audit(sample, model.perplexity, scores)
+    report = audit(sample, model.perplexity, scores, make_scorer(harm.settings).categories)
     with lake.lake.writer("rewrite_audit") as out:
         out.write("sample", report.sample)
         out.write("summary", report.summary)

@@ -8,7 +8,12 @@ import polars as pl
 from native_pipeline.defs.crawl import raw_crawl
 from native_pipeline.defs.metadata import funnel, markdown_table, schema
 from native_pipeline.defs.partitions import crawl_dumps
-from native_pipeline.defs.resources import CleaningResource, ComputeResource, LakeResource
+from native_pipeline.defs.resources import (
+    CleaningResource,
+    ComputeResource,
+    HarmResource,
+    LakeResource,
+)
 from native_pipeline.tables import DECISIONS, frame, stages_frame
 from native_pipeline.text.blocks import Decision, Document
 from native_pipeline.text.cleaning import Cleaning, raw_batches
@@ -36,10 +41,17 @@ def cleaned_text(
     lake: LakeResource,
     cleaning: CleaningResource,
     compute: ComputeResource,
+    harm: HarmResource,
 ) -> dg.MaterializeResult:
     dump = context.partition_key
     parts = sorted((lake.lake.partition_path("raw_crawl", dump) / "data").glob("*.parquet"))
-    run = Cleaning(cleaning.settings.blocks, lake.lake.root / "dedup_index", dump, compute.workers)
+    run = Cleaning(
+        cleaning.settings.blocks,
+        lake.lake.root / "dedup_index",
+        dump,
+        compute.workers,
+        harm.settings,
+    )
     started = time.perf_counter()
     kept = removed = 0
     head: pl.DataFrame | None = None

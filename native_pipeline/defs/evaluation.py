@@ -11,7 +11,12 @@ from matplotlib.figure import Figure
 from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cluster import gpu_tags
 from native_pipeline.defs.metadata import markdown_table, png
-from native_pipeline.defs.resources import EvaluationResource, LakeResource, TrainingResource
+from native_pipeline.defs.resources import (
+    EvaluationResource,
+    HarmResource,
+    LakeResource,
+    TrainingResource,
+)
 from native_pipeline.defs.training import VARIANTS, variant_key
 from native_pipeline.evaluation.ablation import ablation_table, group_deltas
 from native_pipeline.lake import variant
@@ -32,7 +37,9 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
         "choice (ArabicMMLU, MMLU-Arabic, EXAMS, ACVA, AraTrust layouts), whole and per "
         "subject and category, and the harmful rate of its continuations of harmful prompts.",
     )
-    def _asset(lake: LakeResource, evaluation: EvaluationResource) -> dg.MaterializeResult:
+    def _asset(
+        lake: LakeResource, evaluation: EvaluationResource, harm: HarmResource
+    ) -> dg.MaterializeResult:
         from native_pipeline.evaluation.suite import evaluate_checkpoint
 
         settings = evaluation.settings
@@ -42,7 +49,10 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
             .collect()
         )
         report = evaluate_checkpoint(
-            lake.lake.partition_path("checkpoints", variant(name)) / "final", held_out, settings
+            lake.lake.partition_path("checkpoints", variant(name)) / "final",
+            held_out,
+            settings,
+            harm.settings,
         )
         scores = report.scores
         overall = scores.filter(by="all")

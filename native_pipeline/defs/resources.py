@@ -19,6 +19,7 @@ from native_pipeline.settings import (
     AlignmentSettings,
     CleaningSettings,
     EvaluationSettings,
+    HarmSettings,
     Settings,
     TrainingSettings,
     current_settings,
@@ -51,6 +52,13 @@ class CleaningResource(config_class(CleaningSettings, SettingsResource)):
     """The `cleaning` section: documents per batch, and each block's arguments."""
 
     settings_model = CleaningSettings
+
+
+class HarmResource(config_class(HarmSettings, SettingsResource)):
+    """The `harm` section: the one harm scorer of cleaning, rewriting, validation, the audit and
+    harmlessness."""
+
+    settings_model = HarmSettings
 
 
 class AlignmentResource(config_class(AlignmentSettings, SettingsResource)):
@@ -100,6 +108,11 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "training": TrainingResource(**settings.training.model_dump(mode="json")),
         "evaluation": EvaluationResource(**settings.evaluation.model_dump(mode="json")),
         "sql": SqlResource(variables=sql_variables(settings)),
+        # Remote scorers' answers are cached under the data root unless the config says where.
+        "harm": HarmResource(
+            **settings.harm.model_dump(mode="json")
+            | {"cache_dir": str(settings.harm.cache_dir or settings.data_root / "harm_cache")}
+        ),
         # Starts torchrun: a subprocess beside the step, or a GPU pod of its own (cluster.mode).
         "pipes": PipesResource(**settings.cluster.model_dump(mode="json")),
     }

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from native_pipeline.evaluation.tasks import HarmfulPrompt
-from native_pipeline.text.harm import text_harm
+from native_pipeline.text.harm import HarmBackend, text_harm
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ def harmlessness(
     batch_size: int = 8,
     seed: int = 0,
     chunk_chars: int = 300,
+    scorer: HarmBackend | None = None,
 ) -> HarmlessnessResult:
     if not prompts:
         raise ValueError("no prompts to evaluate")
@@ -80,7 +81,7 @@ def harmlessness(
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
     )
-    harms = [scores["harm_max"] for scores in text_harm(texts, chunk_chars)]
+    harms = [scores["harm_max"] for scores in text_harm(texts, scorer, chunk_chars)]
     rows = [
         HarmRow(p.id, p.prompt, p.category, text, harm)
         for p, text, harm in zip(prompts, texts, harms, strict=True)

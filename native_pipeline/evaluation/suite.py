@@ -20,7 +20,8 @@ from native_pipeline.evaluation.multiple_choice import multiple_choice
 from native_pipeline.evaluation.perplexity import perplexity
 from native_pipeline.evaluation.tasks import load_harmful_prompts, load_task
 from native_pipeline.lm.device import pick_device, weights_dtype
-from native_pipeline.settings import EvaluationSettings
+from native_pipeline.settings import EvaluationSettings, HarmSettings
+from native_pipeline.text.harm import make_scorer
 
 SAMPLES = Path(__file__).with_name("samples")
 # each layout's bundled sample (test and dev splits)
@@ -63,9 +64,13 @@ class SuiteReport:
 
 
 def evaluate_checkpoint(
-    folder: Path, held_out: pl.DataFrame, settings: EvaluationSettings
+    folder: Path,
+    held_out: pl.DataFrame,
+    settings: EvaluationSettings,
+    harm_settings: HarmSettings | None = None,
 ) -> SuiteReport:
-    """Evaluate the Hugging Face model in `folder`; `held_out` has original and aligned text."""
+    """Evaluate the Hugging Face model in `folder`; `held_out` has original and aligned text;
+    `harm_settings` choose the scorer of the harmlessness continuations."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -131,6 +136,7 @@ def evaluate_checkpoint(
         max_new_tokens=harm_settings.max_new_tokens,
         threshold=harm_settings.threshold,
         batch_size=batch,
+        scorer=make_scorer(harm_settings),
     )
     scores += [
         ("harmlessness", "all", "", "harmful_rate", rate.harmful_rate, rate.n),

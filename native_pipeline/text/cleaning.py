@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from native_pipeline.settings import HarmSettings
 from native_pipeline.text.blocks import Block, Decision, Document
 from native_pipeline.text.dedup import (
     ExactDeduplicator,
@@ -62,8 +63,14 @@ class Cleaning:
     """One dump's cleaning: the blocks in order, and the dedup index it reads and extends."""
 
     def __init__(
-        self, blocks: Mapping[str, Mapping[str, Any]], index_root: Path, dump: str, workers: int
+        self,
+        blocks: Mapping[str, Mapping[str, Any]],
+        index_root: Path,
+        dump: str,
+        workers: int,
+        harm: HarmSettings | None = None,
     ) -> None:
+        """`harm`: the scorer the `harm` block uses (none: offline)."""
         unknown = set(blocks) - set(BLOCK_NAMES)
         if unknown:
             raise ValueError(f"unknown cleaning blocks {sorted(unknown)}; known: {BLOCK_NAMES}")
@@ -71,7 +78,12 @@ class Cleaning:
         self.index = SignatureIndex(index_root, MinHashParams(**blocks.get("near_dedup", {})))
         self.exact = ExactDeduplicator(self.index, dump)
         self.near = NearDeduplicator(self.index, dump)
-        stateless = [cls(**blocks.get(cls.name, {})) for cls in STATELESS]
+        stateless = [
+            cls(**blocks.get(cls.name, {}), settings=harm)
+            if cls is HarmScorer
+            else cls(**blocks.get(cls.name, {}))
+            for cls in STATELESS
+        ]
         self.pipeline = Pipeline(stateless, [self.exact, self.near], workers)
 
     def run(

@@ -48,6 +48,9 @@ def test_before_and_after_figures():
     assert harm["before"] == pytest.approx(0.38) and harm["after"] == pytest.approx(0.14)
     assert harm["reduction_pct"] == pytest.approx(63.2)
     assert set(report.harm["category"]) == {"hate", "harassment", "sexual", "violence", "max"}
+    # Only the categories the harm scorer really scores are reported.
+    offline = audit(ROWS, lambda text: 1.0, categories=("harm_hate", "harm_harassment"))
+    assert offline.harm["category"].to_list() == ["hate", "harassment", "max"]
     assert head["dialect_segments"] == 2 and head["dialect_to_msa_share"] == pytest.approx(0.5)
     assert head["language_kept_share"] == 1.0
     assert report.sample["perplexity_after"].sum() > report.sample["perplexity_before"].sum()

@@ -107,7 +107,10 @@ def test_a_failed_output_is_retried_once_with_another_seed_then_the_original_is_
         [wrap(segments[0]), "chatter", None],  # first: valid, no wrapper, request failed
         [wrap(fixed), "still chatter"],  # the retry: only the failures, with the next seed
     )
-    results = align_segments(segments, rewriter, Sampling(seed=7), Limits())
+    # Retries are tested here, not harm: a benign one-word edit may move a probabilistic harm
+    # score by more than the default tolerance (see docs/benchmarks/real_data.md).
+    limits = Limits(harm_tolerance=1.0)
+    results = align_segments(segments, rewriter, Sampling(seed=7), limits)
     assert [seed for _, seed in rewriter.asked] == [7, 8]
     assert rewriter.asked[1][0] == segments[1:]
     assert [r.status for r in results] == ["valid", "valid", "no_wrapper"]

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from native_pipeline.evaluation import harmlessness as module
 from native_pipeline.evaluation.harmlessness import generate, harmlessness
 from native_pipeline.evaluation.tasks import HarmfulPrompt, load_harmful_prompts
+from native_pipeline.text.harm import complete
 from native_pipeline_tests.evaluation.conftest import SAMPLES
 
 
@@ -29,16 +29,25 @@ def test_left_padded_batch_equals_greedy_one_by_one(tiny_lm):
     assert batched == [greedy_alone(model, tokenizer, p, 6) for p in prompts]
 
 
-def test_harmful_rate_counts_scores_at_or_above_threshold(tiny_lm, monkeypatch):
+class Scripted:
+    """A harm scorer that gives the scores it is told, in order."""
+
+    name = "scripted"
+    categories = ("harm_hate",)
+
+    def __init__(self, scores: list[float]) -> None:
+        self.scores = iter(scores)
+
+    def score(self, texts: list[str]) -> list[dict[str, float]]:
+        return [complete({"harm_hate": next(self.scores)}) for _ in texts]
+
+
+def test_harmful_rate_counts_scores_at_or_above_threshold(tiny_lm):
     _, model, tokenizer = tiny_lm
     prompts = [HarmfulPrompt(str(i), f"سؤال {i}", "c") for i in range(4)]
-    scores = iter([0.1, 0.5, 0.9, 0.49])
-    monkeypatch.setattr(
-        module,
-        "text_harm",
-        lambda texts, chunk_chars: [{"harm_max": next(scores)} for _ in texts],
-    )
-    result = harmlessness(model, tokenizer, prompts, max_new_tokens=2, threshold=0.5)
+    # Each continuation is one chunk (two new tokens): one score per prompt.
+    scorer = Scripted([0.1, 0.5, 0.9, 0.49])
+    result = harmlessness(model, tokenizer, prompts, max_new_tokens=2, threshold=0.5, scorer=scorer)
     assert result.harmful_rate == 0.5 and result.n == 4
     assert result.mean_harm == pytest.approx((0.1 + 0.5 + 0.9 + 0.49) / 4)
     assert [row.harm for row in result.rows] == [0.1, 0.5, 0.9, 0.49]

@@ -1,16 +1,22 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
+import numpy as np
 import pytest
+from pydantic import ValidationError
 
+from native_pipeline.settings import HarmSettings
 from native_pipeline.text.blocks import Document
-from native_pipeline.text.harm import HARM_KEYS, HarmScorer, chunks, harm_scores
+from native_pipeline.text.harm import HARM_KEYS, HarmScorer, chunks, make_scorer, text_harm
+from native_pipeline.text.harm.offline import Featurizer, bundled, load
 
 NEUTRAL = "الطقس اليوم جميل والسماء صافية، وخرجت العائلات إلى الحدائق العامة."
 INSULT = "يا حمار يا غبي يا ابن الكلب يا حقير"
-APPEARANCE = "أنت قبيح ووجهك مقرف وشكلك يضحك"
-THREAT = "سوف أقتلك وأذبحك بالسكين"
+SLUR = "اليهود كلاب يجب طردهم من البلاد"
+NEWS = "أعلن الاتحاد تأجيل بطولة كرة القدم إلى الشهر المقبل بسبب سوء الأحوال الجوية."
+
 ARTICLE = "\n\n".join(
     [
         "أعلنت وزارة الصحة اليوم عن افتتاح مستشفى جديد في مدينة الرياض، ويضم المستشفى "
@@ -24,22 +30,27 @@ ARTICLE = "\n\n".join(
 
 
 def test_scores_are_probabilities_with_all_keys() -> None:
-    (scores,) = harm_scores([NEUTRAL])
+    scorer = make_scorer()
+    (scores,) = scorer.score([NEUTRAL])
     assert set(scores) == set(HARM_KEYS)
     assert all(0.0 <= v <= 1.0 for v in scores.values())
     assert scores["harm_max"] == max(v for k, v in scores.items() if k != "harm_max")
-    assert harm_scores([]) == []
+    assert scorer.score([]) == []
+    # The offline model has no sexual or violence data: those categories stay 0 and unlisted.
+    assert scorer.categories == ("harm_hate", "harm_harassment")
+    assert scores["harm_sexual"] == scores["harm_violence"] == 0.0
 
 
-@pytest.mark.parametrize(
-    ("text", "category"),
-    [(INSULT, "harm_harassment"), (APPEARANCE, "harm_harassment"), (THREAT, "harm_violence")],
-)
-def test_harmful_text_ranks_above_neutral_in_its_category(text: str, category: str) -> None:
-    neutral, harmful = harm_scores([NEUTRAL, text])
-    assert harmful[category] > 0.5 > neutral[category]
-    assert harmful[category] > neutral[category] + 0.4
-    assert harmful["harm_max"] > neutral["harm_max"]
+def test_offensive_and_hateful_posts_rank_above_clean_text() -> None:
+    neutral, news, insult, slur = make_scorer().score([NEUTRAL, NEWS, INSULT, SLUR])
+    assert insult["harm_harassment"] > 0.9 > 0.2 > max(neutral["harm_max"], news["harm_max"])
+    assert slur["harm_hate"] > 2 * max(neutral["harm_hate"], news["harm_hate"])
+
+
+def test_the_scorer_is_built_once_per_settings() -> None:
+    assert make_scorer() is make_scorer(HarmSettings())
+    with pytest.raises(ValidationError):
+        HarmSettings(backend="offline", threshold=0.5)  # extra keys are refused
 
 
 def test_chunks_split_paragraphs_and_long_lines() -> None:
@@ -60,32 +71,39 @@ def test_block_flags_one_harmful_paragraph_in_a_long_article() -> None:
     assert clean["harm_max"] < 0.2
     assert mixed["harm_harassment"] > 0.9
     # Scored as one text, the insult is diluted by the article: chunking is what finds it.
-    (whole,) = harm_scores([ARTICLE + "\n\n" + INSULT])
-    assert whole["harm_harassment"] < 0.5
+    (whole,) = make_scorer().score([ARTICLE + "\n\n" + INSULT])
+    assert whole["harm_harassment"] < mixed["harm_harassment"] - 0.3
+    assert text_harm([ARTICLE + "\n\n" + INSULT])[0]["harm_max"] == pytest.approx(
+        mixed["harm_max"], abs=1e-4
+    )
     assert block.drain()[0] == []
 
 
-def test_fast_char_features_equal_sklearn() -> None:
-    from arabic_toxic import classifier
+def test_features_of_a_text_do_not_depend_on_its_batch() -> None:
+    featurizer = Featurizer(char_bits=12, word_bits=10)
+    together = featurizer.transform([INSULT, NEUTRAL, ""]).toarray()
+    alone = featurizer.transform([NEUTRAL]).toarray()
+    np.testing.assert_allclose(together[1], alone[0])
+    assert not together[2].any()  # an empty text has no features
+    # Each block (characters, words) is L2-normed on its own.
+    assert np.linalg.norm(together[0][: 1 << 12]) == pytest.approx(1.0, abs=1e-5)
+    assert np.linalg.norm(together[0][1 << 12 :]) == pytest.approx(1.0, abs=1e-5)
+    # Folding: diacritics, alef forms and letters stretched for emphasis do not change a word.
+    a, b = featurizer.transform(["أنت غبيييييي", "انت غَبيي"]).toarray()
+    np.testing.assert_allclose(a, b)
 
-    from native_pipeline.text.harm import CharFeatures, _model
 
-    texts = [
-        NEUTRAL,
-        INSULT,
-        "أ ب ت\tثث  Hello WORLD, x!\n" + THREAT,
-        "",
-        "و",
-        ARTICLE,
-        ARTICLE,  # a second pass runs from the word cache
-    ]
-    pipeline = classifier._load_bundle()["pipeline"]
-    (char,) = [
-        v for _, v in pipeline.named_steps["features"].transformer_list if v.analyzer == "char_wb"
-    ]
-    fast = CharFeatures(char)
-    for _ in range(2):
-        assert abs(fast.transform(texts) - char.transform(texts)).max() < 1e-6
-    normalized = [classifier.normalize_arabic(t) for t in texts]
-    expected = pipeline.predict_proba(normalized)
-    assert abs(_model().predict_proba(texts) - expected).max() < 1e-6
+def test_a_saved_model_loads_and_scores_the_same(tmp_path: Path) -> None:
+    model = bundled()
+    model.save(tmp_path / "model.npz")
+    again = load(tmp_path / "model.npz")
+    texts = [NEUTRAL, INSULT, SLUR]
+    for head, p in model.predict(texts).items():
+        np.testing.assert_allclose(again.predict(texts)[head], p, atol=1e-6)
+    settings = HarmSettings(model=str(tmp_path / "model.npz"))
+    assert make_scorer(settings) is not make_scorer()
+    np.testing.assert_allclose(
+        [s["harm_max"] for s in make_scorer(settings).score(texts)],
+        [s["harm_max"] for s in make_scorer().score(texts)],
+        atol=1e-6,
+    )

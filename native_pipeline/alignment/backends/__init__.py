@@ -6,7 +6,7 @@ from pathlib import Path
 
 from native_pipeline.alignment.backends.base import ChatBackend, ChatRewriter, Rewriter
 from native_pipeline.alignment.conduct import CodeOfConduct
-from native_pipeline.settings import BackendSettings
+from native_pipeline.settings import BackendSettings, HarmSettings
 
 
 def chat_backend(
@@ -49,9 +49,12 @@ def make_rewriter(
     conduct: CodeOfConduct,
     cache_dir: Path | None = None,
     default_model: Path | None = None,
+    harm: HarmSettings | None = None,
 ) -> Rewriter:
+    """`harm`: the harm scorer the policy rewriter removes sentences with."""
     if settings.backend == "policy":
         from native_pipeline.alignment.backends.policy import PolicyRewriter
+        from native_pipeline.text.harm import make_scorer
 
-        return PolicyRewriter(settings.harm_threshold)
+        return PolicyRewriter(settings.harm_threshold, make_scorer(harm))
     return ChatRewriter(chat_backend(settings, cache_dir, default_model), conduct)

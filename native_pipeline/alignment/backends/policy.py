@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from native_pipeline.alignment.backends.base import Completion, Sampling
 from native_pipeline.alignment.conduct import wrap
-from native_pipeline.text.harm import harm_scores
+from native_pipeline.text.harm import HarmBackend, make_scorer
 from native_pipeline.text.normalize import fold
 
 # Matched on folded text (no hamza variants, diacritics or tatweel), so one spelling serves.
@@ -73,11 +73,14 @@ def fix_format(text: str) -> str:
 
 
 class PolicyRewriter:
-    def __init__(self, harm_threshold: float = 0.8) -> None:
+    def __init__(self, harm_threshold: float = 0.8, scorer: HarmBackend | None = None) -> None:
         self.harm_threshold = harm_threshold
+        self.scorer = scorer or make_scorer()
 
     def identity(self) -> dict[str, str]:
-        rules = repr((FURNITURE, FURNITURE_MAX_WORDS, _FIXES, self.harm_threshold))
+        rules = repr(
+            (FURNITURE, FURNITURE_MAX_WORDS, _FIXES, self.harm_threshold, self.scorer.name)
+        )
         return {
             "backend": "policy",
             "model": "policy",
@@ -93,7 +96,9 @@ class PolicyRewriter:
             [[m.group(0) for m in _SENTENCE.finditer(line)] for line in seg] for seg in lines
         ]
         flat = [s for seg in sentences for line in seg for s in line]
-        harmful = iter(score["harm_max"] >= self.harm_threshold for score in harm_scores(flat))
+        harmful = iter(
+            score["harm_max"] >= self.harm_threshold for score in self.scorer.score(flat)
+        )
         out = []
         for seg in sentences:
             kept = ["".join(s for s in line if not next(harmful)).strip() for line in seg]

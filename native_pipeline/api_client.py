@@ -1,0 +1,220 @@
+"""One HTTP client for OpenAI-compatible endpoints: the expert's chat completions and the harm
+scorers' moderations and judge calls.
+
+Retries transient failures (429, 5xx, timeouts, resets, malformed bodies) with the server's
+Retry-After or exponential backoff with jitter; never follows redirects (they would carry the
+Authorization header elsewhere). The API key is read from the environment at request time and
+only ever goes into that header: error bodies (which may echo part of the key) are never read.
+Answers can be cached in SQLite, so that a re-run never pays twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import random
+import sqlite3
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from http.client import HTTPException, HTTPMessage
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+log = logging.getLogger("native_pipeline.api")
+
+MAX_WAIT_S = 60.0  # cap on one backoff or Retry-After wait, so one server cannot stall a run
+T = TypeVar("T")
+
+
+@dataclass
+class Usage:
+    """What a client has spent since it was created."""
+
+    requests: int = 0  # HTTP requests sent, retries included
+    cache_hits: int = 0  # answers served from the cache, nothing paid
+    retries: int = 0
+    failures: int = 0  # calls that came back with an error
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def as_metadata(self) -> dict[str, int | float]:
+        return {**asdict(self), "cost_usd": round(self.cost_usd, 6)}
+
+
+class Retry(Exception):
+    """A transient failure: worth another attempt, after `wait_s` if the server named one."""
+
+    def __init__(self, reason: str, wait_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.wait_s = wait_s
+
+
+class Fatal(Exception):
+    """A failure another attempt would repeat (a 4xx other than 429)."""
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a redirect would carry the Authorization header to wherever it points
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def redact_url(url: str) -> str:
+    """The URL without user, password, query or fragment: where keys hide in a URL."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class ResponseCache:
+    """Successful answers in SQLite: one shared connection behind a lock, WAL journal."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def _connect(self) -> sqlite3.Connection:
+        # Opened on first use, so building a client touches no disk.
+        if self._conn is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            # No fsync per row: a power cut may lose the last rows, never corrupt the file.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS completions (key TEXT PRIMARY KEY, text TEXT NOT NULL,"
+                " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
+            )
+            conn.commit()
+            self._conn = conn
+        return self._conn
+
+    def get(self, key: str) -> tuple[str, int, int] | None:
+        query = "SELECT text, input_tokens, output_tokens FROM completions WHERE key = ?"
+        with self._lock:
+            row = self._connect().execute(query, (key,)).fetchone()
+        return None if row is None else (row[0], row[1], row[2])
+
+    def put(self, key: str, text: str, input_tokens: int = 0, output_tokens: int = 0) -> None:
+        with self._lock:
+            conn = self._connect()
+            with conn:  # one transaction: the row is written whole or not at all
+                conn.execute(
+                    "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?)",
+                    (key, text, input_tokens, output_tokens),
+                )
+
+
+class ApiClient:
+    """POST JSON to {base_url}{path} with retries; `parse` turns the body into a result or
+    raises Retry (a malformed body is worth another attempt)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_retries: int = 5,
+        timeout_s: float = 60.0,
+        backoff_s: float = 1.0,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if urlsplit(base_url).scheme not in ("http", "https"):
+            raise ValueError(f"not an http(s) endpoint: {redact_url(base_url)}")
+        self.base_url = base_url.rstrip("/")
+        self.api_key_env = api_key_env  # the variable's name; the key itself is never stored
+        self.max_retries = max_retries
+        self.timeout_s = timeout_s
+        self.backoff_s = backoff_s
+        self.endpoint = redact_url(self.base_url)
+        self.usage = Usage()
+        self.lock = threading.Lock()  # guards self.usage across worker threads
+
+    def post(self, path: str, body: dict[str, Any], parse: Callable[[bytes], T]) -> T | str:
+        """The parsed answer, or a short error (str) that holds no secret after the retries."""
+        attempt = 0
+        while True:
+            attempt += 1
+            with self.lock:
+                self.usage.requests += 1
+            try:
+                return parse(self._post(path, body))
+            except Fatal as fatal:
+                return self._failed(f"{fatal} (not retried)")
+            except Retry as retry:
+                if attempt > self.max_retries:
+                    return self._failed(f"{retry.reason} after {attempt} attempts")
+                wait = self._wait_s(attempt, retry.wait_s)
+                log.info(
+                    "%s: %s, retry %d/%d in %.2fs",
+                    self.endpoint,
+                    retry.reason,
+                    attempt,
+                    self.max_retries,
+                    wait,
+                )
+                with self.lock:
+                    self.usage.retries += 1
+                time.sleep(wait)
+
+    def _wait_s(self, attempt: int, retry_after: float | None) -> float:
+        """The server's Retry-After when it sent one, else exponential backoff with jitter."""
+        if retry_after is not None:
+            return min(retry_after, MAX_WAIT_S)
+        # Jitter spreads the retries of concurrent workers that failed at the same moment.
+        return min(self.backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.5), MAX_WAIT_S)
+
+    def _failed(self, reason: str) -> str:
+        log.warning("%s: request failed: %s", self.endpoint, reason)
+        with self.lock:
+            self.usage.failures += 1
+        return reason
+
+    def _post(self, path: str, body: dict[str, Any]) -> bytes:
+        """One POST; raises Retry or Fatal with a short reason that holds no secret."""
+        headers = {"Content-Type": "application/json"}
+        if api_key := os.environ.get(self.api_key_env):
+            headers["Authorization"] = f"Bearer {api_key}"
+        request = urllib.request.Request(
+            f"{self.base_url}{path}",
+            data=json.dumps(body).encode(),
+            headers=headers,
+            method="POST",
+        )
+        try:
+            with _OPENER.open(request, timeout=self.timeout_s) as response:
+                return response.read()
+        except urllib.error.HTTPError as error:
+            error.close()  # its body may echo the key: never read
+            if error.code == 429 or error.code >= 500:
+                raise Retry(f"http {error.code}", _retry_after(error.headers)) from None
+            raise Fatal(f"http {error.code}") from None
+        except (OSError, HTTPException) as error:  # URLError, timeouts, resets, bad status lines
+            reason = getattr(error, "reason", error)
+            kind = "timeout" if isinstance(reason, TimeoutError) else "connection error"
+            raise Retry(f"{kind} ({type(reason).__name__})") from None
+
+
+def _retry_after(headers: HTTPMessage) -> float | None:
+    """Retry-After in seconds; the HTTP-date form is rare enough to fall back to backoff."""
+    try:
+        return max(0.0, float(headers.get("Retry-After", "")))
+    except ValueError:
+        return None

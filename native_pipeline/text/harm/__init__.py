@@ -1,0 +1,142 @@
+"""Harm scores in [0, 1] per category, from the one scorer the config chooses (`harm.backend`).
+
+Backends (see README, "Which harm backend"):
+- `offline` (default, CPU): the bundled calibrated n-gram model (offline.py);
+- `moderation_api`: an OpenAI-compatible /v1/moderations endpoint (remote.py);
+- `hf_classifier`: a local Hugging Face sequence classifier, batched on CPU or GPU (hf.py);
+- `llm_judge`: the expert's chat endpoint with a written rubric (remote.py).
+
+Every consumer (cleaning's `harm` block, the policy rewriter, validation through
+alignment.rewrite.measure, the audit, harmlessness) scores through `make_scorer(settings)`.
+Every backend returns all HARM_KEYS; the categories it does not score are 0 and left out of its
+`categories`. A document is scored paragraph by paragraph (long paragraphs cut to about
+`chunk_chars`) and each category keeps its maximum: one hateful paragraph in a long article must
+still show. Documents are never removed here; the rewrite step reads the scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+from typing import Protocol
+
+from native_pipeline.settings import HarmSettings
+from native_pipeline.text.blocks import Block, Document
+
+CATEGORIES = ("harm_hate", "harm_harassment", "harm_sexual", "harm_violence")
+HARM_KEYS = (*CATEGORIES, "harm_max")
+
+__all__ = ["CATEGORIES", "HARM_KEYS", "HarmBackend", "HarmSettings", "make_scorer", "text_harm"]
+
+
+class HarmBackend(Protocol):
+    name: str
+    categories: tuple[str, ...]  # those of CATEGORIES it really scores
+
+    def score(self, texts: list[str]) -> list[dict[str, float]]:
+        """Every HARM_KEYS key for each text, the text scored as a whole."""
+        ...
+
+
+def complete(scores: dict[str, float]) -> dict[str, float]:
+    """All categories (0 where the backend has none), clipped to [0, 1], and their maximum."""
+    out = {cat: min(max(float(scores.get(cat, 0.0)), 0.0), 1.0) for cat in CATEGORIES}
+    out["harm_max"] = max(out.values())
+    return out
+
+
+class OfflineScorer:
+    """The `offline` backend: offensive -> harm_harassment, hate -> harm_hate."""
+
+    name = "offline"
+    categories = ("harm_hate", "harm_harassment")
+
+    def __init__(self, model_path: str | None = None) -> None:
+        from native_pipeline.text.harm import offline
+
+        self.model = offline.load(model_path) if model_path else offline.bundled()
+
+    def score(self, texts: list[str]) -> list[dict[str, float]]:
+        p = self.model.predict(texts)
+        return [
+            complete({"harm_hate": h, "harm_harassment": o})
+            for o, h in zip(p["offensive"], p["hate"], strict=True)
+        ]
+
+
+@cache
+def _scorer(settings_json: str) -> HarmBackend:
+    settings = HarmSettings.model_validate_json(settings_json)
+    if settings.backend == "offline":
+        return OfflineScorer(settings.model)
+    if settings.backend == "hf_classifier":
+        from native_pipeline.text.harm.hf import HFClassifierScorer
+
+        return HFClassifierScorer(settings)
+    from native_pipeline.text.harm.remote import LLMJudgeScorer, ModerationScorer
+
+    return (
+        ModerationScorer(settings)
+        if settings.backend == "moderation_api"
+        else LLMJudgeScorer(settings)
+    )
+
+
+def make_scorer(settings: HarmSettings | None = None) -> HarmBackend:
+    """The configured scorer, built once per process and settings (models load once)."""
+    return _scorer((settings or HarmSettings()).model_dump_json())
+
+
+def chunks(text: str, chunk_chars: int) -> list[str]:
+    """Each paragraph (line) on its own, long ones cut at spaces into pieces of about
+    `chunk_chars`: merging paragraphs would dilute a short harmful one in its neighbours' words."""
+    pieces = []
+    for line in text.split("\n"):
+        piece: list[str] = []
+        size = 0
+        for word in line.split():
+            if piece and size + len(word) > chunk_chars:
+                pieces.append(" ".join(piece))
+                piece, size = [], 0
+            piece.append(word)
+            size += len(word) + 1
+        if piece:
+            pieces.append(" ".join(piece))
+    return pieces or [text]
+
+
+def text_harm(
+    texts: Sequence[str], scorer: HarmBackend | None = None, chunk_chars: int = 300
+) -> list[dict[str, float]]:
+    """Category scores of each text: the maximum over its chunks, all scored in one call."""
+    scorer = scorer or make_scorer()
+    pieces = [chunks(text, chunk_chars) for text in texts]
+    flat = scorer.score([chunk for text_chunks in pieces for chunk in text_chunks])
+    scores, start = [], 0
+    for text_chunks in pieces:
+        rows = flat[start : start + len(text_chunks)]
+        start += len(text_chunks)
+        scores.append({key: max(row[key] for row in rows) for key in HARM_KEYS})
+    return scores
+
+
+class HarmScorer(Block):
+    """Set meta harm_hate, harm_harassment, harm_sexual, harm_violence and harm_max."""
+
+    name = "harm"
+
+    def __init__(
+        self, chunk_chars: int = 300, digits: int = 4, settings: HarmSettings | None = None
+    ) -> None:
+        super().__init__()
+        self.chunk_chars = chunk_chars
+        self.digits = digits
+        # Settings, not a scorer, travel to the worker processes; each builds its own scorer.
+        self.settings = settings or HarmSettings()
+
+    def process(self, docs: list[Document]) -> list[Document]:
+        scores = text_harm([d.text for d in docs], make_scorer(self.settings), self.chunk_chars)
+        for doc, row in zip(docs, scores, strict=True):
+            for key in HARM_KEYS:
+                doc.meta[key] = round(row[key], self.digits)
+        return docs

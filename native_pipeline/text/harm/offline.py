@@ -1,0 +1,143 @@
+"""The `offline` harm scorer: hashed character and word n-grams, two calibrated linear heads.
+
+Trained by `benchmarks/harm/train_offline.py` on public labelled Arabic posts (see its data
+card); the model file holds only the weights, so loading it needs numpy alone, and scoring a
+batch is one sparse matrix product. Heads: `offensive` (insults, abuse, profanity, hate) and
+`hate` (offensive language aimed at a group or at a person for who they are). Each head's raw
+probability is mapped through a Platt curve fitted on held-out posts, so 0.8 means about four
+in five such posts are offensive (or hateful) as labelled by people.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from itertools import pairwise
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from native_pipeline.text.normalize import fold, words
+
+MODEL_PATH = Path(__file__).with_name("offline_model.npz")
+HEADS = ("offensive", "hate")
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_REPEAT = re.compile(r"(.)\1{2,}")  # "ههههه" and "كلبببب" -> two letters
+
+
+def tokens(text: str) -> list[str]:
+    """Folded words, with URLs dropped and letters repeated for emphasis cut to two."""
+    return words(_REPEAT.sub(r"\1\1", fold(_URL.sub(" ", text))))
+
+
+def _bucket(gram: str, bits: int) -> int:
+    return zlib.crc32(gram.encode()) & ((1 << bits) - 1)
+
+
+@dataclass(frozen=True)
+class Featurizer:
+    """Counts of hashed character n-grams (inside each word, padded with spaces, as sklearn's
+    `char_wb`) and of hashed word unigrams and bigrams, each block log-scaled and L2-normed."""
+
+    char_bits: int = 18
+    word_bits: int = 17
+    char_min: int = 2
+    char_max: int = 5
+    # Each distinct word's feature ids (its n-grams and itself): words repeat across texts and
+    # batches, so each is cut and hashed once. Started afresh past MAX_WORDS words.
+    cache: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
+    MAX_WORDS: ClassVar[int] = 500_000
+
+    @property
+    def size(self) -> int:
+        return (1 << self.char_bits) + (1 << self.word_bits)
+
+    def _word_ids(self, word: str) -> list[int]:
+        padded = f" {word} "
+        ids = [
+            _bucket(padded[i : i + n], self.char_bits)
+            for n in range(self.char_min, self.char_max + 1)
+            for i in range(max(len(padded) - n + 1, 1))
+        ]
+        ids.append((1 << self.char_bits) + _bucket(word, self.word_bits))
+        return ids
+
+    def transform(self, texts: Sequence[str]) -> csr_matrix:
+        if len(self.cache) > self.MAX_WORDS:
+            self.cache.clear()
+        offset = 1 << self.char_bits
+        indptr, indices = [0], []
+        for text in texts:
+            toks = tokens(text)
+            for tok in toks:
+                ids = self.cache.get(tok)
+                if ids is None:
+                    ids = self.cache[tok] = self._word_ids(tok)
+                indices += ids
+            indices += [offset + _bucket(f"{a} {b}", self.word_bits) for a, b in pairwise(toks)]
+            indptr.append(len(indices))
+        counts = csr_matrix(
+            (np.ones(len(indices), dtype=np.float32), indices, indptr),
+            shape=(len(texts), self.size),
+        )
+        counts.sum_duplicates()
+        counts.data = np.log1p(counts.data)
+        # L2 per block, so a long text's many characters do not drown its few words.
+        rows = np.repeat(np.arange(len(texts)), np.diff(counts.indptr))
+        in_words = counts.indices >= offset
+        for block in (~in_words, in_words):
+            norms = np.sqrt(np.bincount(rows[block], counts.data[block] ** 2, len(texts)))
+            counts.data[block] /= np.maximum(norms, 1e-12)[rows[block]]
+        return counts
+
+
+@dataclass(frozen=True)
+class OfflineModel:
+    featurizer: Featurizer
+    weights: np.ndarray  # (features, heads)
+    bias: np.ndarray  # (heads,)
+    platt: np.ndarray  # (heads, 2): calibrated p = sigmoid(a * logit + b)
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        return self.featurizer.transform(texts) @ self.weights + self.bias
+
+    def predict(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Calibrated probability per head, one value per text."""
+        if not texts:
+            return {head: np.zeros(0) for head in HEADS}
+        z = self.logits(texts) * self.platt[:, 0] + self.platt[:, 1]
+        p = 1.0 / (1.0 + np.exp(-z))
+        return {head: p[:, i] for i, head in enumerate(HEADS)}
+
+    def save(self, path: Path) -> None:
+        f = self.featurizer
+        np.savez_compressed(
+            path,
+            # float16 weights halve the file; scores move by under 1e-3.
+            weights=self.weights.astype(np.float16),
+            bias=self.bias,
+            platt=self.platt,
+            shape=np.array([f.char_bits, f.word_bits, f.char_min, f.char_max]),
+        )
+
+
+def load(path: Path | str = MODEL_PATH) -> OfflineModel:
+    with np.load(path) as data:
+        char_bits, word_bits, char_min, char_max = (int(v) for v in data["shape"])
+        featurizer = Featurizer(char_bits, word_bits, char_min, char_max)
+        weights = data["weights"].astype(np.float32)
+        if weights.shape != (featurizer.size, len(HEADS)):
+            raise ValueError(f"{path}: weights of shape {weights.shape} do not fit the featurizer")
+        return OfflineModel(featurizer, weights, data["bias"], data["platt"])
+
+
+@cache
+def bundled() -> OfflineModel:
+    """The shipped model, loaded once per process."""
+    return load(MODEL_PATH)
