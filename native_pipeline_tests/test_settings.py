@@ -37,7 +37,7 @@ def test_the_shipped_config_loads_into_typed_sections():
     assert isinstance(settings.training.loop, PretrainLoop)
     assert isinstance(settings.alignment.worker.training, WorkerTraining)
     assert settings.training.loop.max_steps == 40
-    assert settings.cleaning.blocks["gopher_quality"]["min_words"] == 50
+    assert settings.cleaning.blocks["gopher_quality"]["min_words"] == 30
 
 
 @pytest.mark.parametrize(
