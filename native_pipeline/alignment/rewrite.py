@@ -1,8 +1,9 @@
 """Rewrite segments under the code of conduct: generate, validate, retry once, never lose one.
 
 Every segment gets exactly one result. A rejected output is retried once with another sampling
-seed; if that fails too, the original segment is kept and flagged with the reason, so an invalid
-output is never emitted as aligned and no segment is dropped.
+seed at the retry temperature (no retry when that is 0: greedy decoding would repeat the same
+output); if that fails too, the original segment is kept and flagged with the reason, so an
+invalid output is never emitted as aligned and no segment is dropped.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from native_pipeline.alignment.backends.base import Rewriter, Sampling
 from native_pipeline.alignment.conduct import unwrap
-from native_pipeline.alignment.validate import VALID, Candidate, Limits, verdict
-from native_pipeline.text.harm import HARM_KEYS, text_harm
+from native_pipeline.alignment.fidelity import Fidelity, compare
+from native_pipeline.alignment.validate import VALID, Candidate, Limits, review
+from native_pipeline.text.harm import HARM_KEYS, harm_scores, text_harm
 from native_pipeline.text.langid import LanguageFilter, detect_language
 
 ATTEMPTS = 2  # the first output, then one retry with another seed
@@ -56,6 +58,7 @@ class AlignedSegment:
     after: Measures | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    fidelity: Fidelity | None = None  # of the last rewrite that parsed, kept or not
 
     @property
     def unchanged(self) -> bool:
@@ -81,12 +84,30 @@ class AlignedSegment:
             "dialect_after": self.after.dialect,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "numbers_kept": self.fidelity.numbers_kept if self.fidelity else None,
+            "names_kept": round(self.fidelity.names_kept, 4) if self.fidelity else None,
+            "new_names": self.fidelity.new_names if self.fidelity else None,
         }
 
 
+def harmful_sentences(sentences: Sequence[str], threshold: float) -> frozenset[str]:
+    """The sentences the harm scorer flags: the ones a rewrite may remove or neutralise."""
+    scores = harm_scores(list(sentences)) if sentences else []
+    return frozenset(s for s, h in zip(sentences, scores, strict=True) if h["harm_max"] >= threshold)
+
+
 def align_segments(
-    segments: Sequence[str], rewriter: Rewriter, sampling: Sampling, limits: Limits
+    segments: Sequence[str],
+    rewriter: Rewriter,
+    sampling: Sampling,
+    limits: Limits,
+    retry_temperature: float | None = None,
 ) -> list[AlignedSegment]:
+    """`retry_temperature`: the temperature of the retry; None keeps `sampling`'s."""
+    retry = replace(
+        sampling,
+        temperature=sampling.temperature if retry_temperature is None else retry_temperature,
+    )
     # The originals are measured while the first batch generates: an engine in another process
     # (vLLM) or in native code (torch) leaves this process's thread free.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -98,18 +119,24 @@ def align_segments(
     ]
     pending = list(range(len(segments)))
     for attempt in range(ATTEMPTS):
-        if not pending:
+        if not pending or (attempt and retry.temperature == 0):
             break
         if attempt:
             completions = rewriter.rewrite(
-                [segments[i] for i in pending], sampling.with_seed(sampling.seed + attempt)
+                [segments[i] for i in pending], retry.with_seed(sampling.seed + attempt)
             )
         outputs = [None if c.error else c.text for c in completions]
         rewrites = [unwrap(o) if o is not None else None for o in outputs]
         # One batched measurement of every rewrite that parsed.
         parsed = [r for r in rewrites if r and r.strip()]
         measured = dict(zip(parsed, measure(parsed), strict=True))
-        retry = []
+        comparisons = {
+            i: compare(results[i].original, r) for i, r in zip(pending, rewrites) if r and r.strip()
+        }
+        # Only sentences a rewrite removed or changed are scored, all in one batch.
+        questioned = {s for c in comparisons.values() for s in c.questioned}
+        harmful = harmful_sentences(sorted(questioned), limits.moderation_threshold)
+        rejected = []
         for i, completion, output, rewrite in zip(
             pending, completions, outputs, rewrites, strict=True
         ):
@@ -118,7 +145,7 @@ def align_segments(
             result.input_tokens += completion.input_tokens
             result.output_tokens += completion.output_tokens
             after = measured.get(rewrite) if rewrite else None
-            status = verdict(
+            status, fidelity = review(
                 Candidate(
                     original=result.original,
                     output=output,
@@ -126,16 +153,20 @@ def align_segments(
                     lang_after=(after.lang, after.lang_score) if after else None,
                     harm_before=result.before.harm["harm_max"],
                     harm_after=after.harm["harm_max"] if after else 0.0,
+                    truncated=completion.truncated,
+                    comparison=comparisons.get(i),
+                    harmful=harmful,
                 ),
                 limits,
             )
+            result.fidelity = fidelity or result.fidelity
             if status == VALID:
                 result.aligned, result.status, result.after = rewrite, VALID, after
             else:
                 result.rejected.append(status)
                 result.status = status
-                retry.append(i)
-        pending = retry
+                rejected.append(i)
+        pending = rejected
     for i in pending:  # still rejected: the original is kept, measured as it is
         results[i].after = results[i].before
     return results

@@ -1,0 +1,303 @@
+"""Does a rewrite still say what the original said? Knowledge preservation, checked by rule.
+
+The code of conduct lets a rewrite fix format, remove advertising and boilerplate and neutralise
+harm, never change the facts. `compare` lines the rewrite up against the original word by word
+(folded, light-stemmed words, so punctuation, spacing, line breaks and joined conjunctions do not
+count) and gives, per sentence of the original, the share of its words kept in order, its
+numbers, its names and rare words, and its quotations. `Comparison.check` then says which rule
+the rewrite breaks, if any:
+
+- `quote_changed`: a quotation (Qur'an in ﴿ ﴾ or braces, speech in quotation marks) is not in
+  the rewrite character for character (whitespace aside);
+- `numbers_changed`: the numbers (digits of any script, decimal and thousands separators, small
+  number words) of the rewrite differ from the original's;
+- `names_lost`: names and rare words (every word that is not a function word) are missing;
+- `summarised`: less than `coverage_min` of the original's words survive;
+- `sentence_dropped`: a sentence is gone (or rewritten beyond recognition) without a reason;
+- `content_added`: a run of new words as long as a sentence, which the original never had;
+- `names_added`: new names or rare words (a likely invented fact).
+
+Removing a sentence is allowed when it has a reason: it is page furniture (an ad, a call to
+subscribe, boilerplate; `policy.is_furniture`) or harmful (the harm scorer, run by the caller on
+`Comparison.questioned` only, so a faithful rewrite costs no harm scoring). Numbers, names and
+quotations of such sentences may go with them, and a harmful sentence may be replaced by
+new words (neutralised).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Protocol
+
+from native_pipeline.alignment.backends.policy import is_furniture
+from native_pipeline.text.normalize import fold, words
+
+FIDELITY_REJECTIONS = (
+    "quote_changed",
+    "numbers_changed",
+    "names_lost",
+    "summarised",
+    "sentence_dropped",
+    "content_added",
+    "names_added",
+)
+
+
+class FidelityLimits(Protocol):
+    """The thresholds `check` reads (validate.Limits has them all)."""
+
+    sentence_kept_min: float
+    coverage_min: float
+    names_lost_max: float
+    new_names_max: float
+    added_run_min: float
+
+
+# A sentence ends at . ! ? ؟ (not a decimal point: "2.3") or at a line break.
+_SENTENCE_END = re.compile(r"[.!?؟]+(?!\d)|\n")
+# Quotations: Qur'an in ornate parentheses or braces, speech in guillemets or quotation marks.
+_QUOTE = re.compile(r"﴿([^﴾]+)﴾|\{([^{}]+)\}|«([^»]+)»|“([^”]+)”|\"([^\"\n]+)\"")
+# A number: digits with decimal or thousands separators (ASCII, Arabic ٫ ٬ and the comma).
+_NUMBER = re.compile(r"\d+(?:[.,٫٬،]\d+)*")
+_THOUSANDS = re.compile(r"\d{1,3}(?:[,٬]\d{3})+")
+_SPACE = re.compile(r"\s+")
+
+# Folded function words: prepositions, conjunctions, particles, pronouns, demonstratives,
+# relatives, auxiliaries and common adverbs. What is left of a text are its names and content
+# words, which a faithful rewrite keeps.
+FUNCTION_WORDS = frozenset(
+    fold(w)
+    for w in """
+    في من على إلى الى عن مع أن إن أو أم ثم حتى لكن لكنّ بل لا لم لن ما ماذا متى أين كيف كم هل قد
+    لقد سوف كل بعض غير سوى بين بعد قبل عند عندما حين حيث منذ خلال ضد نحو لدى لدي دون تحت فوق أمام
+    خلف حول عبر وفق إذا إذ لو لولا كي لكي لأن إلا أي أيّ أيضا أيضاً كما مثل جدا فقط هنا هناك الآن
+    هو هي هم هن هما أنا نحن أنت أنتم إياه إياها له لها لهم لهن به بها بهم منه منها منهم عنه عنها
+    عليه عليها عليهم إليه إليها فيه فيها فيهم هذا هذه هذان هاتان هؤلاء ذلك تلك أولئك الذي التي
+    اللذان اللتان الذين اللواتي اللاتي كان كانت كانوا يكون تكون يكن ليس ليست ليسوا أصبح أصبحت
+    صار ظل مازال لازال ما زال تم تمت يتم وقد فقد وإن وأن أنه أنها إنه إنها بأن لأنه كذلك ذلك
+    عليك إليك لك لكم منكم عنكم فيكم وهو وهي وهم
+    """.split()
+)
+# Small number words and their values, folded. Ambiguous ones ("واحد" in "في آن واحد") are left
+# out: a rewrite that writes one as a digit then fails safe (numbers_changed).
+NUMBER_WORDS = {
+    fold(w): v
+    for v, ws in {
+        2: "اثنان اثنين اثنتان اثنتين",
+        3: "ثلاث ثلاثة",
+        4: "أربع أربعة",
+        5: "خمس خمسة",
+        7: "سبع سبعة",
+        8: "ثماني ثمانية ثمان",
+        9: "تسع تسعة",
+        10: "عشر عشرة",
+        20: "عشرون عشرين",
+        30: "ثلاثون ثلاثين",
+        40: "أربعون أربعين",
+        50: "خمسون خمسين",
+        60: "ستون ستين",
+        70: "سبعون سبعين",
+        80: "ثمانون ثمانين",
+        90: "تسعون تسعين",
+        100: "مئة مائة",
+        1000: "ألف",
+    }.items()
+    for w in ws.split()
+}
+_PREFIXES = ("بال", "كال", "لل", "ال", "ب", "ل")
+
+
+def stem(word: str) -> str:
+    """A folded word without the article and joined conjunctions or prepositions: "وبالرياض"
+    and "الرياض" meet. Applied to both texts alike, so an over-cut word still matches itself."""
+    word = fold(word)
+    if word[:1] in ("و", "ف") and len(word) >= 4:
+        word = word[1:]
+    for prefix in _PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 3:
+            return word[len(prefix) :]
+    return word
+
+
+def number_value(token: str) -> str:
+    """One spelling per number: "1,500" "١٬٥٠٠" "1500" -> "1500"; "2,3" "٢٫٣" "2.30" -> "2.3"."""
+    token = fold(token)
+    if _THOUSANDS.fullmatch(token):
+        token = re.sub(r"[,٬]", "", token)
+    whole, _, fraction = re.sub(r"[,٫،]", ".", token).partition(".")
+    whole = whole.lstrip("0") or "0"
+    fraction = fraction.replace(".", "").rstrip("0")
+    return f"{whole}.{fraction}" if fraction else whole
+
+
+def numbers(text: str) -> frozenset[str]:
+    found = {number_value(m.group(0)) for m in _NUMBER.finditer(fold(text))}
+    found |= {str(NUMBER_WORDS[w]) for w in map(stem, words(text)) if w in NUMBER_WORDS}
+    return frozenset(found)
+
+
+def is_name(stemmed: str) -> bool:
+    """A name or rare word: not a function word, a number or a letter or two."""
+    return (
+        len(stemmed) >= 3
+        and stemmed not in FUNCTION_WORDS
+        and stemmed not in NUMBER_WORDS
+        and not stemmed.isdigit()
+    )
+
+
+def quotes(text: str) -> list[tuple[int, str]]:
+    """(offset, quoted text with its whitespace collapsed) of each quotation."""
+    return [
+        (m.start(), _SPACE.sub(" ", next(g for g in m.groups() if g is not None)).strip())
+        for m in _QUOTE.finditer(text)
+    ]
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    start: int  # offset in the original
+    kept: float  # share of its words found in the rewrite, in order
+    furniture: bool  # an ad or boilerplate line: may be removed
+    numbers: frozenset[str]
+    names: frozenset[str]
+
+
+def sentences(text: str) -> list[tuple[int, str]]:
+    """(offset, text) of each non-blank sentence."""
+    out, start = [], 0
+    for end in [m.end() for m in _SENTENCE_END.finditer(text)] + [len(text)]:
+        if text[start:end].strip():
+            out.append((start, text[start:end]))
+        start = end
+    return out
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    """The verdict of `check` and what the audit follows: is the worker drifting?"""
+
+    reason: str | None  # None: faithful
+    numbers_kept: float  # share of the original's numbers found in the rewrite
+    names_kept: float  # share of the original's names and rare words found in the rewrite
+    new_names: int  # names and rare words the rewrite has and the original had not
+    dropped: int  # sentences removed without a reason
+
+
+@dataclass(frozen=True)
+class Comparison:
+    sentences: tuple[Sentence, ...]
+    quotes: tuple[tuple[int, str], ...]  # of the original
+    rewrite_text: str  # whitespace collapsed, for the quotations
+    rewrite_numbers: frozenset[str]
+    rewrite_names: frozenset[str]
+    # Runs of new words in the rewrite: (its words' stems, indexes of the original sentences
+    # whose words it replaced).
+    added: tuple[tuple[tuple[str, ...], frozenset[int]], ...]
+
+    @property
+    def questioned(self) -> list[str]:
+        """Sentences not kept whole and not furniture: the caller asks the harm scorer which of
+        them were harmful, and passes those to `check`."""
+        return [s.text for s in self.sentences if s.kept < 1.0 and not s.furniture]
+
+    def check(self, limits: FidelityLimits, harmful: Collection[str] = ()) -> Fidelity:
+        excused = [s.furniture or s.text in harmful for s in self.sentences]
+        required = [s for s, e in zip(self.sentences, excused, strict=True) if not e]
+        all_numbers = frozenset().union(*(s.numbers for s in self.sentences))
+        need_numbers = frozenset().union(*(s.numbers for s in required))
+        need_names = frozenset().union(*(s.names for s in required))
+        all_names = frozenset().union(*(s.names for s in self.sentences))
+        # New words that replaced harmful or furniture sentences are a neutralised rewrite.
+        new_runs = [
+            run for run, replaced in self.added if not any(excused[i] for i in replaced)
+        ]
+        new_names = {w for run in new_runs for w in run if is_name(w)} - all_names
+        kept_words = sum(s.kept * len(s.text) for s in required)
+        coverage = kept_words / max(sum(len(s.text) for s in required), 1)
+        dropped = sum(s.kept < limits.sentence_kept_min for s in required)
+        lost_names = need_names - self.rewrite_names
+        starts = [s.start for s in self.sentences]
+        lost_quotes = [
+            q
+            for offset, q in self.quotes
+            if q not in self.rewrite_text
+            and not excused[max(0, sum(st <= offset for st in starts) - 1)]
+        ]
+        reason = None
+        if lost_quotes:
+            reason = "quote_changed"
+        elif need_numbers - self.rewrite_numbers or self.rewrite_numbers - all_numbers:
+            reason = "numbers_changed"
+        elif len(lost_names) > limits.names_lost_max:
+            reason = "names_lost"
+        elif coverage < limits.coverage_min:
+            reason = "summarised"
+        elif dropped:
+            reason = "sentence_dropped"
+        elif any(len(run) >= limits.added_run_min for run in new_runs):
+            reason = "content_added"
+        elif len(new_names) > limits.new_names_max:
+            reason = "names_added"
+        return Fidelity(
+            reason,
+            numbers_kept=_share(need_numbers, self.rewrite_numbers),
+            names_kept=_share(need_names, self.rewrite_names),
+            new_names=len(new_names),
+            dropped=dropped,
+        )
+
+
+def _share(needed: frozenset[str], found: frozenset[str]) -> float:
+    return len(needed & found) / len(needed) if needed else 1.0
+
+
+def compare(original: str, rewrite: str) -> Comparison:
+    spans = sentences(original)
+    # Each word of the original, with the sentence it belongs to.
+    tokens: list[str] = []
+    owner: list[int] = []
+    for index, (_, text) in enumerate(spans):
+        stems = [stem(w) for w in words(text)]
+        tokens += stems
+        owner += [index] * len(stems)
+    new_tokens = [stem(w) for w in words(rewrite)]
+    matcher = difflib.SequenceMatcher(None, tokens, new_tokens, autojunk=False)
+    matched = [0] * len(spans)
+    added = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            for i in range(i1, i2):
+                matched[owner[i]] += 1
+        elif op in ("insert", "replace"):
+            added.append((tuple(new_tokens[j1:j2]), frozenset(owner[i1:i2])))
+    counts = [0] * len(spans)
+    for i in owner:
+        counts[i] += 1
+    result = []
+    for index, (start, text) in enumerate(spans):
+        line_end = original.find("\n", start)
+        line = original[original.rfind("\n", 0, start) + 1 : line_end if line_end >= 0 else None]
+        stems = {stem(w) for w in words(text)}
+        result.append(
+            Sentence(
+                text=text,
+                start=start,
+                kept=matched[index] / counts[index] if counts[index] else 1.0,
+                furniture=is_furniture(line),
+                numbers=numbers(text),
+                names=frozenset(w for w in stems if is_name(w)),
+            )
+        )
+    return Comparison(
+        sentences=tuple(result),
+        quotes=tuple(quotes(original)),
+        rewrite_text=_SPACE.sub(" ", rewrite),
+        rewrite_numbers=numbers(rewrite),
+        rewrite_names=frozenset(w for w in map(stem, words(rewrite)) if is_name(w)),
+        added=tuple(added),
+    )
