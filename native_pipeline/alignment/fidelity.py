@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
@@ -133,10 +134,15 @@ def number_value(token: str) -> str:
     return f"{whole}.{fraction}" if fraction else whole
 
 
-def numbers(text: str) -> frozenset[str]:
-    found = {number_value(m.group(0)) for m in _NUMBER.finditer(fold(text))}
-    found |= {str(NUMBER_WORDS[w]) for w in map(stem, words(text)) if w in NUMBER_WORDS}
-    return frozenset(found)
+def numbers(text: str) -> Counter[str]:
+    """How many times each number occurs (a number repeated and changed once still counts)."""
+    found = Counter(number_value(m.group(0)) for m in _NUMBER.finditer(fold(text)))
+    found.update(str(NUMBER_WORDS[w]) for w in map(stem, words(text)) if w in NUMBER_WORDS)
+    return found
+
+
+def names(text: str) -> Counter[str]:
+    return Counter(w for w in map(stem, words(text)) if is_name(w))
 
 
 def is_name(stemmed: str) -> bool:
@@ -160,11 +166,12 @@ def quotes(text: str) -> list[tuple[int, str]]:
 @dataclass(frozen=True)
 class Sentence:
     text: str
+    line: str  # the line it is on: a harmful comment is often scored right only as a whole
     start: int  # offset in the original
     kept: float  # share of its words found in the rewrite, in order
     furniture: bool  # an ad or boilerplate line: may be removed
-    numbers: frozenset[str]
-    names: frozenset[str]
+    numbers: Counter[str]
+    names: Counter[str]
 
 
 def sentences(text: str) -> list[tuple[int, str]]:
@@ -193,32 +200,35 @@ class Comparison:
     sentences: tuple[Sentence, ...]
     quotes: tuple[tuple[int, str], ...]  # of the original
     rewrite_text: str  # whitespace collapsed, for the quotations
-    rewrite_numbers: frozenset[str]
-    rewrite_names: frozenset[str]
+    rewrite_numbers: Counter[str]
+    rewrite_names: Counter[str]
     # Runs of new words in the rewrite: (its words' stems, indexes of the original sentences
-    # whose words it replaced).
+    # whose words it replaced or that it sits between).
     added: tuple[tuple[tuple[str, ...], frozenset[int]], ...]
 
     @property
     def questioned(self) -> list[str]:
-        """Sentences not kept whole and not furniture: the caller asks the harm scorer which of
-        them were harmful, and passes those to `check`."""
-        return [s.text for s in self.sentences if s.kept < 1.0 and not s.furniture]
+        """Sentences not kept whole and not furniture, and their lines: the caller asks the harm
+        scorer which of them are harmful, and passes those to `check`."""
+        out = []
+        for s in self.sentences:
+            if s.kept < 1.0 and not s.furniture:
+                out += [s.text] if s.text == s.line else [s.text, s.line]
+        return out
 
     def check(self, limits: FidelityLimits, harmful: Collection[str] = ()) -> Fidelity:
-        excused = [s.furniture or s.text in harmful for s in self.sentences]
+        excused = [s.furniture or s.text in harmful or s.line in harmful for s in self.sentences]
         required = [s for s, e in zip(self.sentences, excused, strict=True) if not e]
-        all_numbers = frozenset().union(*(s.numbers for s in self.sentences))
-        need_numbers = frozenset().union(*(s.numbers for s in required))
-        need_names = frozenset().union(*(s.names for s in required))
-        all_names = frozenset().union(*(s.names for s in self.sentences))
+        all_numbers = sum((s.numbers for s in self.sentences), Counter())
+        need_numbers = sum((s.numbers for s in required), Counter())
+        need_names = sum((s.names for s in required), Counter())
+        all_names = sum((s.names for s in self.sentences), Counter())
         # New words that replaced harmful or furniture sentences are a neutralised rewrite.
-        new_runs = [
-            run for run, replaced in self.added if not any(excused[i] for i in replaced)
-        ]
-        new_names = {w for run in new_runs for w in run if is_name(w)} - all_names
-        kept_words = sum(s.kept * len(s.text) for s in required)
-        coverage = kept_words / max(sum(len(s.text) for s in required), 1)
+        new_runs = [run for run, replaced in self.added if not any(excused[i] for i in replaced)]
+        new_names = {w for run in new_runs for w in run if is_name(w) and w not in all_names}
+        required_chars = sum(len(s.text) for s in required)
+        kept_chars = sum(s.kept * len(s.text) for s in required)
+        coverage = kept_chars / required_chars if required_chars else 1.0
         dropped = sum(s.kept < limits.sentence_kept_min for s in required)
         lost_names = need_names - self.rewrite_names
         starts = [s.start for s in self.sentences]
@@ -233,7 +243,7 @@ class Comparison:
             reason = "quote_changed"
         elif need_numbers - self.rewrite_numbers or self.rewrite_numbers - all_numbers:
             reason = "numbers_changed"
-        elif len(lost_names) > limits.names_lost_max:
+        elif lost_names.total() > limits.names_lost_max:
             reason = "names_lost"
         elif coverage < limits.coverage_min:
             reason = "summarised"
@@ -252,8 +262,8 @@ class Comparison:
         )
 
 
-def _share(needed: frozenset[str], found: frozenset[str]) -> float:
-    return len(needed & found) / len(needed) if needed else 1.0
+def _share(needed: Counter[str], found: Counter[str]) -> float:
+    return (needed & found).total() / needed.total() if needed else 1.0
 
 
 def compare(original: str, rewrite: str) -> Comparison:
@@ -274,7 +284,10 @@ def compare(original: str, rewrite: str) -> Comparison:
             for i in range(i1, i2):
                 matched[owner[i]] += 1
         elif op in ("insert", "replace"):
-            added.append((tuple(new_tokens[j1:j2]), frozenset(owner[i1:i2])))
+            # The sentences it replaced, or sits between: a neutral sentence written where a
+            # harmful one was may share a word or two with it, which splits the edit.
+            around = owner[max(i1 - 1, 0) : i2 + 1]
+            added.append((tuple(new_tokens[j1:j2]), frozenset(around)))
     counts = [0] * len(spans)
     for i in owner:
         counts[i] += 1
@@ -282,15 +295,15 @@ def compare(original: str, rewrite: str) -> Comparison:
     for index, (start, text) in enumerate(spans):
         line_end = original.find("\n", start)
         line = original[original.rfind("\n", 0, start) + 1 : line_end if line_end >= 0 else None]
-        stems = {stem(w) for w in words(text)}
         result.append(
             Sentence(
                 text=text,
+                line=line,
                 start=start,
                 kept=matched[index] / counts[index] if counts[index] else 1.0,
                 furniture=is_furniture(line),
                 numbers=numbers(text),
-                names=frozenset(w for w in stems if is_name(w)),
+                names=names(text),
             )
         )
     return Comparison(
@@ -298,6 +311,6 @@ def compare(original: str, rewrite: str) -> Comparison:
         quotes=tuple(quotes(original)),
         rewrite_text=_SPACE.sub(" ", rewrite),
         rewrite_numbers=numbers(rewrite),
-        rewrite_names=frozenset(w for w in map(stem, words(rewrite)) if is_name(w)),
+        rewrite_names=names(rewrite),
         added=tuple(added),
     )

@@ -93,7 +93,9 @@ class AlignedSegment:
 def harmful_sentences(sentences: Sequence[str], threshold: float) -> frozenset[str]:
     """The sentences the harm scorer flags: the ones a rewrite may remove or neutralise."""
     scores = harm_scores(list(sentences)) if sentences else []
-    return frozenset(s for s, h in zip(sentences, scores, strict=True) if h["harm_max"] >= threshold)
+    return frozenset(
+        s for s, h in zip(sentences, scores, strict=True) if h["harm_max"] >= threshold
+    )
 
 
 def align_segments(

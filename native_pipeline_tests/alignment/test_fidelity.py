@@ -3,6 +3,8 @@ the text says."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from native_pipeline.alignment.conduct import wrap
 from native_pipeline.alignment.fidelity import compare, number_value, numbers, stem
 from native_pipeline.alignment.validate import Candidate, Limits, review
@@ -31,7 +33,7 @@ def test_numbers_are_read_in_any_script_and_spelling():
     assert number_value("١٬٥٠٠") == number_value("1,500") == "1500"
     assert number_value("٢٫٣") == number_value("2,30") == number_value("2.3") == "2.3"
     assert numbers("في عام ٢٠٢٤ شارك ثلاثة فرق") == numbers("في عام 2024 شارك 3 فرق")
-    assert numbers("الساعة 10:30") == {"10", "30"}
+    assert numbers("الساعة 10:30") == Counter({"10": 1, "30": 1})
     assert stem("وبالرياض") == stem("الرياض") == stem("والرياض")
 
 
@@ -50,6 +52,9 @@ def test_faithful_rewrites_pass():
     assert _reason(harmful, NEWS, flagged) == "valid"
     neutral = f"{NEWS}\nأرجو أن نحافظ على الاحترام المتبادل في النقاش بين الأعضاء جميعا."
     assert _reason(harmful, neutral, flagged) == "valid"
+    # the scorer may flag a comment only as a whole line, not sentence by sentence
+    comment = "أنت إنسان فاشل. لا أحد يحترمك هنا. اخرج من المنتدى."
+    assert _reason(f"{NEWS}\n{comment}", NEWS, frozenset({comment})) == "valid"
     # a function word edited
     assert _reason(NEWS, NEWS.replace("منذ بداية", "من بداية")) == "valid"
 
@@ -68,6 +73,10 @@ def test_a_replaced_name_or_place_is_rejected_and_counted():
     assert fidelity is not None and fidelity.names_kept < 1 and fidelity.new_names == 1
     assert _reason(NEWS, NEWS.replace("خالد الحمدان", "سعيد الحمدان")) == "names_lost"
     assert _reason(NEWS, NEWS.replace("مايو", "يونيو")) == "names_lost"
+    # a name said twice and changed once; a number said twice and changed once
+    twice = "زار الوفد الرياض يوم 5 مارس، وبقي في الرياض حتى يوم 5 أبريل من العام الماضي."
+    assert _reason(twice, twice.replace("الرياض", "جدة", 1)) == "names_lost"
+    assert _reason(twice, twice.replace("5", "6", 1)) == "numbers_changed"
 
 
 def test_a_quotation_is_kept_character_for_character():
