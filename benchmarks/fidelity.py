@@ -1,7 +1,7 @@
 """Fidelity benchmark: does validation reject rewrites that change what real text says, and keep
 the ones that do not?
 
-    python benchmarks/fidelity.py --clean /work/realdata/clean.jsonl --harm /work/realdata/harm.jsonl
+    python benchmarks/fidelity.py --clean clean.jsonl --harm harm.jsonl [--n 200]
 
 1. Cuts the news documents of `--clean` (jsonl rows with `text` and `genre`; every genre when
    none is news) into rewrite segments, as rewrite_segments does (256 words and marks at most).

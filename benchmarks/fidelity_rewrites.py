@@ -55,12 +55,13 @@ ENGLISH = (
     "The report noted a sharp rise in prices across the region over the past year.",
     "Witnesses described long queues outside the offices since early morning.",
 )
-MONTHS = (
+_MONTHS = (
     "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر "
     "كانون الثاني شباط آذار نيسان أيار حزيران تموز آب أيلول تشرين"
-).split()
+)
+MONTHS = _MONTHS.split()
 # Names looked for in the text; a found one is replaced by another one the corpus also has.
-NAMES = (
+_NAMES = (
     "الرياض جدة مكة المدينة دبي أبوظبي الدوحة الكويت المنامة مسقط القاهرة الإسكندرية عمان "
     "بيروت دمشق بغداد البصرة الموصل صنعاء عدن الخرطوم طرابلس تونس الجزائر الرباط الدار "
     "البيضاء مراكش نواكشوط غزة القدس رام الله نابلس حلب حمص إسطنبول أنقرة طهران واشنطن "
@@ -68,7 +69,8 @@ NAMES = (
     "يوسف إبراهيم مصطفى محمود فاطمة عائشة مريم سارة ليلى نور ترامب بايدن ماكرون بوتين "
     "أردوغان السيسي لبنان سوريا العراق مصر الأردن فلسطين السعودية الإمارات قطر البحرين "
     "عُمان اليمن السودان ليبيا المغرب موريتانيا تركيا إيران روسيا الصين فرنسا ألمانيا"
-).split()
+)
+NAMES = _NAMES.split()
 
 _NUMBER = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)?(?![\d.,])")
 _ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩", "0123456789")

@@ -69,9 +69,7 @@ _SPACE = re.compile(r"\s+")
 # Folded function words: prepositions, conjunctions, particles, pronouns, demonstratives,
 # relatives, auxiliaries and common adverbs. What is left of a text are its names and content
 # words, which a faithful rewrite keeps.
-FUNCTION_WORDS = frozenset(
-    fold(w)
-    for w in """
+_FUNCTION_WORDS = """
     في من على إلى الى عن مع أن إن أو أم ثم حتى لكن لكنّ بل لا لم لن ما ماذا متى أين كيف كم هل قد
     لقد سوف كل بعض غير سوى بين بعد قبل عند عندما حين حيث منذ خلال ضد نحو لدى لدي دون تحت فوق أمام
     خلف حول عبر وفق إذا إذ لو لولا كي لكي لأن إلا أي أيّ أيضا أيضاً كما مثل جدا فقط هنا هناك الآن
@@ -80,8 +78,8 @@ FUNCTION_WORDS = frozenset(
     اللذان اللتان الذين اللواتي اللاتي كان كانت كانوا يكون تكون يكن ليس ليست ليسوا أصبح أصبحت
     صار ظل مازال لازال ما زال تم تمت يتم وقد فقد وإن وأن أنه أنها إنه إنها بأن لأنه كذلك ذلك
     عليك إليك لك لكم منكم عنكم فيكم وهو وهي وهم
-    """.split()
-)
+"""
+FUNCTION_WORDS = frozenset(fold(w) for w in _FUNCTION_WORDS.split())
 # Small number words and their values, folded. Ambiguous ones ("واحد" in "في آن واحد") are left
 # out: a rewrite that writes one as a digit then fails safe (numbers_changed).
 NUMBER_WORDS = {

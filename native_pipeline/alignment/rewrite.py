@@ -133,7 +133,9 @@ def align_segments(
         parsed = [r for r in rewrites if r and r.strip()]
         measured = dict(zip(parsed, measure(parsed), strict=True))
         comparisons = {
-            i: compare(results[i].original, r) for i, r in zip(pending, rewrites) if r and r.strip()
+            i: compare(results[i].original, r)
+            for i, r in zip(pending, rewrites, strict=True)
+            if r and r.strip()
         }
         # Only sentences a rewrite removed or changed are scored, all in one batch.
         questioned = {s for c in comparisons.values() for s in c.questioned}
