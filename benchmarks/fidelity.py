@@ -3,8 +3,8 @@ the ones that do not?
 
     python benchmarks/fidelity.py --clean clean.jsonl --harm harm.jsonl [--n 200]
 
-1. Cuts the news documents of `--clean` (jsonl rows with `text` and `genre`; every genre when
-   none is news) into rewrite segments, as rewrite_segments does (256 words and marks at most).
+1. Cuts the documents of `--clean` (jsonl rows with `text` and `genre`) of one `--genre` (news by
+   default) into rewrite segments, as rewrite_segments does (256 words and marks at most).
 2. Makes `--n` (original, rewrite) pairs of each kind with the rules of fidelity_rewrites.py:
    faithful kinds (what the code of conduct allows) and unfaithful kinds (one change of meaning
    each). Harmful and dialect comments come from `--harm` (jsonl rows with `text` and `label`).
@@ -54,11 +54,11 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in f if line.strip()]
 
 
-def load_segments(path: Path, min_words: int = 20) -> list[str]:
-    rows = read_jsonl(path)
-    news = [r for r in rows if "news" in str(r.get("genre", "")).lower()] or rows
+def load_segments(path: Path, genre: str, min_words: int = 20) -> list[str]:
+    """Rewrite segments of the rows whose genre contains `genre`, with at least `min_words`."""
+    rows = [r for r in read_jsonl(path) if genre in str(r.get("genre", ""))]
     segments = []
-    for row in news:
+    for row in rows:
         for segment in segment_document(str(row["id"]), row["text"], 256, count_pieces):
             if len(segment.text.split()) >= min_words:
                 segments.append(segment.text)
@@ -89,13 +89,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clean", type=Path, required=True)
     parser.add_argument("--harm", type=Path, required=True)
+    parser.add_argument("--genre", default="news", help="rows whose genre contains this")
     parser.add_argument("--n", type=int, default=200, help="pairs per kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--show", type=int, default=0, help="print this many errors per kind")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
-    segments = load_segments(args.clean)
+    segments = load_segments(args.clean, args.genre)
     rng.shuffle(segments)
     limits = Limits()
     labelled = load_comments(args.harm, True, rng)

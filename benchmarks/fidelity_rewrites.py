@@ -18,8 +18,8 @@ Faithful:
 Unfaithful:
 - number: one number changed; date: a day, month or year shifted; name: a name replaced by
   another from the corpus; drop: one sentence removed; invent: a sentence of another article
-  added; translate: a paragraph replaced by English text (there is no machine translation here:
-  English news sentences stand in for the translation); summary: only the first sentence of
+  added; translate: a paragraph (in a one-paragraph segment, a sentence) replaced by English
+  text (there is no machine translation here: English news sentences stand in for it); summary: only the first sentence of
   each paragraph kept (a lead summary).
 """
 
@@ -201,11 +201,16 @@ def invent(text: str, corpus: Corpus, rng: random.Random) -> Pair | None:
 def translate(text: str, corpus: Corpus, rng: random.Random) -> Pair | None:
     lines = text.split("\n")
     long = [i for i, line in enumerate(lines) if len(line.split()) >= 8]
-    if len(lines) < 2 or not long:
+    if len(lines) >= 2 and long:
+        i = rng.choice(long)
+        lines[i] = " ".join(rng.sample(ENGLISH, 2))
+        return text, "\n".join(lines)
+    # One paragraph: a sentence of it (not the first) is translated instead.
+    spans = _sentences(text)[1:]
+    if not spans:
         return None
-    i = rng.choice(long)
-    lines[i] = " ".join(rng.sample(ENGLISH, 2))
-    return text, "\n".join(lines)
+    start, sentence = rng.choice(spans)
+    return text, text[:start] + " " + rng.choice(ENGLISH) + text[start + len(sentence) :]
 
 
 def summary(text: str, corpus: Corpus, rng: random.Random) -> Pair | None:

@@ -7,8 +7,9 @@ count) and gives, per sentence of the original, the share of its words kept in o
 numbers, its names and rare words, and its quotations. `Comparison.check` then says which rule
 the rewrite breaks, if any:
 
-- `quote_changed`: a quotation (Qur'an in ﴿ ﴾ or braces, speech in quotation marks) is not in
-  the rewrite character for character (whitespace aside);
+- `quote_changed`: the words of a quotation (Qur'an in ﴿ ﴾ or braces, speech in quotation
+  marks) are not in the rewrite letter for letter, diacritics included (its punctuation and
+  spacing may be fixed);
 - `numbers_changed`: the numbers (digits of any script, decimal and thousands separators, small
   number words) of the rewrite differ from the original's;
 - `names_lost`: names and rare words (every word that is not a function word) are missing;
@@ -20,8 +21,8 @@ the rewrite breaks, if any:
 Removing a sentence is allowed when it has a reason: it is page furniture (an ad, a call to
 subscribe, boilerplate; `policy.is_furniture`) or harmful (the harm scorer, run by the caller on
 `Comparison.questioned` only, so a faithful rewrite costs no harm scoring). Numbers, names and
-quotations of such sentences may go with them, and a harmful sentence may be replaced by
-new words (neutralised).
+quotations of such a sentence may go with it, and new words may take its place (neutralised);
+a harmful sentence edited in place (most of its words kept) keeps its facts like any other.
 """
 
 from __future__ import annotations
@@ -64,7 +65,6 @@ _QUOTE = re.compile(r"﴿([^﴾]+)﴾|\{([^{}]+)\}|«([^»]+)»|“([^”]+)”|
 # A number: digits with decimal or thousands separators (ASCII, Arabic ٫ ٬ and the comma).
 _NUMBER = re.compile(r"\d+(?:[.,٫٬،]\d+)*")
 _THOUSANDS = re.compile(r"\d{1,3}(?:[,٬]\d{3})+")
-_SPACE = re.compile(r"\s+")
 
 # Folded function words: prepositions, conjunctions, particles, pronouns, demonstratives,
 # relatives, auxiliaries and common adverbs. What is left of a text are its names and content
@@ -153,12 +153,16 @@ def is_name(stemmed: str) -> bool:
     )
 
 
+def letters(text: str) -> str:
+    """The words of a text as written (diacritics included), one space apart and around: what a
+    quotation must keep. Punctuation and spacing may be fixed."""
+    return f" {' '.join(words(text))} "
+
+
 def quotes(text: str) -> list[tuple[int, str]]:
-    """(offset, quoted text with its whitespace collapsed) of each quotation."""
-    return [
-        (m.start(), _SPACE.sub(" ", next(g for g in m.groups() if g is not None)).strip())
-        for m in _QUOTE.finditer(text)
-    ]
+    """(offset, `letters` of the quoted text) of each quotation."""
+    found = [(m.start(), next(g for g in m.groups() if g is not None)) for m in _QUOTE.finditer(text)]
+    return [(offset, letters(quoted)) for offset, quoted in found if words(quoted)]
 
 
 @dataclass(frozen=True)
@@ -191,18 +195,20 @@ class Fidelity:
     names_kept: float  # share of the original's names and rare words found in the rewrite
     new_names: int  # names and rare words the rewrite has and the original had not
     dropped: int  # sentences removed without a reason
+    new_words: int  # words of the rewrite the original does not have (any kind, with repeats)
 
 
 @dataclass(frozen=True)
 class Comparison:
     sentences: tuple[Sentence, ...]
     quotes: tuple[tuple[int, str], ...]  # of the original
-    rewrite_text: str  # whitespace collapsed, for the quotations
+    rewrite_letters: str  # for the quotations
     rewrite_numbers: Counter[str]
     rewrite_names: Counter[str]
     # Runs of new words in the rewrite: (its words' stems, indexes of the original sentences
     # whose words it replaced or that it sits between).
     added: tuple[tuple[tuple[str, ...], frozenset[int]], ...]
+    new_words: int
 
     @property
     def questioned(self) -> list[str]:
@@ -215,7 +221,16 @@ class Comparison:
         return out
 
     def check(self, limits: FidelityLimits, harmful: Collection[str] = ()) -> Fidelity:
-        excused = [s.furniture or s.text in harmful or s.line in harmful for s in self.sentences]
+        # Only what was removed is excused: a harmful sentence edited in place keeps its facts.
+        # A flagged line excuses its sentences only when it went as a whole: one harmful
+        # sentence must not excuse dropping the rest of its paragraph.
+        line_kept = {s.line for s in self.sentences if s.kept >= limits.sentence_kept_min}
+        excused = [
+            s.furniture
+            or s.kept < limits.sentence_kept_min
+            and (s.text in harmful or (s.line in harmful and s.line not in line_kept))
+            for s in self.sentences
+        ]
         required = [s for s, e in zip(self.sentences, excused, strict=True) if not e]
         all_numbers = sum((s.numbers for s in self.sentences), Counter())
         need_numbers = sum((s.numbers for s in required), Counter())
@@ -233,7 +248,7 @@ class Comparison:
         lost_quotes = [
             q
             for offset, q in self.quotes
-            if q not in self.rewrite_text
+            if q not in self.rewrite_letters
             and not excused[max(0, sum(st <= offset for st in starts) - 1)]
         ]
         reason = None
@@ -257,6 +272,7 @@ class Comparison:
             names_kept=_share(need_names, self.rewrite_names),
             new_names=len(new_names),
             dropped=dropped,
+            new_words=self.new_words,
         )
 
 
@@ -307,8 +323,9 @@ def compare(original: str, rewrite: str) -> Comparison:
     return Comparison(
         sentences=tuple(result),
         quotes=tuple(quotes(original)),
-        rewrite_text=_SPACE.sub(" ", rewrite),
+        rewrite_letters=letters(rewrite),
         rewrite_numbers=numbers(rewrite),
         rewrite_names=names(rewrite),
         added=tuple(added),
+        new_words=(Counter(new_tokens) - Counter(tokens)).total(),
     )

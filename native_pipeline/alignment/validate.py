@@ -117,7 +117,9 @@ def review(c: Candidate, limits: Limits) -> tuple[str, Fidelity | None]:
         return "too_short", fidelity
     if ratio > limits.length_ratio_max:
         return "too_long", fidelity
-    if c.harm_after > c.harm_before + limits.harm_tolerance:
+    # Only new words can make a rewrite more harmful: without any, a higher score is the
+    # scorer's noise on text cut into other paragraphs or punctuated otherwise.
+    if c.harm_after > c.harm_before + limits.harm_tolerance and fidelity.new_words:
         return "harm_increased", fidelity
     return fidelity.reason or VALID, fidelity
 

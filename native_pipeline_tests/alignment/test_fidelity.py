@@ -50,11 +50,18 @@ def test_faithful_rewrites_pass():
     harmful = f"{NEWS}\n{HARMFUL}"
     flagged = frozenset({HARMFUL})
     assert _reason(harmful, NEWS, flagged) == "valid"
+    # a harmful sentence edited in place keeps its facts
+    edited = f"{NEWS}\n{HARMFUL.replace('يا حقير يا تافه، ', '')} في 3 مايو"
+    assert _reason(edited + " عام 2020", edited, frozenset({edited + " عام 2020"})) != "valid"
     neutral = f"{NEWS}\nأرجو أن نحافظ على الاحترام المتبادل في النقاش بين الأعضاء جميعا."
     assert _reason(harmful, neutral, flagged) == "valid"
     # the scorer may flag a comment only as a whole line, not sentence by sentence
     comment = "أنت إنسان فاشل. لا أحد يحترمك هنا. اخرج من المنتدى."
     assert _reason(f"{NEWS}\n{comment}", NEWS, frozenset({comment})) == "valid"
+    # but a flagged paragraph does not excuse dropping a sentence of it that stays unflagged
+    paragraph = NEWS.replace("\n", " ") + " " + comment
+    kept_comment = NEWS.replace("\n", " ") + " " + comment.split(". ", 1)[1]
+    assert _reason(paragraph, kept_comment, frozenset({paragraph})) != "valid"
     # a function word edited
     assert _reason(NEWS, NEWS.replace("منذ بداية", "من بداية")) == "valid"
 
@@ -84,6 +91,9 @@ def test_a_quotation_is_kept_character_for_character():
     assert _reason(QURAN, QURAN.replace("عِلْمًا", "علما")) == "quote_changed"
     assert _reason(SPEECH, SPEECH.replace("الجديد", "الجديدة")) == "quote_changed"
     assert _reason(SPEECH, SPEECH.replace("«", '"').replace("»", '"')) == "valid"
+    # punctuation fixed inside reported speech is allowed, a word changed is not
+    assert _reason(SPEECH, SPEECH.replace("الجديد", "الجديد ,")) == "valid"
+    assert _reason(QURAN, QURAN.replace("زِدْنِي", "زدني")) == "quote_changed"
 
 
 def test_a_dropped_sentence_needs_a_reason():

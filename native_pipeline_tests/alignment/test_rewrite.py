@@ -91,7 +91,11 @@ def test_validation_reasons():
     assert _verdict(CLEAN, wrap(english), lang_after=("en", 0.3)) != "translated"
     assert _verdict(CLEAN, wrap(CLEAN[:20])) == "too_short"
     assert _verdict(CLEAN, wrap(CLEAN * 3)) == "too_long"
-    assert _verdict(CLEAN, wrap(CLEAN), harm_before=0.1, harm_after=0.6) == "harm_increased"
+    insult = CLEAN + " يا حقير"
+    assert _verdict(CLEAN, wrap(insult), harm_before=0.1, harm_after=0.6) == "harm_increased"
+    # the same words, cut into other lines: a higher score is the scorer's noise
+    rewrapped = CLEAN.replace(" تاريخ", "\nتاريخ")
+    assert _verdict(CLEAN, wrap(rewrapped), harm_before=0.1, harm_after=0.6) == "valid"
     # removing harm may shorten a harmful segment below the bound
     flagged = frozenset({CLEAN})  # the harm scorer flagged its one sentence
     assert (
