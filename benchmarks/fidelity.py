@@ -103,7 +103,7 @@ def main() -> None:
     corpus = Corpus(
         segments=segments,
         names=corpus_names(segments),
-        harmful=flagged(labelled, limits.moderation_threshold),
+        harmful=flagged(labelled, limits.harm_removal_min),
         dialect=load_comments(args.harm, False, rng),
     )
     print(f"segments: {len(segments)} from {args.clean}; names found: {len(corpus.names)}")

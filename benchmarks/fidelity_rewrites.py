@@ -19,8 +19,8 @@ Unfaithful:
 - number: one number changed; date: a day, month or year shifted; name: a name replaced by
   another from the corpus; drop: one sentence removed; invent: a sentence of another article
   added; translate: a paragraph (in a one-paragraph segment, a sentence) replaced by English
-  text (there is no machine translation here: English news sentences stand in for it); summary: only the first sentence of
-  each paragraph kept (a lead summary).
+  text (there is no machine translation here: English news sentences stand in for it);
+  summary: only the first sentence of each paragraph kept (a lead summary).
 """
 
 from __future__ import annotations
@@ -98,8 +98,8 @@ def _insert_line(text: str, line: str, rng: random.Random, at: int | None = None
 
 def _damage(text: str, rng: random.Random) -> str:
     """Web damage that a faithful rewrite repairs."""
-    text = text.replace("،", " ,").replace("؟", "?")
-    text = re.sub(r"\.(\s|$)", lambda m: " ." + m.group(1), text, count=2)
+    text = re.sub(r"(?<!\d)،|،(?!\d)", " ,", text).replace("؟", "?")
+    text = re.sub(r"(?<=[^\d\s])\.(\s|$)", lambda m: " ." + m.group(1), text, count=2)
     words = text.split(" ")
     for _ in range(max(1, len(words) // 15)):
         i = rng.randrange(len(words))
@@ -220,8 +220,8 @@ def summary(text: str, corpus: Corpus, rng: random.Random) -> Pair | None:
         if spans:
             firsts.append(spans[0][1].strip())
     kept = "\n".join(firsts)
-    if len(_sentences(text)) < 3 or kept == text.strip():
-        return None
+    if len(_sentences(text)) < 3 or len(sentences(kept)) == len(sentences(text)):
+        return None  # nothing left out
     return text, kept
 
 

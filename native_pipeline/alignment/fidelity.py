@@ -64,7 +64,7 @@ _SENTENCE_END = re.compile(r"[.!?؟]+(?!\d)|\n")
 _QUOTE = re.compile(r"﴿([^﴾]+)﴾|\{([^{}]+)\}|«([^»]+)»|“([^”]+)”|\"([^\"\n]+)\"")
 # A number: digits with decimal or thousands separators (ASCII, Arabic ٫ ٬ and the comma).
 _NUMBER = re.compile(r"\d+(?:[.,٫٬،]\d+)*")
-_THOUSANDS = re.compile(r"\d{1,3}(?:[,٬]\d{3})+")
+_THOUSANDS = re.compile(r"\d{1,3}(?:[,٬،]\d{3})+")
 
 # Folded function words: prepositions, conjunctions, particles, pronouns, demonstratives,
 # relatives, auxiliaries and common adverbs. What is left of a text are its names and content
@@ -125,7 +125,7 @@ def number_value(token: str) -> str:
     """One spelling per number: "1,500" "١٬٥٠٠" "1500" -> "1500"; "2,3" "٢٫٣" "2.30" -> "2.3"."""
     token = fold(token)
     if _THOUSANDS.fullmatch(token):
-        token = re.sub(r"[,٬]", "", token)
+        token = re.sub(r"[,٬،]", "", token)
     whole, _, fraction = re.sub(r"[,٫،]", ".", token).partition(".")
     whole = whole.lstrip("0") or "0"
     fraction = fraction.replace(".", "").rstrip("0")
@@ -161,7 +161,7 @@ def letters(text: str) -> str:
 
 def quotes(text: str) -> list[tuple[int, str]]:
     """(offset, `letters` of the quoted text) of each quotation."""
-    found = [(m.start(), next(g for g in m.groups() if g is not None)) for m in _QUOTE.finditer(text)]
+    found = [(m.start(), next(g for g in m.groups() if g)) for m in _QUOTE.finditer(text)]
     return [(offset, letters(quoted)) for offset, quoted in found if words(quoted)]
 
 

@@ -139,7 +139,7 @@ def align_segments(
         }
         # Only sentences a rewrite removed or changed are scored, all in one batch.
         questioned = {s for c in comparisons.values() for s in c.questioned}
-        harmful = harmful_sentences(sorted(questioned), limits.moderation_threshold)
+        harmful = harmful_sentences(sorted(questioned), limits.harm_removal_min)
         rejected = []
         for i, completion, output, rewrite in zip(
             pending, completions, outputs, rewrites, strict=True

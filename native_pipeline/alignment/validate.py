@@ -68,6 +68,10 @@ class Limits:
     # share is removed (allowed only for harm, ads and boilerplate); below coverage_min of the
     # segment's words kept, the rewrite is a summary.
     sentence_kept_min: float = 0.5
+    # A sentence the harm scorer scores at least this high may be removed or replaced (the
+    # policy rewriter removes at its harm_threshold, 0.8 too); lower, the scorer's false alarms
+    # on names and news would excuse dropped facts.
+    harm_removal_min: float = 0.8
     coverage_min: float = 0.6
     names_lost_max: float = 0  # names and rare words of the segment the rewrite may lose
     new_names_max: float = 2  # names and rare words the rewrite may add

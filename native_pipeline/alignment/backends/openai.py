@@ -1,11 +1,18 @@
 """The alignment expert behind an OpenAI-compatible chat-completions endpoint.
 
-One client for a hosted GPT-4-class model and for a self-hosted `vllm serve`. A bad request never
+One client for a hosted GPT-4-class model and for a self-hosted vLLM server. A bad request never
 raises: after its retries the completion carries an `error` and the caller keeps the original
-segment. Successful completions go to an on-disk cache, so a re-run never pays twice.
+segment. Successful completions go to an on-disk cache, so a re-run never pays twice; an output
+cut off at max_tokens (`finish_reason: "length"`) is marked `truncated` and not cached.
+
+With the model's tokenizer (`tokenizer`), a prompt that cannot fit the model's context with
+max_tokens is failed before it is sent; the context comes from `context_tokens` or from the
+server's /models (vLLM reports `max_model_len`).
 
 The API key is read from the environment at request time and only ever goes into the
-Authorization header: error bodies (which may echo part of the key) are never logged or kept.
+Authorization header. A refused request's error message is kept (vLLM says why: "prompt contains
+at least 513 input tokens") with the key, bearer tokens and URL credentials blanked out, since
+error bodies may echo part of the key.
 """
 
 from __future__ import annotations
@@ -15,14 +22,16 @@ import json
 import logging
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from http.client import HTTPException, HTTPMessage
 from pathlib import Path
@@ -34,6 +43,7 @@ from native_pipeline.alignment.conduct import Message
 log = logging.getLogger("native_pipeline.alignment")
 
 MAX_WAIT_S = 60.0  # cap on one backoff or Retry-After wait, so one server cannot stall a run
+MAX_ERROR_CHARS = 300  # of a server's error message, kept in the log and the metadata
 
 
 @dataclass
@@ -47,9 +57,15 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    truncated: int = 0  # completions cut off at max_tokens (paid for, not cached)
+    errors: Counter[str] = field(default_factory=Counter)  # failure reasons, redacted
 
-    def as_metadata(self) -> dict[str, int | float]:
-        return {**asdict(self), "cost_usd": round(self.cost_usd, 6)}
+    def as_metadata(self) -> dict[str, object]:
+        return {
+            **asdict(self),
+            "cost_usd": round(self.cost_usd, 6),
+            "errors": dict(self.errors.most_common(10)),
+        }
 
 
 class _Retry(Exception):
@@ -79,6 +95,40 @@ def redact_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+_SECRETS = (
+    re.compile(r"(?i)bearer\s+\S+"),  # an echoed Authorization header
+    re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"),  # OpenAI-style keys
+    re.compile(r"(://)[^/@\s]+(?=@)"),  # user:password@ in a URL
+    re.compile(r"(?i)((?:api[-_]?key|token|key)=)[^&\s]+"),  # keys in a query string
+)
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """The text without the given secrets, bearer tokens, key-like strings or URL credentials."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    for pattern in _SECRETS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
+    return text
+
+
+def error_message(body: bytes) -> str:
+    """The message of an error body ({"error": {"message"}}, vLLM's {"message"}, or text)."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict):
+            error = error.get("message") or error.get("detail") or data.get("message")
+        if isinstance(error, str):
+            return error
+    return text
 
 
 def _sha(text: str) -> str:
@@ -148,6 +198,8 @@ class OpenAIBackend:
         cache_dir: Path | str | None = None,
         price_input_per_mtok: float = 0.0,
         price_output_per_mtok: float = 0.0,
+        tokenizer: Path | str | None = None,
+        context_tokens: int | None = None,
     ) -> None:
         if concurrency < 1 or max_retries < 0:
             raise ValueError("concurrency must be >= 1 and max_retries >= 0")
@@ -166,6 +218,9 @@ class OpenAIBackend:
         self.usage = Usage()
         self._endpoint = redact_url(self.base_url)
         self._lock = threading.Lock()  # guards self.usage across the worker threads
+        self.tokenizer = tokenizer
+        self.context_tokens = context_tokens
+        self._count: Callable[[list[Message]], int] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -175,6 +230,51 @@ class OpenAIBackend:
 
     def identity(self) -> dict[str, str]:
         return {"backend": "openai", "model": self.model, "checkpoint": self._endpoint}
+
+    def _prompt_counter(self) -> Callable[[list[Message]], int] | None:
+        """Counts a conversation's prompt tokens with the model's chat template, when the
+        tokenizer and the context are known (loaded and asked once)."""
+        if self.tokenizer is None or self._count is not None:
+            return self._count
+        from transformers import AutoTokenizer
+
+        if self.context_tokens is None:
+            self.context_tokens = self._served_context()
+        if self.context_tokens is None:
+            log.warning("%s: context length unknown, prompts are not checked", self._endpoint)
+            self.tokenizer = None
+            return None
+        tokenizer = AutoTokenizer.from_pretrained(str(self.tokenizer))
+
+        def count(messages: list[Message]) -> int:
+            # Rendered as text, then tokenized as the server does (the template holds the BOS).
+            text = tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        self._count = count
+        return count
+
+    def _served_context(self) -> int | None:
+        """max_model_len of this model from the server's /models (vLLM), if it says."""
+        request = urllib.request.Request(f"{self.base_url}/models", headers=self._headers())
+        try:
+            with _OPENER.open(request, timeout=self.timeout_s) as response:
+                models = json.loads(response.read()).get("data", [])
+        except (OSError, HTTPException, ValueError, AttributeError):
+            return None
+        for model in models:
+            if isinstance(model, dict) and model.get("id") == self.model:
+                value = model.get("max_model_len")
+                return int(value) if isinstance(value, int) else None
+        return None
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        if api_key := os.environ.get(self.api_key_env):
+            headers["Authorization"] = f"Bearer {api_key}"
+        return headers
 
     def chat(self, conversations: Sequence[list[Message]], sampling: Sampling) -> list[Completion]:
         if not conversations:
@@ -198,14 +298,19 @@ class OpenAIBackend:
         return completions
 
     def _complete(self, key: str, messages: list[Message], sampling: Sampling) -> Completion:
-        if self.cache is None:
-            return self._request_with_retries(messages, sampling)
-        if (hit := self.cache.get(key)) is not None:
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
             with self._lock:
                 self.usage.cache_hits += 1
             return hit
+        if (count := self._prompt_counter()) is not None and self.context_tokens is not None:
+            prompt = count(messages)
+            if prompt + sampling.max_tokens > self.context_tokens:
+                return self._failed(
+                    f"prompt of {prompt} tokens + max_tokens {sampling.max_tokens} exceeds the "
+                    f"model's context of {self.context_tokens} tokens (not sent)"
+                )
         completion = self._request_with_retries(messages, sampling)
-        if completion.error is None:
+        if self.cache is not None and completion.error is None and not completion.truncated:
             self.cache.put(key, completion)
         return completion
 
@@ -242,6 +347,7 @@ class OpenAIBackend:
                 completion.output_tokens,
             )
             with self._lock:
+                self.usage.truncated += completion.truncated
                 self.usage.input_tokens += completion.input_tokens
                 self.usage.output_tokens += completion.output_tokens
                 self.usage.cost_usd += (
@@ -258,31 +364,39 @@ class OpenAIBackend:
         return min(self.backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.5), MAX_WAIT_S)
 
     def _failed(self, reason: str) -> Completion:
+        reason = redact(reason, [os.environ.get(self.api_key_env, "")])
         log.warning("%s: request failed: %s", self._endpoint, reason)
         with self._lock:
             self.usage.failures += 1
+            self.usage.errors[reason] += 1
         return Completion("", error=reason)
 
     def _request(self, messages: list[Message], sampling: Sampling) -> Completion:
         """One POST; raises _Retry or _Fatal with a short reason that holds no secret."""
         body = {"model": self.model, "messages": messages, **asdict(sampling)}
-        headers = {"Content-Type": "application/json"}
-        if api_key := os.environ.get(self.api_key_env):
-            headers["Authorization"] = f"Bearer {api_key}"
         request = urllib.request.Request(
             f"{self.base_url}/chat/completions",
             data=json.dumps(body).encode(),
-            headers=headers,
+            headers=self._headers(),
             method="POST",
         )
         try:
             with _OPENER.open(request, timeout=self.timeout_s) as response:
                 raw = response.read()
         except urllib.error.HTTPError as error:
-            error.close()  # its body may echo the key: never read
             if error.code == 429 or error.code >= 500:
+                error.close()
                 raise _Retry(f"http {error.code}", _retry_after(error.headers)) from None
-            raise _Fatal(f"http {error.code}") from None
+            # The server's reason, redacted (the body may echo the key) and cut short.
+            try:
+                message = error_message(error.read(4 * MAX_ERROR_CHARS))
+            except (OSError, HTTPException):
+                message = ""
+            finally:
+                error.close()
+            message = redact(message, [os.environ.get(self.api_key_env, "")])[:MAX_ERROR_CHARS]
+            reason = f"http {error.code}: {message}" if message else f"http {error.code}"
+            raise _Fatal(reason) from None
         except (OSError, HTTPException) as error:  # URLError, timeouts, resets, bad status lines
             reason = getattr(error, "reason", error)
             kind = "timeout" if isinstance(reason, TimeoutError) else "connection error"
@@ -301,7 +415,9 @@ def _retry_after(headers: HTTPMessage) -> float | None:
 def _parse(raw: bytes) -> Completion:
     try:
         data = json.loads(raw)
-        text = data["choices"][0]["message"]["content"]
+        choice = data["choices"][0]
+        text = choice["message"]["content"]
+        truncated = choice.get("finish_reason") == "length"
         usage = data.get("usage") or {}
         input_tokens = int(usage.get("prompt_tokens") or 0)
         output_tokens = int(usage.get("completion_tokens") or 0)
@@ -309,4 +425,6 @@ def _parse(raw: bytes) -> Completion:
         raise _Retry("malformed body") from None
     if not isinstance(text, str):  # e.g. null content from a refusal or a tool call
         raise _Retry("malformed body")
-    return Completion(text, input_tokens=input_tokens, output_tokens=output_tokens)
+    return Completion(
+        text, input_tokens=input_tokens, output_tokens=output_tokens, truncated=truncated
+    )
