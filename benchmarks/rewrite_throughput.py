@@ -15,10 +15,11 @@
    - raw `llm.generate` with the prompts' token ids, and raw `llm.chat(conversations)`: what the
      backend could have called instead;
    - `ChatRewriter(backend, conduct).rewrite(segments, sampling)`: the backend;
-   - `align_segments(segments, rewriter, sampling, Limits())`: the pipeline's rewrite, that is
-     the backend plus language and harm measurement, validation and one retry of each rejected
-     output; once with outputs that validate (see ValidOutputs), once with the random model's
-     own, which never do, so every segment is retried.
+   - `align_segments(segments, rewriter, sampling, Limits(), retry_temperature=0.7)`: the
+     pipeline's rewrite, that is the backend plus language and harm measurement, validation
+     (the fidelity checks included) and one retry of each rejected output; once with outputs
+     that validate (see ValidOutputs), once with the random model's own, which never do, so
+     every segment is retried.
 5. Prints for each side the median wall time, output tokens per second, their ratio to the
    reference's, and the overhead: the extra wall time for the same segments. Then the roofline
    bounds of the device.
@@ -175,7 +176,8 @@ def main() -> None:
         return sum(len(o.outputs[0].token_ids) for o in outputs)
 
     def aligned(rewriter: Rewriter) -> int:
-        return sum(r.output_tokens for r in align_segments(segments, rewriter, sampling, Limits()))
+        results = align_segments(segments, rewriter, sampling, Limits(), retry_temperature=0.7)
+        return sum(r.output_tokens for r in results)
 
     sides: dict[str, Callable[[], int]] = {
         RAW: lambda: generated(llm.generate(prompts, params, use_tqdm=False)),

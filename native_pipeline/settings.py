@@ -78,6 +78,20 @@ class BackendSettings(_Strict):
     timeout_s: float = Field(120.0, gt=0)
     price_input_per_mtok: float = 0.0
     price_output_per_mtok: float = 0.0
+    tokenizer: str | None = Field(
+        None,
+        description="openai: the served model's tokenizer (a folder or hub name): prompts too "
+        "long for its context with max_tokens are failed before they are sent",
+    )
+    context_tokens: int | None = Field(
+        None, ge=1, description="openai: the model's context; none: asked from the server (vLLM)"
+    )
+    retry_temperature: float | None = Field(
+        0.7,
+        ge=0,
+        description="temperature of the one retry of a rejected output; 0 (or none with a "
+        "greedy sampling) makes no retry, since greedy decoding repeats the same output",
+    )
     harm_threshold: float = Field(0.8, description="policy: sentences this harmful are removed")
     batch_size: int = Field(8, ge=1, description="transformers: conversations per generate call")
     engine: dict[str, Any] = Field(default_factory=dict, description="vllm: LLM(...) arguments")

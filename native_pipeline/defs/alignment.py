@@ -164,7 +164,9 @@ def _aligned_rows(
     segments: pl.DataFrame, rewriter: Rewriter, settings: BackendSettings, limits: Limits
 ) -> pl.DataFrame:
     """align_segments over a frame of segments, as rows of the ALIGNED schema."""
-    results = align_segments(segments["text"].to_list(), rewriter, sampling(settings), limits)
+    results = align_segments(
+        segments["text"].to_list(), rewriter, sampling(settings), limits, settings.retry_temperature
+    )
     identity = rewriter.identity()
     who = {
         "backend": identity["backend"],
