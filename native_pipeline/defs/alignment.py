@@ -328,7 +328,9 @@ def aligned_corpus(
     kinds={"matplotlib", "parquet"},
     description="The preliminary analysis on a fixed sample: harm per category before and "
     "after, perplexity histograms, unchanged share, edit ratios, language and dialect kept, "
-    "and the expert's 1–10 judge rubric when the expert is an LLM endpoint.",
+    "and the expert's 1–10 judge rubric when the expert is an LLM endpoint; per dump, each "
+    "validation check's rejection rate and the numbers and names kept, beside the judge's "
+    "accuracy.",
 )
 def rewrite_audit(lake: LakeResource, alignment: AlignmentResource) -> dg.MaterializeResult:
     settings = alignment.settings
@@ -345,15 +347,19 @@ def rewrite_audit(lake: LakeResource, alignment: AlignmentResource) -> dg.Materi
         scores = judge(
             expert, sample.select("original", "aligned").rows(), sampling(settings.expert)
         )
-    report = audit(sample, model.perplexity, scores)
+    corpus = rows.select("dump", "rejected", "numbers_kept", "names_kept").collect()
+    report = audit(sample, model.perplexity, scores, corpus)
+    assert report.fidelity is not None
     with lake.lake.writer("rewrite_audit") as out:
         out.write("sample", report.sample)
         out.write("summary", report.summary)
+        out.write("fidelity", report.fidelity)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": report.sample.height,
             **report.headline,
             "harm_by_category": markdown_table(report.harm),
+            "fidelity_by_dump": markdown_table(report.fidelity),
             "figures": png(report.figure()),
             "summary": markdown_table(report.summary),
         }
