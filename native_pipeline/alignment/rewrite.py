@@ -87,6 +87,7 @@ class AlignedSegment:
             "numbers_kept": self.fidelity.numbers_kept if self.fidelity else None,
             "names_kept": round(self.fidelity.names_kept, 4) if self.fidelity else None,
             "new_names": self.fidelity.new_names if self.fidelity else None,
+            "new_words": self.fidelity.new_words if self.fidelity else None,
         }
 
 
