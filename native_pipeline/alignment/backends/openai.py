@@ -279,6 +279,7 @@ class OpenAIBackend:
     def chat(self, conversations: Sequence[list[Message]], sampling: Sampling) -> list[Completion]:
         if not conversations:
             return []
+        self._prompt_counter()  # loaded here, before the worker threads share it
         # A conversation repeated in the batch (boilerplate that survived cleaning) is asked once.
         keys = [cache_key(self.model, messages, sampling) for messages in conversations]
         unique = dict(zip(keys, conversations, strict=True))
@@ -302,7 +303,7 @@ class OpenAIBackend:
             with self._lock:
                 self.usage.cache_hits += 1
             return hit
-        if (count := self._prompt_counter()) is not None and self.context_tokens is not None:
+        if (count := self._count) is not None and self.context_tokens is not None:
             prompt = count(messages)
             if prompt + sampling.max_tokens > self.context_tokens:
                 return self._failed(
