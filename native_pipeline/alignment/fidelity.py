@@ -30,8 +30,9 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from native_pipeline.alignment.backends.policy import is_furniture
@@ -112,7 +113,20 @@ _PREFIXES = ("بال", "كال", "لل", "ال", "ب", "ل")
 def stem(word: str) -> str:
     """A folded word without the article and joined conjunctions or prepositions: "وبالرياض"
     and "الرياض" meet. Applied to both texts alike, so an over-cut word still matches itself."""
-    word = fold(word)
+    return _stem_folded(fold(word))
+
+
+def stems(text: str) -> list[str]:
+    """The stem of each word of a text (each distinct word cut once)."""
+    return _stems_folded(fold(text))
+
+
+def _stems_folded(folded: str) -> list[str]:
+    return [_stem_folded(w) for w in words(folded)]
+
+
+@lru_cache(maxsize=1 << 17)
+def _stem_folded(word: str) -> str:
     if word[:1] in ("و", "ف") and len(word) >= 4:
         word = word[1:]
     for prefix in _PREFIXES:
@@ -134,15 +148,22 @@ def number_value(token: str) -> str:
 
 def numbers(text: str) -> Counter[str]:
     """How many times each number occurs (a number repeated and changed once still counts)."""
-    found = Counter(number_value(m.group(0)) for m in _NUMBER.finditer(fold(text)))
-    found.update(str(NUMBER_WORDS[w]) for w in map(stem, words(text)) if w in NUMBER_WORDS)
+    folded = fold(text)
+    return _numbers_folded(folded, _stems_folded(folded))
+
+
+def _numbers_folded(folded: str, text_stems: list[str]) -> Counter[str]:
+    found = Counter(number_value(m.group(0)) for m in _NUMBER.finditer(folded))
+    found.update(str(NUMBER_WORDS[w]) for w in text_stems if w in NUMBER_WORDS)
     return found
 
 
-def names(text: str) -> Counter[str]:
-    return Counter(w for w in map(stem, words(text)) if is_name(w))
+def names(text_stems: list[str]) -> Counter[str]:
+    """The names and rare words among a text's `stems`."""
+    return Counter(w for w in text_stems if is_name(w))
 
 
+@lru_cache(maxsize=1 << 17)
 def is_name(stemmed: str) -> bool:
     """A name or rare word: not a function word, a number or a letter or two."""
     return (
@@ -202,6 +223,8 @@ class Fidelity:
 class Comparison:
     sentences: tuple[Sentence, ...]
     quotes: tuple[tuple[int, str], ...]  # of the original
+    numbers: Counter[str]  # of the original
+    names: Counter[str]  # of the original
     rewrite_letters: str  # for the quotations
     rewrite_numbers: Counter[str]
     rewrite_names: Counter[str]
@@ -232,10 +255,11 @@ class Comparison:
             for s in self.sentences
         ]
         required = [s for s, e in zip(self.sentences, excused, strict=True) if not e]
-        all_numbers = sum((s.numbers for s in self.sentences), Counter())
-        need_numbers = sum((s.numbers for s in required), Counter())
-        need_names = sum((s.names for s in required), Counter())
-        all_names = sum((s.names for s in self.sentences), Counter())
+        all_numbers, all_names = self.numbers, self.names
+        need_numbers, need_names = all_numbers, all_names
+        if len(required) < len(self.sentences):
+            need_numbers = _total(s.numbers for s in required)
+            need_names = _total(s.names for s in required)
         # New words that replaced harmful or furniture sentences are a neutralised rewrite.
         new_runs = [run for run, replaced in self.added if not any(excused[i] for i in replaced)]
         new_names = {w for run in new_runs for w in run if is_name(w) and w not in all_names}
@@ -276,22 +300,74 @@ class Comparison:
         )
 
 
+def _total(counters: Iterable[Counter[str]]) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for counter in counters:
+        total.update(counter)
+    return total
+
+
 def _share(needed: Counter[str], found: Counter[str]) -> float:
     return (needed & found).total() / needed.total() if needed else 1.0
 
 
-def compare(original: str, rewrite: str) -> Comparison:
+@dataclass(frozen=True)
+class Original:
+    """What `compare` needs of an original, made once and before the rewrite exists (the
+    rewrite step prepares the originals while the engine generates)."""
+
+    spans: tuple[tuple[int, str], ...]  # (offset, text) of each sentence
+    lines: tuple[str, ...]  # the line each sentence is on
+    furniture: tuple[bool, ...]
+    stems: tuple[list[str], ...]
+    numbers: tuple[Counter[str], ...]
+    names: tuple[Counter[str], ...]
+    quotes: tuple[tuple[int, str], ...]
+    words: Counter[str]  # every stem, counted
+    all_numbers: Counter[str]
+    all_names: Counter[str]
+
+
+def prepare(original: str) -> Original:
     spans = sentences(original)
+    lines, furniture, all_stems, all_numbers, all_names = [], [], [], [], []
+    is_ad: dict[str, bool] = {}  # per line: a paragraph holds many sentences
+    for start, text in spans:
+        line_end = original.find("\n", start)
+        line = original[original.rfind("\n", 0, start) + 1 : line_end if line_end >= 0 else None]
+        if line not in is_ad:
+            is_ad[line] = is_furniture(line)
+        folded = fold(text)
+        text_stems = _stems_folded(folded)
+        lines.append(line)
+        furniture.append(is_ad[line])
+        all_stems.append(text_stems)
+        all_numbers.append(_numbers_folded(folded, text_stems))
+        all_names.append(names(text_stems))
+    return Original(
+        spans=tuple(spans),
+        lines=tuple(lines),
+        furniture=tuple(furniture),
+        stems=tuple(all_stems),
+        numbers=tuple(all_numbers),
+        names=tuple(all_names),
+        quotes=tuple(quotes(original)),
+        words=Counter(w for ws in all_stems for w in ws),
+        all_numbers=_total(all_numbers),
+        all_names=_total(all_names),
+    )
+
+
+def compare(original: str | Original, rewrite: str) -> Comparison:
+    """Line the rewrite up against the original (a text, or one `prepare`d already)."""
+    before = prepare(original) if isinstance(original, str) else original
     # Each word of the original, with the sentence it belongs to.
-    tokens: list[str] = []
-    owner: list[int] = []
-    for index, (_, text) in enumerate(spans):
-        stems = [stem(w) for w in words(text)]
-        tokens += stems
-        owner += [index] * len(stems)
-    new_tokens = [stem(w) for w in words(rewrite)]
+    tokens = [w for ws in before.stems for w in ws]
+    owner = [i for i, ws in enumerate(before.stems) for _ in ws]
+    rewrite_folded = fold(rewrite)
+    new_tokens = _stems_folded(rewrite_folded)
     matcher = difflib.SequenceMatcher(None, tokens, new_tokens, autojunk=False)
-    matched = [0] * len(spans)
+    matched = [0] * len(before.spans)
     added = []
     for op, i1, i2, j1, j2 in matcher.get_opcodes():
         if op == "equal":
@@ -302,30 +378,35 @@ def compare(original: str, rewrite: str) -> Comparison:
             # harmful one was may share a word or two with it, which splits the edit.
             around = owner[max(i1 - 1, 0) : i2 + 1]
             added.append((tuple(new_tokens[j1:j2]), frozenset(around)))
-    counts = [0] * len(spans)
-    for i in owner:
-        counts[i] += 1
-    result = []
-    for index, (start, text) in enumerate(spans):
-        line_end = original.find("\n", start)
-        line = original[original.rfind("\n", 0, start) + 1 : line_end if line_end >= 0 else None]
-        result.append(
-            Sentence(
-                text=text,
-                line=line,
-                start=start,
-                kept=matched[index] / counts[index] if counts[index] else 1.0,
-                furniture=is_furniture(line),
-                numbers=numbers(text),
-                names=names(text),
-            )
+    result = tuple(
+        Sentence(
+            text=text,
+            line=line,
+            start=start,
+            kept=kept / len(ws) if ws else 1.0,
+            furniture=ad,
+            numbers=found_numbers,
+            names=found_names,
         )
+        for (start, text), line, ad, ws, found_numbers, found_names, kept in zip(
+            before.spans,
+            before.lines,
+            before.furniture,
+            before.stems,
+            before.numbers,
+            before.names,
+            matched,
+            strict=True,
+        )
+    )
     return Comparison(
-        sentences=tuple(result),
-        quotes=tuple(quotes(original)),
-        rewrite_letters=letters(rewrite),
-        rewrite_numbers=numbers(rewrite),
-        rewrite_names=names(rewrite),
+        sentences=result,
+        quotes=before.quotes,
+        numbers=before.all_numbers,
+        names=before.all_names,
+        rewrite_letters=letters(rewrite) if before.quotes else "",
+        rewrite_numbers=_numbers_folded(rewrite_folded, new_tokens),
+        rewrite_names=names(new_tokens),
         added=tuple(added),
-        new_words=(Counter(new_tokens) - Counter(tokens)).total(),
+        new_words=(Counter(new_tokens) - before.words).total(),
     )

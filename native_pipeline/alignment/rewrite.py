@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from native_pipeline.alignment.backends.base import Rewriter, Sampling
 from native_pipeline.alignment.conduct import unwrap
-from native_pipeline.alignment.fidelity import Fidelity, compare
+from native_pipeline.alignment.fidelity import Fidelity, compare, prepare
 from native_pipeline.alignment.validate import VALID, Candidate, Limits, review
 from native_pipeline.text.harm import HARM_KEYS, harm_scores, text_harm
 from native_pipeline.text.langid import LanguageFilter, detect_language
@@ -111,12 +111,14 @@ def align_segments(
         sampling,
         temperature=sampling.temperature if retry_temperature is None else retry_temperature,
     )
-    # The originals are measured while the first batch generates: an engine in another process
-    # (vLLM) or in native code (torch) leaves this process's thread free.
+    # The originals are measured (and their sentences, numbers and names read) while the first
+    # batch generates: an engine in another process (vLLM) or in native code (torch) leaves this
+    # process's thread free.
     with ThreadPoolExecutor(max_workers=1) as pool:
         before_future = pool.submit(measure, segments)
+        prepared_future = pool.submit(lambda: [prepare(s) for s in segments])
         completions = rewriter.rewrite(segments, sampling)
-        before = before_future.result()
+        before, prepared = before_future.result(), prepared_future.result()
     results = [
         AlignedSegment(s, s, "pending", before=m) for s, m in zip(segments, before, strict=True)
     ]
@@ -134,7 +136,7 @@ def align_segments(
         parsed = [r for r in rewrites if r and r.strip()]
         measured = dict(zip(parsed, measure(parsed), strict=True))
         comparisons = {
-            i: compare(results[i].original, r)
+            i: compare(prepared[i], r)
             for i, r in zip(pending, rewrites, strict=True)
             if r and r.strip()
         }
