@@ -191,7 +191,8 @@ class Sentence:
     text: str
     line: str  # the line it is on: a harmful comment is often scored right only as a whole
     start: int  # offset in the original
-    kept: float  # share of its words found in the rewrite, in order
+    kept: float  # share of its words found in the rewrite, in order (1 when it has none)
+    size: int  # its words
     furniture: bool  # an ad or boilerplate line: may be removed
     numbers: Counter[str]
     names: Counter[str]
@@ -247,7 +248,9 @@ class Comparison:
         # Only what was removed is excused: a harmful sentence edited in place keeps its facts.
         # A flagged line excuses its sentences only when it went as a whole: one harmful
         # sentence must not excuse dropping the rest of its paragraph.
-        line_kept = {s.line for s in self.sentences if s.kept >= limits.sentence_kept_min}
+        line_kept = {
+            s.line for s in self.sentences if s.size and s.kept >= limits.sentence_kept_min
+        }
         excused = [
             s.furniture
             or s.kept < limits.sentence_kept_min
@@ -384,6 +387,7 @@ def compare(original: str | Original, rewrite: str) -> Comparison:
             line=line,
             start=start,
             kept=kept / len(ws) if ws else 1.0,
+            size=len(ws),
             furniture=ad,
             numbers=found_numbers,
             names=found_names,

@@ -56,7 +56,7 @@ def test_faithful_rewrites_pass():
     neutral = f"{NEWS}\nأرجو أن نحافظ على الاحترام المتبادل في النقاش بين الأعضاء جميعا."
     assert _reason(harmful, neutral, flagged) == "valid"
     # the scorer may flag a comment only as a whole line, not sentence by sentence
-    comment = "أنت إنسان فاشل. لا أحد يحترمك هنا. اخرج من المنتدى."
+    comment = "أنت إنسان فاشل. . لا أحد يحترمك هنا. اخرج من المنتدى."
     assert _reason(f"{NEWS}\n{comment}", NEWS, frozenset({comment})) == "valid"
     # but a flagged paragraph does not excuse dropping a sentence of it that stays unflagged
     paragraph = NEWS.replace("\n", " ") + " " + comment
