@@ -4,8 +4,10 @@ scorers' moderations and judge calls.
 Retries transient failures (429, 5xx, timeouts, resets, malformed bodies) with the server's
 Retry-After or exponential backoff with jitter; never follows redirects (they would carry the
 Authorization header elsewhere). The API key is read from the environment at request time and
-only ever goes into that header: error bodies (which may echo part of the key) are never read.
-Answers can be cached in SQLite, so that a re-run never pays twice.
+only ever goes into that header. A refused request's message is kept (vLLM says why: "prompt
+contains at least 513 input tokens") with the key, bearer tokens and URL credentials blanked
+out, since error bodies may echo part of the key. Answers can be cached in SQLite, so that a
+re-run never pays twice.
 """
 
 from __future__ import annotations
@@ -15,13 +17,15 @@ import json
 import logging
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from http.client import HTTPException, HTTPMessage
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 log = logging.getLogger("native_pipeline.api")
 
 MAX_WAIT_S = 60.0  # cap on one backoff or Retry-After wait, so one server cannot stall a run
+MAX_ERROR_CHARS = 300  # of a server's error message, kept in the log and the metadata
 T = TypeVar("T")
 
 
@@ -44,9 +49,15 @@ class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    truncated: int = 0  # answers cut off at max_tokens (paid for, not cached)
+    errors: Counter[str] = field(default_factory=Counter)  # failure reasons, redacted
 
-    def as_metadata(self) -> dict[str, int | float]:
-        return {**asdict(self), "cost_usd": round(self.cost_usd, 6)}
+    def as_metadata(self) -> dict[str, object]:
+        return {
+            **asdict(self),
+            "cost_usd": round(self.cost_usd, 6),
+            "errors": dict(self.errors.most_common(10)),
+        }
 
 
 class Retry(Exception):
@@ -76,6 +87,40 @@ def redact_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
     return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+
+
+_SECRETS = (
+    re.compile(r"(?i)bearer\s+\S+"),  # an echoed Authorization header
+    re.compile(r"\bsk-[A-Za-z0-9_-]{6,}"),  # OpenAI-style keys
+    re.compile(r"(://)[^/@\s]+(?=@)"),  # user:password@ in a URL
+    re.compile(r"(?i)((?:api[-_]?key|token|key)=)[^&\s]+"),  # keys in a query string
+)
+
+
+def redact(text: str, secrets: Sequence[str] = ()) -> str:
+    """The text without the given secrets, bearer tokens, key-like strings or URL credentials."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    for pattern in _SECRETS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "***", text)
+    return text
+
+
+def error_message(body: bytes) -> str:
+    """The message of an error body ({"error": {"message"}}, vLLM's {"message"}, or text)."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict):
+            error = error.get("message") or error.get("detail") or data.get("message")
+        if isinstance(error, str):
+            return error
+    return text
 
 
 def sha(text: str) -> str:
@@ -157,10 +202,10 @@ class ApiClient:
             try:
                 return parse(self._post(path, body))
             except Fatal as fatal:
-                return self._failed(f"{fatal} (not retried)")
+                return self.failed(f"{fatal} (not retried)")
             except Retry as retry:
                 if attempt > self.max_retries:
-                    return self._failed(f"{retry.reason} after {attempt} attempts")
+                    return self.failed(f"{retry.reason} after {attempt} attempts")
                 wait = self._wait_s(attempt, retry.wait_s)
                 log.info(
                     "%s: %s, retry %d/%d in %.2fs",
@@ -181,31 +226,56 @@ class ApiClient:
         # Jitter spreads the retries of concurrent workers that failed at the same moment.
         return min(self.backoff_s * 2 ** (attempt - 1) * random.uniform(0.5, 1.5), MAX_WAIT_S)
 
-    def _failed(self, reason: str) -> str:
+    def failed(self, reason: str) -> str:
+        """Count and log a failure; the reason, redacted, for the caller to keep."""
+        reason = redact(reason, [os.environ.get(self.api_key_env, "")])
         log.warning("%s: request failed: %s", self.endpoint, reason)
         with self.lock:
             self.usage.failures += 1
+            self.usage.errors[reason] += 1
         return reason
 
-    def _post(self, path: str, body: dict[str, Any]) -> bytes:
-        """One POST; raises Retry or Fatal with a short reason that holds no secret."""
+    def headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/json"}
         if api_key := os.environ.get(self.api_key_env):
             headers["Authorization"] = f"Bearer {api_key}"
+        return headers
+
+    def get_json(self, path: str) -> Any:
+        """GET {base_url}{path} once (e.g. /models); None when it fails."""
+        request = urllib.request.Request(f"{self.base_url}{path}", headers=self.headers())
+        try:
+            with _OPENER.open(request, timeout=self.timeout_s) as response:
+                return json.loads(response.read())
+        except (OSError, HTTPException, ValueError):
+            return None
+
+    def _post(self, path: str, body: dict[str, Any]) -> bytes:
+        """One POST; raises Retry or Fatal with a short reason that holds no secret."""
         request = urllib.request.Request(
             f"{self.base_url}{path}",
             data=json.dumps(body).encode(),
-            headers=headers,
+            headers=self.headers(),
             method="POST",
         )
         try:
             with _OPENER.open(request, timeout=self.timeout_s) as response:
                 return response.read()
         except urllib.error.HTTPError as error:
-            error.close()  # its body may echo the key: never read
             if error.code == 429 or error.code >= 500:
+                error.close()
                 raise Retry(f"http {error.code}", _retry_after(error.headers)) from None
-            raise Fatal(f"http {error.code}") from None
+            # The server's reason, redacted (the body may echo the key) and cut short.
+            try:
+                message = error_message(error.read(4 * MAX_ERROR_CHARS))
+            except (OSError, HTTPException):
+                message = ""
+            finally:
+                error.close()
+            message = redact(message, [os.environ.get(self.api_key_env, "")])[:MAX_ERROR_CHARS]
+            raise Fatal(
+                f"http {error.code}: {message}" if message else f"http {error.code}"
+            ) from None
         except (OSError, HTTPException) as error:  # URLError, timeouts, resets, bad status lines
             reason = getattr(error, "reason", error)
             kind = "timeout" if isinstance(reason, TimeoutError) else "connection error"

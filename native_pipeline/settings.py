@@ -147,6 +147,20 @@ class BackendSettings(_Strict):
     timeout_s: float = Field(120.0, gt=0)
     price_input_per_mtok: float = 0.0
     price_output_per_mtok: float = 0.0
+    tokenizer: str | None = Field(
+        None,
+        description="openai: the served model's tokenizer (a folder or hub name): prompts too "
+        "long for its context with max_tokens are failed before they are sent",
+    )
+    context_tokens: int | None = Field(
+        None, ge=1, description="openai: the model's context; none: asked from the server (vLLM)"
+    )
+    retry_temperature: float | None = Field(
+        0.7,
+        ge=0,
+        description="temperature of the one retry of a rejected output; 0 (or none with a "
+        "greedy sampling) makes no retry, since greedy decoding repeats the same output",
+    )
     harm_threshold: float = Field(0.8, description="policy: sentences this harmful are removed")
     batch_size: int = Field(8, ge=1, description="transformers: conversations per generate call")
     engine: EngineSettings = EngineSettings()
@@ -228,6 +242,18 @@ class Limits(_Strict):
     )
     # Below this language-ID score a short rewrite's language is too uncertain to call.
     translation_min_score: float = Field(0.5, ge=0, le=1)
+    # Knowledge preservation (alignment/fidelity.py). A sentence whose words survive below this
+    # share is removed (allowed only for harm, ads and boilerplate); below coverage_min of the
+    # segment's words kept, the rewrite is a summary.
+    sentence_kept_min: float = Field(0.5, ge=0, le=1)
+    # A sentence the harm scorer scores at least this high may be removed or replaced (the
+    # policy rewriter removes at its harm_threshold, 0.8 too); lower, the scorer's false alarms
+    # on names and news would excuse dropped facts.
+    harm_removal_min: float = Field(0.8, ge=0, le=1)
+    coverage_min: float = Field(0.6, ge=0, le=1)
+    names_lost_max: float = Field(0, ge=0, description="names and rare words it may lose")
+    new_names_max: float = Field(2, ge=0, description="names and rare words it may add")
+    added_run_min: float = Field(6, ge=1, description="new words in a row: invented content")
 
 
 class AlignmentSettings(_Strict):

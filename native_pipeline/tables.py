@@ -89,6 +89,13 @@ ALIGNED = {
     "dialect_after": pl.String,
     "input_tokens": pl.Int64,
     "output_tokens": pl.Int64,
+    # Knowledge preservation of the last rewrite that parsed (null when none did): shares of the
+    # original's numbers and names it kept, the names and the words it added
+    # (alignment/fidelity.py).
+    "numbers_kept": pl.Float64,
+    "names_kept": pl.Float64,
+    "new_names": pl.Int32,
+    "new_words": pl.Int32,
     # The rewriter's identity: which backend, model, checkpoint, prompt and sampling wrote it.
     "backend": pl.String,
     "model": pl.String,

@@ -35,7 +35,9 @@ from native_pipeline.text.harm import make_scorer, text_harm
 
 def _rewrite(texts: list[str], threshold: float, settings: HarmSettings) -> list:
     scorer = make_scorer(settings)
-    return align_segments(texts, PolicyRewriter(threshold, scorer), Sampling(), Limits(), scorer)
+    return align_segments(
+        texts, PolicyRewriter(threshold, scorer), Sampling(), Limits(), scorer=scorer
+    )
 
 
 def table(results: list, categories: tuple[str, ...], peer) -> list[dict]:

@@ -4,6 +4,10 @@ Harm per category before and after (and the reduction in %), perplexity before a
 one reference model, the share of segments left unchanged, the distribution of edit ratios,
 whether the language and the dialect were kept (dialect rewritten into MSA is a known risk of
 the method), and, when an expert judged the sample, its mean 1–10 scores per criterion.
+
+Knowledge preservation per dump (`fidelity_by_dump`): each validation check's rejection rate and
+the shares of numbers and names the rewrites kept, beside the judge's "accuracy of information"
+when an expert judged the sample, so that a drifting worker shows from one dump to the next.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ import polars as pl
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
+from native_pipeline.alignment.fidelity import FIDELITY_REJECTIONS
 from native_pipeline.alignment.judge import CRITERIA
+from native_pipeline.alignment.validate import REJECTIONS
 from native_pipeline.text.harm import CATEGORIES
 
 
@@ -33,6 +39,7 @@ class AuditReport:
     sample: pl.DataFrame  # one row per audited segment, with its perplexities and judge scores
     harm: pl.DataFrame  # category, before, after, reduction_pct
     headline: dict[str, float | int]
+    fidelity: pl.DataFrame | None = None  # fidelity_by_dump, when the corpus was given
 
     @property
     def summary(self) -> pl.DataFrame:
@@ -61,14 +68,40 @@ class AuditReport:
         return figure
 
 
+def fidelity_by_dump(corpus: pl.DataFrame, judged: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Per dump of `corpus` (dump, rejected, numbers_kept, names_kept of aligned_corpus rows):
+    segments, the rejection rate of each check (share of segments with an output it rejected;
+    the fidelity checks always, the others where they rejected any), the mean shares of numbers
+    and names kept, and the judge's mean accuracy on `judged` (audited rows with dump and
+    judge_accuracy) where given."""
+    reasons = pl.col("rejected").str.split(",")
+    table = corpus.group_by("dump").agg(
+        pl.len().alias("segments"),
+        pl.col("numbers_kept").mean().round(4),
+        pl.col("names_kept").mean().round(4),
+        *[reasons.list.contains(r).mean().round(4).alias(f"rejected_{r}") for r in REJECTIONS],
+    )
+    if judged is not None and "judge_accuracy" in judged.columns:
+        accuracy = judged.group_by("dump").agg(pl.col("judge_accuracy").mean().round(2))
+        table = table.join(accuracy, on="dump", how="left")
+    idle = [
+        f"rejected_{r}"
+        for r in REJECTIONS
+        if r not in FIDELITY_REJECTIONS and not (table[f"rejected_{r}"] > 0).any()
+    ]
+    return table.drop(idle).sort("dump")
+
+
 def audit(
     sample: pl.DataFrame,
     perplexity: Callable[[str], float],
     judge_scores: Sequence[dict[str, int] | None] | None = None,
+    corpus: pl.DataFrame | None = None,
     categories: Sequence[str] = CATEGORIES,
 ) -> AuditReport:
     """`sample`: rows of aligned_corpus. `judge_scores`: the expert's scores, row by row.
-    `categories`: those the harm scorer really scores (its `categories`)."""
+    `corpus`: the columns of fidelity_by_dump for every row of aligned_corpus. `categories`:
+    those the harm scorer really scores (its `categories`)."""
     rows = sample.with_columns(
         pl.col("original")
         .map_elements(perplexity, return_dtype=pl.Float64)
@@ -107,6 +140,9 @@ def audit(
         "language_kept_share": _share(rows["lang_after"] == rows["lang_before"]),
         "dialect_segments": dialect.height,
         "dialect_to_msa_share": _share(dialect["dialect_after"] == "msa"),
+        # Rows where no rewrite parsed have no share: the mean is over the others.
+        "numbers_kept_mean": _mean(rows["numbers_kept"].drop_nulls()),
+        "names_kept_mean": _mean(rows["names_kept"].drop_nulls()),
     }
     if judge_scores is not None:
         judged = [s for s in judge_scores if s is not None]
@@ -121,4 +157,7 @@ def audit(
             )
             values = [s[criterion] for s in judged]
             headline[f"judge_{criterion}"] = round(float(np.mean(values)), 2) if values else 0.0
-    return AuditReport(rows, harm, headline)
+    fidelity = None
+    if corpus is not None:
+        fidelity = fidelity_by_dump(corpus, rows if "dump" in rows.columns else None)
+    return AuditReport(rows, harm, headline, fidelity)

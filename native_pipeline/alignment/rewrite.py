@@ -1,8 +1,9 @@
 """Rewrite segments under the code of conduct: generate, validate, retry once, never lose one.
 
 Every segment gets exactly one result. A rejected output is retried once with another sampling
-seed; if that fails too, the original segment is kept and flagged with the reason, so an invalid
-output is never emitted as aligned and no segment is dropped.
+seed at the retry temperature (no retry when that is 0: greedy decoding would repeat the same
+output); if that fails too, the original segment is kept and flagged with the reason, so an
+invalid output is never emitted as aligned and no segment is dropped.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ import polars as pl
 
 from native_pipeline.alignment.backends.base import Rewriter, Sampling
 from native_pipeline.alignment.conduct import unwrap
-from native_pipeline.alignment.validate import VALID, Candidate, Limits, verdict
+from native_pipeline.alignment.fidelity import Fidelity, compare, prepare
+from native_pipeline.alignment.validate import VALID, Candidate, Limits, review
 from native_pipeline.lake import ChunkLog
 from native_pipeline.settings import BackendSettings
 from native_pipeline.tables import ALIGNED, SEGMENTS, frame
-from native_pipeline.text.harm import HARM_KEYS, HarmBackend, text_harm
+from native_pipeline.text.harm import HARM_KEYS, HarmBackend, make_scorer, text_harm
 from native_pipeline.text.langid import LanguageFilter, detect_language
 
 ATTEMPTS = 2  # the first output, then one retry with another seed
@@ -62,6 +64,7 @@ class AlignedSegment:
     after: Measures | None = None
     input_tokens: int = 0
     output_tokens: int = 0
+    fidelity: Fidelity | None = None  # of the last rewrite that parsed, kept or not
 
     @property
     def unchanged(self) -> bool:
@@ -87,7 +90,21 @@ class AlignedSegment:
             "dialect_after": self.after.dialect,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
+            "numbers_kept": self.fidelity.numbers_kept if self.fidelity else None,
+            "names_kept": round(self.fidelity.names_kept, 4) if self.fidelity else None,
+            "new_names": self.fidelity.new_names if self.fidelity else None,
+            "new_words": self.fidelity.new_words if self.fidelity else None,
         }
+
+
+def harmful_sentences(
+    sentences: Sequence[str], threshold: float, scorer: HarmBackend | None = None
+) -> frozenset[str]:
+    """The sentences the harm scorer flags: the ones a rewrite may remove or neutralise."""
+    scores = (scorer or make_scorer()).score(list(sentences)) if sentences else []
+    return frozenset(
+        s for s, h in zip(sentences, scores, strict=True) if h["harm_max"] >= threshold
+    )
 
 
 def align_segments(
@@ -95,32 +112,48 @@ def align_segments(
     rewriter: Rewriter,
     sampling: Sampling,
     limits: Limits,
+    retry_temperature: float | None = None,
     scorer: HarmBackend | None = None,
 ) -> list[AlignedSegment]:
-    """`scorer`: the harm scorer validation compares before and after with (none: offline)."""
-    # The originals are measured while the first batch generates: an engine in another process
-    # (vLLM) or in native code (torch) leaves this process's thread free.
+    """`retry_temperature`: the temperature of the retry; None keeps `sampling`'s. `scorer`: the
+    harm scorer validation compares before and after with (none: the offline one)."""
+    if retry_temperature is not None:
+        retry = sampling.model_copy(update={"temperature": retry_temperature})
+    else:
+        retry = sampling
+    # The originals are measured (and their sentences, numbers and names read) while the first
+    # batch generates: an engine in another process (vLLM) or in native code (torch) leaves this
+    # process's thread free.
     with ThreadPoolExecutor(max_workers=1) as pool:
         before_future = pool.submit(measure, segments, scorer)
+        prepared_future = pool.submit(lambda: [prepare(s) for s in segments])
         completions = rewriter.rewrite(segments, sampling)
-        before = before_future.result()
+        before, prepared = before_future.result(), prepared_future.result()
     results = [
         AlignedSegment(s, s, "pending", before=m) for s, m in zip(segments, before, strict=True)
     ]
     pending = list(range(len(segments)))
     for attempt in range(ATTEMPTS):
-        if not pending:
+        if not pending or (attempt and retry.temperature == 0):
             break
         if attempt:
             completions = rewriter.rewrite(
-                [segments[i] for i in pending], sampling.with_seed(sampling.seed + attempt)
+                [segments[i] for i in pending], retry.with_seed(sampling.seed + attempt)
             )
         outputs = [None if c.error else c.text for c in completions]
         rewrites = [unwrap(o) if o is not None else None for o in outputs]
         # One batched measurement of every rewrite that parsed.
         parsed = [r for r in rewrites if r and r.strip()]
         measured = dict(zip(parsed, measure(parsed, scorer), strict=True))
-        retry = []
+        comparisons = {
+            i: compare(prepared[i], r)
+            for i, r in zip(pending, rewrites, strict=True)
+            if r and r.strip()
+        }
+        # Only sentences a rewrite removed or changed are scored, all in one batch.
+        questioned = {s for c in comparisons.values() for s in c.questioned}
+        harmful = harmful_sentences(sorted(questioned), limits.harm_removal_min, scorer)
+        rejected = []
         for i, completion, output, rewrite in zip(
             pending, completions, outputs, rewrites, strict=True
         ):
@@ -129,7 +162,7 @@ def align_segments(
             result.input_tokens += completion.input_tokens
             result.output_tokens += completion.output_tokens
             after = measured.get(rewrite) if rewrite else None
-            status = verdict(
+            status, fidelity = review(
                 Candidate(
                     original=result.original,
                     output=output,
@@ -137,16 +170,20 @@ def align_segments(
                     lang_after=(after.lang, after.lang_score) if after else None,
                     harm_before=result.before.harm["harm_max"],
                     harm_after=after.harm["harm_max"] if after else 0.0,
+                    truncated=completion.truncated,
+                    comparison=comparisons.get(i),
+                    harmful=harmful,
                 ),
                 limits,
             )
+            result.fidelity = fidelity or result.fidelity
             if status == VALID:
                 result.aligned, result.status, result.after = rewrite, VALID, after
             else:
                 result.rejected.append(status)
                 result.status = status
-                retry.append(i)
-        pending = retry
+                rejected.append(i)
+        pending = rejected
     for i in pending:  # still rejected: the original is kept, measured as it is
         results[i].after = results[i].before
     return results
@@ -162,7 +199,9 @@ def rewrite_frame(
     """`align_segments` over a frame of segments (SEGMENTS schema), as rows of ALIGNED with the
     rewriter's identity in every row."""
     texts = segments["text"].to_list()
-    results = align_segments(texts, rewriter, settings.sampling, limits, scorer=scorer)
+    results = align_segments(
+        texts, rewriter, settings.sampling, limits, settings.retry_temperature, scorer
+    )
     identity = rewriter.identity()
     who = {
         "backend": identity["backend"],

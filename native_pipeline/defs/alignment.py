@@ -279,7 +279,9 @@ def aligned_corpus(
     kinds={"matplotlib", "parquet"},
     description="The preliminary analysis on a fixed sample: harm per category before and "
     "after, perplexity histograms, unchanged share, edit ratios, language and dialect kept, "
-    "and the expert's 1–10 judge rubric when the expert is an LLM endpoint.",
+    "and the expert's 1–10 judge rubric when the expert is an LLM endpoint; per dump, each "
+    "validation check's rejection rate and the numbers and names kept, beside the judge's "
+    "accuracy.",
 )
 def rewrite_audit(
     lake: LakeResource, alignment: AlignmentResource, harm: HarmResource
@@ -294,15 +296,19 @@ def rewrite_audit(
     sample = sample_segments(rows, settings.audit.sample_size, settings.audit.seed, among)
     pairs = sample.select("original", "aligned").rows()
     scores = judge_rewrites(pairs, settings, lake.lake.root / "expert_cache")
-    report = audit(sample, model.perplexity, scores, make_scorer(harm.settings).categories)
+    corpus = rows.select("dump", "rejected", "numbers_kept", "names_kept").collect()
+    categories = make_scorer(harm.settings).categories
+    report = audit(sample, model.perplexity, scores, corpus, categories)
     with lake.lake.writer("rewrite_audit") as out:
         out.write("sample", report.sample)
         out.write("summary", report.summary)
+        out.write("fidelity", report.fidelity)
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": report.sample.height,
             **report.headline,
             "harm_by_category": markdown_table(report.harm),
+            "fidelity_by_dump": markdown_table(report.fidelity),
             "figures": png(report.figure()),
             "summary": markdown_table(report.summary),
         }

@@ -3,7 +3,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from native_pipeline.alignment.audit import audit
+from native_pipeline.alignment.audit import audit, fidelity_by_dump
 from native_pipeline.alignment.judge import CRITERIA
 from native_pipeline.tables import ALIGNED, frame
 from native_pipeline.text.harm import HARM_KEYS
@@ -67,3 +67,27 @@ def test_judge_scores_are_averaged_per_criterion():
     assert report.headline["judged"] == 9
     assert all(report.headline[f"judge_{c}"] == 8.0 for c in CRITERIA)
     assert report.sample["judge_format"].null_count() == 1
+
+
+def test_fidelity_by_dump_shows_a_drifting_worker():
+    corpus = pl.DataFrame(
+        {
+            "dump": ["d1", "d1", "d2", "d2"],
+            "rejected": ["", "numbers_changed", "names_lost,numbers_changed", "names_lost"],
+            "numbers_kept": [1.0, 0.5, 0.0, None],
+            "names_kept": [1.0, 1.0, 0.5, 0.7],
+        }
+    )
+    judged = pl.DataFrame({"dump": ["d1", "d2"], "judge_accuracy": [9, 4]})
+    table = fidelity_by_dump(corpus, judged)
+    assert table["dump"].to_list() == ["d1", "d2"]
+    assert table["rejected_numbers_changed"].to_list() == [0.5, 0.5]
+    assert table["rejected_names_lost"].to_list() == [0.0, 1.0]
+    assert table["numbers_kept"].to_list() == [0.75, 0.0]
+    assert table["names_kept"].to_list() == [1.0, 0.6]
+    assert table["judge_accuracy"].to_list() == [9.0, 4.0]
+    assert "rejected_quote_changed" in table.columns  # every fidelity check, even at 0
+    assert "rejected_refusal" not in table.columns  # the others only when they rejected any
+    report = audit(ROWS.with_columns(numbers_kept=pl.lit(0.5)), lambda t: 1.0, corpus=corpus)
+    assert report.fidelity is not None and report.fidelity.height == 2
+    assert report.headline["numbers_kept_mean"] == 0.5

@@ -27,6 +27,8 @@ class Reply:
     delay_s: float = 0.0
     body: bytes | None = None  # sent as is instead of a completion: a malformed body
     headers: dict[str, str] = field(default_factory=dict)
+    finish_reason: str = "stop"  # "length": cut off at max_tokens
+    message: str | None = None  # the error message of a failure (default: one echoing the key)
 
 
 def echo(request: dict) -> str:
@@ -47,6 +49,7 @@ class FakeServer:
         self.stop = threading.Event()  # cuts long delays short at teardown
         self.lock = threading.Lock()
         self.url = ""
+        self.max_model_len = 512
 
     def handle(self, handler: BaseHTTPRequestHandler) -> None:
         body = json.loads(handler.rfile.read(int(handler.headers["Content-Length"])))
@@ -60,10 +63,11 @@ class FakeServer:
             if reply.body is not None:
                 payload = reply.body
             elif reply.status == 200:
-                payload = json.dumps(self.completion(body)).encode()
-            else:  # OpenAI's error bodies echo part of a bad key: the client must not log them
+                payload = json.dumps(self.completion(body, reply.finish_reason)).encode()
+            else:  # OpenAI's error bodies echo part of a bad key: the client must redact them
                 auth = handler.headers.get("Authorization", "")
-                payload = json.dumps({"error": {"message": f"bad request, key {auth}"}}).encode()
+                message = reply.message or f"bad request, key {auth}"
+                payload = json.dumps({"error": {"message": message}}).encode()
             handler.send_response(reply.status)
             for name, value in reply.headers.items():
                 handler.send_header(name, value)
@@ -77,7 +81,7 @@ class FakeServer:
             with self.lock:
                 self.in_flight -= 1
 
-    def completion(self, request: dict) -> dict:
+    def completion(self, request: dict, finish_reason: str = "stop") -> dict:
         return {
             "id": f"chatcmpl-{len(self.requests)}",
             "object": "chat.completion",
@@ -86,7 +90,7 @@ class FakeServer:
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": self.answer(request)},
-                    "finish_reason": "stop",
+                    "finish_reason": finish_reason,
                 }
             ],
             "usage": {
@@ -106,6 +110,18 @@ def serve() -> Iterator[FakeServer]:
     fake = FakeServer()
 
     class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # vLLM's /models, with the context length
+            if self.path != "/v1/models":
+                self.send_error(404)
+                return
+            models = {"data": [{"id": "expert-model", "max_model_len": fake.max_model_len}]}
+            payload = json.dumps(models).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
         def do_POST(self) -> None:
             if self.path != "/v1/chat/completions":
                 self.send_error(404)
@@ -182,6 +198,8 @@ def test_batch_in_order_with_key_and_usage(server: FakeServer) -> None:
         "input_tokens": 500,
         "output_tokens": 100,
         "cost_usd": pytest.approx(5 * (100 * 2.0 + 20 * 8.0) / 1e6),
+        "truncated": 0,
+        "errors": {},
     }
 
 
@@ -246,7 +264,7 @@ def test_persistent_failure_becomes_an_error(server: FakeServer) -> None:
 def test_one_failure_does_not_spoil_the_batch(server: FakeServer) -> None:
     server.script = [Reply(status=400)]
     completions = backend(server, concurrency=1).chat([chat("أ"), chat("ب")], SAMPLING)
-    assert [c.error for c in completions] == ["http 400 (not retried)", None]
+    assert [c.error for c in completions] == ["http 400: bad request, key *** (not retried)", None]
     assert completions[1].text == wrap("ب")
 
 
@@ -256,7 +274,7 @@ def test_unauthorized_is_not_retried(server: FakeServer) -> None:
 
     [completion] = expert.chat([chat("نص")], SAMPLING)
 
-    assert completion.error == "http 401 (not retried)"
+    assert completion.error == "http 401: bad request, key *** (not retried)"
     assert completion.text == ""
     assert len(server.requests) == 1
     assert (expert.usage.retries, expert.usage.failures) == (0, 1)
@@ -265,7 +283,7 @@ def test_unauthorized_is_not_retried(server: FakeServer) -> None:
 def test_redirects_are_not_followed(server: FakeServer) -> None:
     server.script = [Reply(status=302, headers={"Location": server.url + "/chat/completions"})]
     [completion] = backend(server).chat([chat("نص")], SAMPLING)
-    assert completion.error == "http 302 (not retried)"
+    assert completion.error == "http 302: bad request, key *** (not retried)"
     assert len(server.requests) == 1
 
 
@@ -297,6 +315,8 @@ def test_cache_serves_a_rerun_for_free(server: FakeServer, tmp_path) -> None:
         "input_tokens": 0,
         "output_tokens": 0,
         "cost_usd": 0.0,
+        "truncated": 0,
+        "errors": {},
     }
 
 
@@ -359,7 +379,7 @@ def test_key_never_leaks(server: FakeServer, tmp_path, caplog: pytest.LogCapture
     assert [c.error for c in completions] == [
         "http 500 after 2 attempts",
         "malformed body after 2 attempts",
-        "http 401 (not retried)",
+        "http 401: bad request, key *** (not retried)",
     ]
     assert caplog.records  # the retries and failures were logged
     reported = [
@@ -393,3 +413,61 @@ def test_a_conversation_repeated_in_a_batch_is_asked_once(server: FakeServer, tm
     assert completions[0].text == completions[2].text == wrap("نص مكرر")
     assert [c.cached for c in completions] == [False, False, True]
     assert expert.usage.cache_hits == 1 and expert.usage.input_tokens == 2 * PROMPT_TOKENS
+
+
+def test_a_cut_off_output_is_marked_counted_and_not_cached(server: FakeServer, tmp_path) -> None:
+    server.script = [Reply(finish_reason="length")]
+    expert = backend(server, cache_dir=tmp_path)
+    [cut] = expert.chat([chat("أ")], SAMPLING)
+    assert cut.truncated and cut.error is None and expert.usage.truncated == 1
+    [again] = backend(server, cache_dir=tmp_path).chat([chat("أ")], SAMPLING)
+    assert not again.truncated and not again.cached  # asked again, then cached
+    assert len(server.requests) == 2
+
+
+def test_the_servers_reason_for_a_refusal_is_kept_and_redacted(
+    server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reason = "max_tokens=1024 cannot be greater than max_model_len=512"
+    server.script = [
+        Reply(status=400, message=reason),
+        Reply(status=400, message=f"bad key {KEY} for https://user:pw@llm.example/v1?api_key=x"),
+    ]
+    expert = backend(server, concurrency=1)
+    completions = expert.chat([chat("أ"), chat("ب")], SAMPLING)
+    assert completions[0].error == f"http 400: {reason} (not retried)"
+    leaked = completions[1].error or ""
+    assert KEY not in leaked and "pw" not in leaked and "api_key=x" not in leaked
+    assert (
+        leaked == "http 400: bad key *** for https://***@llm.example/v1?api_key=*** (not retried)"
+    )
+    assert expert.usage.as_metadata()["errors"] == {
+        completions[0].error: 1,
+        completions[1].error: 1,
+    }
+
+
+def _word_tokenizer(folder) -> None:
+    """A tokenizer of whitespace words with a chat template: one token per word."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    words.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=words, unk_token="[UNK]")
+    tokenizer.chat_template = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
+    tokenizer.save_pretrained(folder)
+
+
+def test_a_prompt_too_long_for_the_context_is_not_sent(server: FakeServer, tmp_path) -> None:
+    _word_tokenizer(tmp_path)
+    expert = backend(server, tokenizer=tmp_path)  # the context comes from the server's /models
+    short, long = chat("نص قصير"), chat(" ".join(["كلمة"] * 300))
+    completions = expert.chat([short, long], Sampling(max_tokens=256))
+    assert completions[0].error is None
+    assert completions[1].error == (
+        "prompt of 306 tokens + max_tokens 256 exceeds the model's context of 512 tokens (not sent)"
+    )
+    assert len(server.requests) == 1 and expert.context_tokens == 512
+    told = backend(server, tokenizer=tmp_path, context_tokens=4096)
+    assert told.chat([long], Sampling(max_tokens=256))[0].error is None

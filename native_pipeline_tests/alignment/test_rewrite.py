@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -26,13 +27,13 @@ class Scripted:
 
     def __init__(self, *calls: list[str | None]) -> None:
         self.calls = list(calls)
-        self.asked: list[tuple[list[str], int]] = []
+        self.asked: list[tuple[list[str], int, float]] = []
 
     def identity(self) -> dict[str, str]:
         return {"backend": "scripted", "model": "script"}
 
     def rewrite(self, segments: Sequence[str], sampling: Sampling) -> list[Completion]:
-        self.asked.append((list(segments), sampling.seed))
+        self.asked.append((list(segments), sampling.seed, sampling.temperature))
         outputs = self.calls.pop(0)
         return [Completion("", error="http 500") if o is None else Completion(o) for o in outputs]
 
@@ -90,9 +91,18 @@ def test_validation_reasons():
     assert _verdict(CLEAN, wrap(english), lang_after=("en", 0.3)) != "translated"
     assert _verdict(CLEAN, wrap(CLEAN[:20])) == "too_short"
     assert _verdict(CLEAN, wrap(CLEAN * 3)) == "too_long"
-    assert _verdict(CLEAN, wrap(CLEAN), harm_before=0.1, harm_after=0.6) == "harm_increased"
+    insult = CLEAN + " يا حقير"
+    assert _verdict(CLEAN, wrap(insult), harm_before=0.1, harm_after=0.6) == "harm_increased"
+    # the same words, cut into other lines: a higher score is the scorer's noise
+    rewrapped = CLEAN.replace(" تاريخ", "\nتاريخ")
+    assert _verdict(CLEAN, wrap(rewrapped), harm_before=0.1, harm_after=0.6) == "valid"
     # removing harm may shorten a harmful segment below the bound
-    assert _verdict(CLEAN, wrap(CLEAN[:20]), harm_before=0.9, harm_after=0.1) == "valid"
+    flagged = frozenset({CLEAN})  # the harm scorer flagged its one sentence
+    assert (
+        _verdict(CLEAN, wrap(CLEAN[:20]), harm_before=0.9, harm_after=0.1, harmful=flagged)
+        == "valid"
+    )
+    assert _verdict(CLEAN, wrap(CLEAN), truncated=True) == "truncated"
 
 
 def test_a_segment_quoting_a_refusal_phrase_is_not_a_refusal():
@@ -110,8 +120,9 @@ def test_a_failed_output_is_retried_once_with_another_seed_then_the_original_is_
     # Retries are tested here, not harm: a benign one-word edit may move a probabilistic harm
     # score by more than the default tolerance (see docs/benchmarks/real_data.md).
     limits = Limits(harm_tolerance=1.0)
-    results = align_segments(segments, rewriter, Sampling(seed=7), limits)
-    assert [seed for _, seed in rewriter.asked] == [7, 8]
+    results = align_segments(segments, rewriter, Sampling(seed=7), limits, retry_temperature=0.7)
+    assert [seed for _, seed, _ in rewriter.asked] == [7, 8]
+    assert [temperature for _, _, temperature in rewriter.asked] == [0.0, 0.7]
     assert rewriter.asked[1][0] == segments[1:]
     assert [r.status for r in results] == ["valid", "valid", "no_wrapper"]
     assert [r.rejected for r in results] == [[], ["no_wrapper"], ["request_failed", "no_wrapper"]]
@@ -121,6 +132,31 @@ def test_a_failed_output_is_retried_once_with_another_seed_then_the_original_is_
     rows = [r.row() for r in results]
     assert rows[1]["edit_ratio"] > 0 and rows[2]["edit_ratio"] == 0
     assert rows[2]["harm_max_after"] == rows[2]["harm_max_before"]
+
+
+def test_a_greedy_retry_is_not_made_and_a_cut_off_output_is_rejected():
+    class CutOff(Scripted):
+        def rewrite(self, segments: Sequence[str], sampling: Sampling) -> list[Completion]:
+            return [replace(c, truncated=True) for c in super().rewrite(segments, sampling)]
+
+    rewriter = CutOff([wrap(CLEAN)])
+    (result,) = align_segments([CLEAN], rewriter, Sampling(temperature=0.0), Limits())
+    assert len(rewriter.asked) == 1  # the same greedy output would come back
+    assert result.status == "truncated" and result.aligned == CLEAN and result.fidelity is None
+
+
+def test_fidelity_is_measured_and_a_changed_fact_keeps_the_original():
+    segment = "عقد الاجتماع في الرياض يوم 12 مايو بحضور 40 مندوبا من دول الخليج العربي."
+    changed = segment.replace("الرياض", "جدة").replace("40", "45")
+    rewriter = Scripted([wrap(changed)], [wrap(segment.replace("  ", " "))])
+    (result,) = align_segments([segment], rewriter, Sampling(), Limits(), retry_temperature=1.0)
+    assert result.rejected == ["numbers_changed"] and result.status == "valid"
+    assert result.row()["numbers_kept"] == 1.0 and result.row()["new_names"] == 0
+    rewriter = Scripted([wrap(changed)], [wrap(changed)])
+    (result,) = align_segments([segment], rewriter, Sampling(), Limits(), retry_temperature=1.0)
+    assert result.aligned == segment and result.status == "numbers_changed"
+    row = result.row()
+    assert row["numbers_kept"] == 0.5 and row["names_kept"] < 1 and row["new_names"] == 1
 
 
 def test_policy_removes_furniture_fixes_punctuation_and_drops_harmful_sentences():

@@ -29,6 +29,8 @@ def chat_backend(
             cache_dir=cache_dir,
             price_input_per_mtok=settings.price_input_per_mtok,
             price_output_per_mtok=settings.price_output_per_mtok,
+            tokenizer=settings.tokenizer,
+            context_tokens=settings.context_tokens,
         )
     model = Path(settings.model) if settings.model else default_model
     if model is None:

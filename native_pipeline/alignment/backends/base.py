@@ -19,6 +19,7 @@ class Completion:
     output_tokens: int = 0
     cached: bool = False  # served from the on-disk cache, nothing paid
     error: str | None = None  # the request failed after its retries; `text` is then empty
+    truncated: bool = False  # generation stopped at max_tokens: the text is cut off
 
 
 class ChatBackend(Protocol):

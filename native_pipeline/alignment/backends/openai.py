@@ -1,16 +1,21 @@
 """The alignment expert behind an OpenAI-compatible chat-completions endpoint.
 
-One client for a hosted GPT-4-class model and for a self-hosted `vllm serve`. A bad request never
+One client for a hosted GPT-4-class model and for a self-hosted vLLM server. A bad request never
 raises: after its retries the completion carries an `error` and the caller keeps the original
-segment. Successful completions go to an on-disk cache, so a re-run never pays twice. Retries,
-redirects, the cache and the API key's hygiene are native_pipeline.api_client's.
+segment. Successful completions go to an on-disk cache, so a re-run never pays twice; an output
+cut off at max_tokens (`finish_reason: "length"`) is marked `truncated` and not cached. Retries,
+redirects, the cache, error messages and the API key's hygiene are native_pipeline.api_client's.
+
+With the model's tokenizer (`tokenizer`), a prompt that cannot fit the model's context with
+max_tokens is failed before it is sent; the context comes from `context_tokens` or from the
+server's /models (vLLM reports `max_model_len`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
@@ -46,6 +51,8 @@ class OpenAIBackend:
         cache_dir: Path | str | None = None,
         price_input_per_mtok: float = 0.0,
         price_output_per_mtok: float = 0.0,
+        tokenizer: Path | str | None = None,
+        context_tokens: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
@@ -61,6 +68,9 @@ class OpenAIBackend:
         )
         self.usage: Usage = self.client.usage
         self._lock = self.client.lock
+        self.tokenizer = tokenizer
+        self.context_tokens = context_tokens
+        self._count: Callable[[list[Message]], int] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -71,9 +81,45 @@ class OpenAIBackend:
     def identity(self) -> dict[str, str]:
         return {"backend": "openai", "model": self.model, "checkpoint": self.client.endpoint}
 
+    def _prompt_counter(self) -> Callable[[list[Message]], int] | None:
+        """Counts a conversation's prompt tokens with the model's chat template, when the
+        tokenizer and the context are known (loaded and asked once)."""
+        if self.tokenizer is None or self._count is not None:
+            return self._count
+        from transformers import AutoTokenizer
+
+        if self.context_tokens is None:
+            self.context_tokens = self._served_context()
+        if self.context_tokens is None:
+            log.warning("%s: context length unknown, prompts are not checked", self.client.endpoint)
+            self.tokenizer = None
+            return None
+        tokenizer = AutoTokenizer.from_pretrained(str(self.tokenizer))
+
+        def count(messages: list[Message]) -> int:
+            # Rendered as text, then tokenized as the server does (the template holds the BOS).
+            text = tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+            return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+        self._count = count
+        return count
+
+    def _served_context(self) -> int | None:
+        """max_model_len of this model from the server's /models (vLLM), if it says."""
+        answer = self.client.get_json("/models")
+        models = answer.get("data", []) if isinstance(answer, dict) else []
+        for model in models:
+            if isinstance(model, dict) and model.get("id") == self.model:
+                value = model.get("max_model_len")
+                return value if isinstance(value, int) else None
+        return None
+
     def chat(self, conversations: Sequence[list[Message]], sampling: Sampling) -> list[Completion]:
         if not conversations:
             return []
+        self._prompt_counter()  # loaded here, before the worker threads share it
         # A conversation repeated in the batch (boilerplate that survived cleaning) is asked once.
         keys = [cache_key(self.model, messages, sampling) for messages in conversations]
         unique = dict(zip(keys, conversations, strict=True))
@@ -93,14 +139,22 @@ class OpenAIBackend:
         return completions
 
     def _complete(self, key: str, messages: list[Message], sampling: Sampling) -> Completion:
-        if self.cache is None:
-            return self._request(messages, sampling)
-        if (hit := self.cache.get(key)) is not None:
+        if self.cache is not None and (hit := self.cache.get(key)) is not None:
             with self._lock:
                 self.usage.cache_hits += 1
             return Completion(*hit, cached=True)
+        if (count := self._count) is not None and self.context_tokens is not None:
+            prompt = count(messages)
+            if prompt + sampling.max_tokens > self.context_tokens:
+                return Completion(
+                    "",
+                    error=self.client.failed(
+                        f"prompt of {prompt} tokens + max_tokens {sampling.max_tokens} exceeds "
+                        f"the model's context of {self.context_tokens} tokens (not sent)"
+                    ),
+                )
         completion = self._request(messages, sampling)
-        if completion.error is None:
+        if self.cache is not None and completion.error is None and not completion.truncated:
             self.cache.put(key, completion.text, completion.input_tokens, completion.output_tokens)
         return completion
 
@@ -116,6 +170,7 @@ class OpenAIBackend:
             answer.output_tokens,
         )
         with self._lock:
+            self.usage.truncated += answer.truncated
             self.usage.input_tokens += answer.input_tokens
             self.usage.output_tokens += answer.output_tokens
             self.usage.cost_usd += (
@@ -128,7 +183,9 @@ class OpenAIBackend:
 def _parse(raw: bytes) -> Completion:
     try:
         data = json.loads(raw)
-        text = data["choices"][0]["message"]["content"]
+        choice = data["choices"][0]
+        text = choice["message"]["content"]
+        truncated = choice.get("finish_reason") == "length"
         usage = data.get("usage") or {}
         input_tokens = int(usage.get("prompt_tokens") or 0)
         output_tokens = int(usage.get("completion_tokens") or 0)
@@ -136,4 +193,6 @@ def _parse(raw: bytes) -> Completion:
         raise Retry("malformed body") from None
     if not isinstance(text, str):  # e.g. null content from a refusal or a tool call
         raise Retry("malformed body")
-    return Completion(text, input_tokens=input_tokens, output_tokens=output_tokens)
+    return Completion(
+        text, input_tokens=input_tokens, output_tokens=output_tokens, truncated=truncated
+    )

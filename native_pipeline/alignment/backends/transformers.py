@@ -102,6 +102,7 @@ class TransformersBackend:
                     text=tokenizer.decode(tokens[:n], skip_special_tokens=True),
                     input_tokens=int(inputs["attention_mask"][row].sum()),
                     output_tokens=n,
+                    truncated=not ends,  # stopped at max_new_tokens, not at an end token
                 )
             )
         return completions

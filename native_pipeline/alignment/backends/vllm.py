@@ -127,4 +127,5 @@ def _completion(output) -> Completion:  # from a vllm.RequestOutput
         text=generated.text,
         input_tokens=len(output.prompt_token_ids),
         output_tokens=len(generated.token_ids),
+        truncated=generated.finish_reason == "length",
     )

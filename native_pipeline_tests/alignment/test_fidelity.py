@@ -1,0 +1,141 @@
+"""Knowledge preservation: each fidelity check on Arabic rewrites that keep and that change what
+the text says."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from native_pipeline.alignment.conduct import wrap
+from native_pipeline.alignment.fidelity import compare, number_value, numbers, stem
+from native_pipeline.alignment.validate import Candidate, Limits, review
+
+NEWS = (
+    "ارتفع المؤشر العام لبورصة عمّان بنسبة 2.3 % في ختام تداولات يوم الأحد.\n"
+    "وقال وزير المالية خالد الحمدان إن الاجتماع سيعقد في الرياض يوم 12 مايو المقبل.\n"
+    "وبلغ حجم التداول 1,500 مليون دينار، بزيادة ثلاثة بالمئة عن الأسبوع الماضي.\n"
+    "وأكد الخبراء أن الأسواق الخليجية تشهد تحسنا ملحوظا منذ بداية العام."
+)
+AD = "اشترك الآن في النشرة البريدية"
+HARMFUL = "يا حقير يا تافه، أنت أوسخ عضو في هذا المكان، وجهك مقرف ولا أحد يطيقك."
+QURAN = "قال تعالى: ﴿وَقُل رَّبِّ زِدْنِي عِلْمًا﴾ وهذه دعوة إلى طلب العلم في كل حين."
+SPEECH = "وصرح المدير قائلا: «سنفتتح الفرع الجديد قبل نهاية الصيف» أمام الصحفيين."
+
+
+def _review(original: str, rewrite: str, harmful: frozenset[str] = frozenset()):
+    return review(Candidate(original, wrap(rewrite), "ar", harmful=harmful), Limits())
+
+
+def _reason(original: str, rewrite: str, harmful: frozenset[str] = frozenset()) -> str:
+    return _review(original, rewrite, harmful)[0]
+
+
+def test_numbers_are_read_in_any_script_and_spelling():
+    assert number_value("١٬٥٠٠") == number_value("1,500") == "1500"
+    assert number_value("٢٫٣") == number_value("2,30") == number_value("2.3") == "2.3"
+    assert numbers("في عام ٢٠٢٤ شارك ثلاثة فرق") == numbers("في عام 2024 شارك 3 فرق")
+    assert numbers("الساعة 10:30") == Counter({"10": 1, "30": 1})
+    assert stem("وبالرياض") == stem("الرياض") == stem("والرياض")
+
+
+def test_faithful_rewrites_pass():
+    # punctuation, spacing and a paragraph re-wrapped
+    fixed = NEWS.replace(" %", "%").replace("\n", " ").replace("دينار،", "دينار ,")
+    assert _reason(NEWS, fixed) == "valid"
+    # Arabic-Indic digits and a number word written as a digit
+    indic = NEWS.replace("2.3", "٢٫٣").replace("12", "١٢").replace("ثلاثة", "3")
+    assert _reason(NEWS, indic) == "valid"
+    # an ad line removed
+    assert _reason(f"{NEWS}\n{AD}", NEWS) == "valid"
+    # a harmful sentence removed, or replaced by a neutral one, once the scorer flagged it
+    harmful = f"{NEWS}\n{HARMFUL}"
+    flagged = frozenset({HARMFUL})
+    assert _reason(harmful, NEWS, flagged) == "valid"
+    # a harmful sentence edited in place keeps its facts
+    edited = f"{NEWS}\n{HARMFUL.replace('يا حقير يا تافه، ', '')} في 3 مايو"
+    assert _reason(edited + " عام 2020", edited, frozenset({edited + " عام 2020"})) != "valid"
+    neutral = f"{NEWS}\nأرجو أن نحافظ على الاحترام المتبادل في النقاش بين الأعضاء جميعا."
+    assert _reason(harmful, neutral, flagged) == "valid"
+    # the scorer may flag a comment only as a whole line, not sentence by sentence
+    comment = "أنت إنسان فاشل. . لا أحد يحترمك هنا. اخرج من المنتدى."
+    assert _reason(f"{NEWS}\n{comment}", NEWS, frozenset({comment})) == "valid"
+    # but a flagged paragraph does not excuse dropping a sentence of it that stays unflagged
+    paragraph = NEWS.replace("\n", " ") + " " + comment
+    kept_comment = NEWS.replace("\n", " ") + " " + comment.split(". ", 1)[1]
+    assert _reason(paragraph, kept_comment, frozenset({paragraph})) != "valid"
+    # a function word edited
+    assert _reason(NEWS, NEWS.replace("منذ بداية", "من بداية")) == "valid"
+
+
+def test_a_changed_number_date_or_amount_is_rejected():
+    assert _reason(NEWS, NEWS.replace("2.3", "3.2")) == "numbers_changed"
+    assert _reason(NEWS, NEWS.replace("12 مايو", "13 مايو")) == "numbers_changed"
+    assert _reason(NEWS, NEWS.replace("1,500", "1,600")) == "numbers_changed"
+    assert _reason(NEWS, NEWS.replace("ثلاثة", "أربعة")) == "numbers_changed"
+    assert _reason(NEWS, NEWS.replace("ثلاثة بالمئة", "بالمئة")) == "numbers_changed"
+
+
+def test_a_replaced_name_or_place_is_rejected_and_counted():
+    reason, fidelity = _review(NEWS, NEWS.replace("الرياض", "جدة"))
+    assert reason == "names_lost"
+    assert fidelity is not None and fidelity.names_kept < 1 and fidelity.new_names == 1
+    assert _reason(NEWS, NEWS.replace("خالد الحمدان", "سعيد الحمدان")) == "names_lost"
+    assert _reason(NEWS, NEWS.replace("مايو", "يونيو")) == "names_lost"
+    # a name said twice and changed once; a number said twice and changed once
+    twice = "زار الوفد الرياض يوم 5 مارس، وبقي في الرياض حتى يوم 5 أبريل من العام الماضي."
+    assert _reason(twice, twice.replace("الرياض", "جدة", 1)) == "names_lost"
+    assert _reason(twice, twice.replace("5", "6", 1)) == "numbers_changed"
+
+
+def test_a_quotation_is_kept_character_for_character():
+    assert _reason(QURAN, QURAN.replace("﴿", "﴿ ")) == "valid"  # whitespace only
+    assert _reason(QURAN, QURAN.replace("عِلْمًا", "علما")) == "quote_changed"
+    assert _reason(SPEECH, SPEECH.replace("الجديد", "الجديدة")) == "quote_changed"
+    assert _reason(SPEECH, SPEECH.replace("«", '"').replace("»", '"')) == "valid"
+    # punctuation fixed inside reported speech is allowed, a word changed is not
+    assert _reason(SPEECH, SPEECH.replace("الجديد", "الجديد ,")) == "valid"
+    assert _reason(QURAN, QURAN.replace("زِدْنِي", "زدني")) == "quote_changed"
+
+
+def test_a_dropped_sentence_needs_a_reason():
+    lines = NEWS.split("\n")
+    dropped = "\n".join(lines[:3])  # the last sentence, with no number and no name of its own
+    reason, fidelity = _review(NEWS, dropped)
+    assert reason in {"sentence_dropped", "names_lost"}
+    assert fidelity is not None and fidelity.dropped == 1
+    # the same sentence removed because the scorer found it harmful is allowed
+    assert _reason(NEWS, dropped, frozenset({lines[3]})) == "valid"
+    long = NEWS + "\nوتوقع المحللون أن تستمر موجة الصعود خلال الأسابيع القادمة."
+    assert _review(long, NEWS)[1].dropped == 1  # type: ignore[union-attr]
+
+
+def test_a_summary_is_rejected_even_within_the_length_bounds():
+    # the first sentence kept, the rest summed up in words of its own: within 0.5-2x of the length
+    summary = (
+        "ارتفع المؤشر العام لبورصة عمّان بنسبة 2.3 % في ختام تداولات يوم الأحد.\n"
+        "وتحدث الوزير عن اجتماع قادم في الشهر المقبل وعن أرقام التداول في الأسبوع الماضي"
+        " وعن تحسن الأسواق في المنطقة كلها منذ بداية العام."
+    )
+    assert len(summary) / len(NEWS) > Limits().length_ratio_min
+    reason, fidelity = _review(NEWS, summary)
+    assert reason == "numbers_changed"  # the first check it fails; each of the others fails too
+    assert fidelity is not None and fidelity.dropped == 3
+    no_numbers = "\n".join(line for line in NEWS.split("\n") if not any(c.isdigit() for c in line))
+    assert compare(no_numbers, summary.split("\n")[1]).check(Limits()).reason == "names_lost"
+    lenient = Limits(names_lost_max=100, new_names_max=100)
+    assert compare(NEWS.replace("2.3 % ", ""), summary.replace("2.3 % ", "")).check(
+        lenient
+    ).reason in {"numbers_changed", "summarised"}
+
+
+def test_invented_content_is_rejected():
+    invented = NEWS + "\nوأعلنت الحكومة عن خطة جديدة لدعم المشاريع الصغيرة والمتوسطة في المحافظات."
+    assert _reason(NEWS, invented) == "content_added"
+    # a few new names in a short insertion
+    named = NEWS.replace("وأكد الخبراء", "وأكد الخبراء البريطانيون والكنديون والهولنديون")
+    assert _reason(NEWS, named) == "names_added"
+
+
+def test_a_faithful_rewrite_asks_the_harm_scorer_nothing():
+    assert compare(NEWS, NEWS.replace("\n", " ")).questioned == []
+    assert compare(f"{NEWS}\n{AD}", NEWS).questioned == []  # furniture needs no score
+    assert compare(f"{NEWS}\n{HARMFUL}", NEWS).questioned == [HARMFUL]
