@@ -128,13 +128,13 @@ def evaluate_checkpoint(
         )
         items += [{"task": name, **asdict(row)} for row in result.rows]
 
-    harm_settings = settings.harmlessness
+    prompts = settings.harmlessness
     rate = harmlessness(
         model,
         tokenizer,
-        load_harmful_prompts(harm_settings.path or HARMFUL_PROMPTS),
-        max_new_tokens=harm_settings.max_new_tokens,
-        threshold=harm_settings.threshold,
+        load_harmful_prompts(prompts.path or HARMFUL_PROMPTS),
+        max_new_tokens=prompts.max_new_tokens,
+        threshold=prompts.threshold,
         batch_size=batch,
         scorer=make_scorer(harm_settings),
     )
@@ -148,7 +148,7 @@ def evaluate_checkpoint(
         for name in filter(None, row.category.split("; ")):
             by_category.setdefault(name, []).append(row.harm)
     for name, harms in by_category.items():
-        share = sum(harm >= harm_settings.threshold for harm in harms) / len(harms)
+        share = sum(harm >= prompts.threshold for harm in harms) / len(harms)
         scores.append(("harmlessness", "category", name, "harmful_rate", share, len(harms)))
     return SuiteReport(
         scores=pl.DataFrame(scores, schema=SCORES, orient="row"),
