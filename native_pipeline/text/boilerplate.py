@@ -26,8 +26,12 @@ from dataclasses import dataclass
 from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 
-from native_pipeline.text.normalize import fold, words
-from native_pipeline.text.quality import ARABIC_STOP_WORDS, TERMINAL_PUNCTUATION
+from native_pipeline.text.normalize import words
+from native_pipeline.text.quality import (
+    ARABIC_STOP_WORDS,
+    STOP_WORDS_AS_WRITTEN,
+    TERMINAL_PUNCTUATION,
+)
 
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064A\u0660-\u0669\u066E-\u06D3\u06FA-\u06FF]")
 _TAG = re.compile(r"<[^>]*>")
@@ -35,6 +39,9 @@ _LINK = re.compile(r"<a\b[^>]*>(.*?)</a>", re.S)
 _BLOCK_TAG = re.compile(r"^\s*<(h[1-6]|li|p)>")
 _BR = re.compile(r"<br>")
 _CLOSERS = "\"'»”’)]"
+_ELLIPSES = ("...", "…")
+# As written and folded, so words need no folding (a stop word with diacritics is missed)
+_STOP_WORDS = ARABIC_STOP_WORDS | frozenset(STOP_WORDS_AS_WRITTEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +56,7 @@ class Weights:
         40.0  # ...capped so an inline "read also" list does not split an article
     )
     min_region_words: int = 20  # less article text than this: score the whole page instead
+    min_list_headings: int = 3  # headings (or link blocks) in a row, no prose between: a list
 
 
 @dataclass(slots=True)
@@ -56,7 +64,8 @@ class TextBlock:
     tag: str  # "p", "h1".."h6", "li", or "" for text outside those elements
     text: str
     n_words: int
-    link_density: float
+    link_density: float  # share of the word characters that are inside links
+    letters: int  # word characters (letters and digits)
     arabic_letters: int
     stop_share: float
     ends_sentence: bool
@@ -70,17 +79,16 @@ def _block(line: str) -> TextBlock | None:
     text = "\n".join(part for part in (p.strip() for p in text.split("\n")) if part)
     if not text:
         return None
-    letters = sum(ch.isalpha() for ch in text) or 1
-    link_letters = sum(
-        ch.isalpha() for link in _LINK.findall(line) for ch in html.unescape(_TAG.sub("", link))
-    )
     tokens = words(text)
-    stops = sum(_is_stop(fold(w)) for w in tokens)
+    letters = sum(map(len, tokens)) or 1
+    link_letters = sum(len(w) for link in _LINK.findall(line) for w in words(link))
+    stops = sum(map(_is_stop, tokens))
     return TextBlock(
         tag=tag,
         text=text,
         n_words=len(tokens),
         link_density=min(link_letters / letters, 1.0),
+        letters=letters,
         arabic_letters=len(_ARABIC_LETTER.findall(text)),
         stop_share=stops / len(tokens) if tokens else 0.0,
         ends_sentence=text.rstrip(_CLOSERS).endswith(TERMINAL_PUNCTUATION),
@@ -89,7 +97,7 @@ def _block(line: str) -> TextBlock | None:
 
 def _is_stop(word: str) -> bool:
     # the conjunctions و/ف are written joined to the next word ("وفي", "فإن")
-    return word in ARABIC_STOP_WORDS or (word[:1] in "وف" and word[1:] in ARABIC_STOP_WORDS)
+    return word in _STOP_WORDS or (word[:1] in "وف" and word[1:] in _STOP_WORDS)
 
 
 def blocks(marked: str) -> list[TextBlock]:
@@ -102,45 +110,76 @@ def is_link_block(block: TextBlock, weights: Weights) -> bool:
 
 
 def is_prose(block: TextBlock, weights: Weights) -> bool:
-    """A paragraph of running Arabic text: long enough, few links, function words in it."""
+    """A paragraph of running Arabic text (if not a link block): long enough, function words
+    in it, and not a teaser cut short with an ellipsis."""
     return (
-        not is_link_block(block, weights)
-        and block.n_words >= weights.min_prose_words
+        block.n_words >= weights.min_prose_words
         and block.stop_share >= weights.min_stop_share
-        and block.arabic_letters * 2 >= sum(ch.isalpha() for ch in block.text)
+        and block.arabic_letters * 2 >= block.letters
+        and not block.text.endswith(_ELLIPSES)
     )
 
 
-def _score(block: TextBlock, weights: Weights) -> float:
-    """What keeping a block is worth: its words if prose, a cost if navigation, half its
-    words if a short sentence (a forum post, a one-line paragraph), else nothing."""
-    if is_link_block(block, weights):
-        return -min(weights.link_penalty * block.n_words, weights.max_link_penalty)
-    if is_prose(block, weights):
-        return float(block.n_words)
-    if block.ends_sentence:
-        return block.n_words / 2
-    return 0.0
+def headline_lists(
+    page: list[TextBlock], prose: list[bool], links: list[bool], min_headings: int
+) -> set[int]:
+    """Indices of headings that sit in a list of headlines: runs of blocks with no prose
+    between them that hold `min_headings` headings or link blocks or more. A teaser card
+    (headline, date, clipped summary) repeats without prose; an article's subheadings have
+    paragraphs between them."""
+    listed: set[int] = set()
+    run: list[int] = []
+    for i in range(len(page) + 1):
+        if i < len(page) and not prose[i]:
+            run.append(i)
+            continue
+        titles = [j for j in run if page[j].tag[:1] == "h" or links[j]]
+        if len(titles) >= min_headings:
+            listed.update(j for j in titles if page[j].tag[:1] == "h")
+        run = []
+    return listed
 
 
-def main_region(page: list[TextBlock], weights: Weights) -> tuple[int, int, float]:
+def scores(page: list[TextBlock], weights: Weights) -> list[float]:
+    """What keeping each block is worth: its words if prose; half its words if a short
+    sentence (a forum post, a one-line paragraph); a cost if navigation or a listed
+    headline; else nothing."""
+    links = [is_link_block(b, weights) for b in page]
+    prose = [not link and is_prose(b, weights) for b, link in zip(page, links, strict=True)]
+    listed = headline_lists(page, prose, links, weights.min_list_headings)
+    values = []
+    for i, block in enumerate(page):
+        if links[i] or i in listed:
+            value = -min(weights.link_penalty * block.n_words, weights.max_link_penalty)
+        elif prose[i]:
+            value = float(block.n_words)
+        elif block.ends_sentence:
+            value = block.n_words / 2
+        else:
+            value = 0.0
+        values.append(value)
+    return values
+
+
+def main_region(values: list[float]) -> tuple[int, int, float]:
     """The run of blocks [start, end) with the most article text net of navigation crossed
     (the maximum-sum segment of the block scores), and that sum."""
     best = (0, 0, 0.0)
     start, total = 0, 0.0
-    for i, block in enumerate(page):
+    for i, value in enumerate(values):
         if total <= 0:
             start, total = i, 0.0
-        total += _score(block, weights)
+        total += value
         if total > best[2]:
             best = (start, i + 1, total)
     return best
 
 
-def select(page: list[TextBlock], weights: Weights) -> list[TextBlock]:
-    """The main region's blocks, less the navigation inside it."""
-    start, end, _ = main_region(page, weights)
-    return [b for b in page[start:end] if not is_link_block(b, weights)]
+def select(page: list[TextBlock], weights: Weights) -> tuple[list[TextBlock], float]:
+    """The main region's blocks less the navigation inside it, and the region's score."""
+    values = scores(page, weights)
+    start, end, total = main_region(values)
+    return [page[i] for i in range(start, end) if values[i] >= 0], total
 
 
 def _marked(tree: HTMLTree, main_content: bool) -> str:
@@ -157,9 +196,9 @@ def _marked(tree: HTMLTree, main_content: bool) -> str:
 
 def extract(tree: HTMLTree, weights: Weights) -> str:
     """Main text of a parsed page, one paragraph a line."""
-    page = blocks(_marked(tree, main_content=True))
-    if main_region(page, weights)[2] < weights.min_region_words:
-        whole = blocks(_marked(tree, main_content=False))
-        if main_region(whole, weights)[2] >= weights.min_region_words:
-            page = whole
-    return "\n".join(b.text for b in select(page, weights))
+    kept, total = select(blocks(_marked(tree, main_content=True)), weights)
+    if total < weights.min_region_words:
+        whole, whole_total = select(blocks(_marked(tree, main_content=False)), weights)
+        if whole_total >= weights.min_region_words:
+            kept = whole
+    return "\n".join(b.text for b in kept)
