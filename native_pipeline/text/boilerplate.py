@@ -35,7 +35,8 @@ from native_pipeline.text.quality import (
 
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064A\u0660-\u0669\u066E-\u06D3\u06FA-\u06FF]")
 _TAG = re.compile(r"<[^>]*>")
-_LINK = re.compile(r"<a\b[^>]*>(.*?)</a>", re.S)
+_LINK = re.compile(r"<a\b[^>]*>(.*?)</a>")
+_OPEN_LINK_AT_END = re.compile(r"<a\b[^>]*>\s*$")
 _BLOCK_TAG = re.compile(r"^\s*<(h[1-6]|li|p)>")
 _BR = re.compile(r"<br>")
 _CLOSERS = "\"'»”’)]"
@@ -71,7 +72,7 @@ class TextBlock:
     ends_sentence: bool
 
 
-def _block(line: str) -> TextBlock | None:
+def _block(line: str, link_letters: int) -> TextBlock | None:
     match = _BLOCK_TAG.match(line)
     tag = match.group(1) if match else ""
     # one paragraph may hold <br> breaks: keep them as lines of the block
@@ -81,7 +82,6 @@ def _block(line: str) -> TextBlock | None:
         return None
     tokens = words(text)
     letters = sum(map(len, tokens)) or 1
-    link_letters = sum(len(w) for link in _LINK.findall(line) for w in words(link))
     stops = sum(map(_is_stop, tokens))
     return TextBlock(
         tag=tag,
@@ -95,14 +95,29 @@ def _block(line: str) -> TextBlock | None:
     )
 
 
+def blocks(marked: str) -> list[TextBlock]:
+    """resiliparse's minimal HTML, one block per line, tags gone and links measured.
+
+    A link that wraps blocks (a teaser card's headline) comes out as an <a> ending a line
+    with no end tag after its text; the next line counts as all link text."""
+    page = []
+    wrapped = False
+    for line in marked.split("\n"):
+        linked = [w for link in _LINK.findall(line) for w in words(_TAG.sub("", link))]
+        block = _block(line, sum(map(len, linked)))
+        if block is not None:
+            if wrapped:
+                block.link_density = 1.0
+            page.append(block)
+            wrapped = False
+        if _OPEN_LINK_AT_END.search(line):
+            wrapped = True
+    return page
+
+
 def _is_stop(word: str) -> bool:
     # the conjunctions و/ف are written joined to the next word ("وفي", "فإن")
     return word in _STOP_WORDS or (word[:1] in "وف" and word[1:] in _STOP_WORDS)
-
-
-def blocks(marked: str) -> list[TextBlock]:
-    """resiliparse's minimal HTML, one block per line, tags gone and links measured."""
-    return [b for b in map(_block, marked.split("\n")) if b is not None]
 
 
 def is_link_block(block: TextBlock, weights: Weights) -> bool:
