@@ -58,6 +58,7 @@ class Weights:
     )
     min_region_words: int = 20  # less article text than this: score the whole page instead
     min_list_headings: int = 3  # headings (or link blocks) in a row, no prose between: a list
+    title_bonus: float = 20.0  # an unlinked <h1> (the page's own title) pulls the region to it
 
 
 @dataclass(slots=True)
@@ -157,8 +158,8 @@ def headline_lists(
 
 def scores(page: list[TextBlock], weights: Weights) -> list[float]:
     """What keeping each block is worth: its words if prose; half its words if a short
-    sentence (a forum post, a one-line paragraph); a cost if navigation or a listed
-    headline; else nothing."""
+    sentence (a forum post, a one-line paragraph); a bonus if the page title; a cost if
+    navigation or a listed headline; else nothing."""
     links = [is_link_block(b, weights) for b in page]
     prose = [not link and is_prose(b, weights) for b, link in zip(page, links, strict=True)]
     listed = headline_lists(page, prose, links, weights.min_list_headings)
@@ -166,6 +167,8 @@ def scores(page: list[TextBlock], weights: Weights) -> list[float]:
     for i, block in enumerate(page):
         if links[i] or i in listed:
             value = -min(weights.link_penalty * block.n_words, weights.max_link_penalty)
+        elif block.tag == "h1":
+            value = weights.title_bonus
         elif prose[i]:
             value = float(block.n_words)
         elif block.ends_sentence:
