@@ -95,7 +95,7 @@ class Extractor(Block):
 
     def __init__(
         self,
-        library: str = "resiliparse",
+        library: str = "scored",
         favor: str = "precision",
         include_tables: bool = True,
         fast: bool = False,
