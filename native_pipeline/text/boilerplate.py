@@ -36,7 +36,6 @@ _TAG = re.compile(r"<[^>]*>")
 _LINK = re.compile(r"<a\b[^>]*>(.*?)</a>")
 _OPEN_LINK_AT_END = re.compile(r"<a\b[^>]*>\s*$")
 _BLOCK_TAG = re.compile(r"^\s*<(h[1-6]|li|p)>")
-_BR = re.compile(r"<br>")
 _CLOSERS = "\"'»”’)]"
 _ELLIPSES = ("...", "…")
 # As written and folded, alone and with the conjunctions و/ف joined ("وفي", "فإن"), so words
@@ -56,6 +55,7 @@ class Weights:
     max_link_density: float = 0.5  # a block with more of its letters in links is navigation
     min_prose_words: int = 10  # fewer words: a heading, byline or button, not a paragraph
     min_stop_share: float = 0.08  # prose: at least this share of function words
+    min_arabic_share: float = 0.5  # prose: at least this share of its characters Arabic
     link_penalty: float = 1.0  # cost of crossing a link block, in article words per linked word
     max_link_penalty: float = (
         40.0  # ...capped so an inline "read also" list does not split an article
@@ -69,34 +69,46 @@ class Weights:
 class TextBlock:
     tag: str  # "p", "h1".."h6", "li", or "" for text outside those elements
     text: str
-    n_words: int
-    link_density: float  # share of its word characters inside links
+    n_words: int  # whitespace tokens: cheaper than normalize.words, close enough here
     letters: int  # characters of its words, punctuation included
-    arabic_letters: int  # characters in the Arabic block (letters, digits, punctuation)
-    stop_share: float
-    ends_sentence: bool
+    link_density: float  # share of those characters inside links
+
+    @property
+    def ends_sentence(self) -> bool:
+        return self.text.rstrip(_CLOSERS).endswith(TERMINAL_PUNCTUATION)
+
+    @property
+    def arabic_share(self) -> float:
+        """Share of its word characters in the Arabic Unicode block."""
+        return len(_NOT_ARABIC.sub("", self.text)) / self.letters
+
+    @property
+    def stop_share(self) -> float:
+        """Share of its words that are Arabic function words."""
+        tokens = self.text.split()
+        return sum(map(_STOP_WORDS.__contains__, tokens)) / len(tokens)
 
 
 def _block(line: str, link_letters: int) -> TextBlock | None:
-    match = _BLOCK_TAG.match(line)
-    tag = match.group(1) if match else ""
+    match = _BLOCK_TAG.match(line) if line.startswith(("<", " ")) else None
     # one paragraph may hold <br> breaks: keep them as lines of the block
-    text = html.unescape(_TAG.sub("", _BR.sub("\n", line)))
-    text = "\n".join(part for part in (p.strip() for p in text.split("\n")) if part)
-    if not text:
-        return None
-    # whitespace tokens: cheaper than normalize.words and close enough for these counts
+    text = line.replace("<br>", "\n")
+    if "<" in text:
+        text = _TAG.sub("", text)
+    if "&" in text:
+        text = html.unescape(text)
+    if "\n" in text:
+        text = "\n".join(part for part in (p.strip() for p in text.split("\n")) if part)
     tokens = text.split()
-    letters = sum(map(len, tokens)) or 1
+    if not tokens:
+        return None
+    letters = sum(map(len, tokens))
     return TextBlock(
-        tag=tag,
-        text=text,
+        tag=match.group(1) if match else "",
+        text=text.strip(),
         n_words=len(tokens),
-        link_density=min(link_letters / letters, 1.0),
         letters=letters,
-        arabic_letters=len(_NOT_ARABIC.sub("", text)),
-        stop_share=sum(map(_STOP_WORDS.__contains__, tokens)) / len(tokens) if tokens else 0.0,
-        ends_sentence=text.rstrip(_CLOSERS).endswith(TERMINAL_PUNCTUATION),
+        link_density=min(link_letters / letters, 1.0),
     )
 
 
@@ -108,14 +120,17 @@ def blocks(marked: str) -> list[TextBlock]:
     page = []
     wrapped = False
     for line in marked.split("\n"):
-        linked = [w for link in _LINK.findall(line) for w in _TAG.sub("", link).split()]
-        block = _block(line, sum(map(len, linked)))
+        link_letters = 0
+        if "<a" in line:
+            linked = (w for link in _LINK.findall(line) for w in _TAG.sub("", link).split())
+            link_letters = sum(map(len, linked))
+        block = _block(line, link_letters)
         if block is not None:
             if wrapped:
                 block.link_density = 1.0
             page.append(block)
             wrapped = False
-        if _OPEN_LINK_AT_END.search(line):
+        if "<a" in line and _OPEN_LINK_AT_END.search(line):
             wrapped = True
     return page
 
@@ -126,12 +141,12 @@ def is_link_block(block: TextBlock, weights: Weights) -> bool:
 
 def is_prose(block: TextBlock, weights: Weights) -> bool:
     """A paragraph of running Arabic text (if not a link block): long enough, function words
-    in it, and not a teaser cut short with an ellipsis."""
+    in it, not a teaser cut short with an ellipsis, mostly Arabic script."""
     return (
         block.n_words >= weights.min_prose_words
         and block.stop_share >= weights.min_stop_share
-        and block.arabic_letters * 2 >= block.letters
         and not block.text.endswith(_ELLIPSES)
+        and block.arabic_share >= weights.min_arabic_share
     )
 
 
