@@ -56,12 +56,14 @@ class Weights:
     min_prose_words: int = 10  # fewer words: a heading, byline or button, not a paragraph
     min_stop_share: float = 0.08  # prose: at least this share of function words
     min_arabic_share: float = 0.5  # prose: at least this share of its characters Arabic
-    link_penalty: float = 1.0  # cost of crossing a link block, in article words per linked word
-    max_link_penalty: float = (
-        40.0  # ...capped so an inline "read also" list does not split an article
-    )
+    # Cost of crossing a link block, in article words: one per linked word past the first
+    # two (a username or a "reply" button costs 1, a headline its length), capped so that an
+    # inline "read also" list does not split an article
+    free_link_words: int = 2
+    max_link_penalty: float = 40.0
     min_region_words: int = 20  # less article text than this: score the whole page instead
-    min_list_headings: int = 3  # headings (or link blocks) in a row, no prose between: a list
+    min_list_headings: int = 3  # titles in a row, no prose between: a headline list
+    min_headline_words: int = 4  # a link block this long is a headline (shorter: a button)
     title_bonus: float = 20.0  # an unlinked <h1> (the page's own title) pulls the region to it
 
 
@@ -151,36 +153,51 @@ def is_prose(block: TextBlock, weights: Weights) -> bool:
 
 
 def headline_lists(
-    page: list[TextBlock], prose: list[bool], links: list[bool], min_headings: int
+    page: list[TextBlock], prose: list[bool], links: list[bool], weights: Weights
 ) -> set[int]:
-    """Indices of headings that sit in a list of headlines: runs of blocks with no prose
-    between them that hold `min_headings` headings or link blocks or more. A teaser card
-    (headline, date, clipped summary) repeats without prose; an article's subheadings have
-    paragraphs between them."""
+    """Indices of the headings, links and short blocks of headline lists: runs of blocks with
+    no prose between them that hold `min_list_headings` titles or more (headings, or link
+    blocks of headline length).
+    A teaser card (headline, date, one-line pitch) repeats without prose; an article's
+    subheadings have paragraphs between them, and a forum thread's links between posts are
+    usernames and buttons, not headlines."""
     listed: set[int] = set()
     run: list[int] = []
     for i in range(len(page) + 1):
         if i < len(page) and not prose[i]:
             run.append(i)
             continue
-        titles = [j for j in run if page[j].tag[:1] == "h" or links[j]]
-        if len(titles) >= min_headings:
-            listed.update(j for j in titles if page[j].tag[:1] == "h")
+        titles = sum(
+            page[j].tag[:1] == "h" or (links[j] and page[j].n_words >= weights.min_headline_words)
+            for j in run
+        )
+        if titles >= weights.min_list_headings:
+            # a long paragraph is not a teaser, even without function words (Urdu, dialect)
+            listed.update(
+                j
+                for j in run
+                if page[j].tag[:1] == "h" or links[j] or page[j].n_words < weights.min_prose_words
+            )
         run = []
     return listed
 
 
-def scores(page: list[TextBlock], weights: Weights) -> list[float]:
-    """What keeping each block is worth: its words if prose; half its words if a short
-    sentence (a forum post, a one-line paragraph); a bonus if the page title; a cost if
-    navigation or a listed headline; else nothing."""
+def scores(page: list[TextBlock], weights: Weights) -> tuple[list[float], list[bool]]:
+    """What keeping each block is worth, and whether it is boilerplate whatever the region.
+
+    Worth: its words if prose; half its words if a short sentence (a forum post, a one-line
+    paragraph); a bonus if the page title; a cost if a link block or a heading of a headline
+    list; else nothing. Boilerplate: link blocks and every block of a headline list."""
     links = [is_link_block(b, weights) for b in page]
     prose = [not link and is_prose(b, weights) for b, link in zip(page, links, strict=True)]
-    listed = headline_lists(page, prose, links, weights.min_list_headings)
+    listed = headline_lists(page, prose, links, weights)
     values = []
     for i, block in enumerate(page):
-        if links[i] or i in listed:
-            value = -min(weights.link_penalty * block.n_words, weights.max_link_penalty)
+        if links[i] or (i in listed and block.tag[:1] == "h"):
+            cost = max(block.n_words - weights.free_link_words, 1)
+            value = -min(cost, weights.max_link_penalty)
+        elif i in listed:
+            value = 0.0  # a teaser's date or pitch
         elif block.tag == "h1":
             value = weights.title_bonus
         elif prose[i]:
@@ -190,7 +207,7 @@ def scores(page: list[TextBlock], weights: Weights) -> list[float]:
         else:
             value = 0.0
         values.append(value)
-    return values
+    return values, [link or i in listed for i, link in enumerate(links)]
 
 
 def main_region(values: list[float]) -> tuple[int, int, float]:
@@ -208,10 +225,10 @@ def main_region(values: list[float]) -> tuple[int, int, float]:
 
 
 def select(page: list[TextBlock], weights: Weights) -> tuple[list[TextBlock], float]:
-    """The main region's blocks less the navigation inside it, and the region's score."""
-    values = scores(page, weights)
+    """The main region's blocks less the boilerplate inside it, and the region's score."""
+    values, dropped = scores(page, weights)
     start, end, total = main_region(values)
-    return [page[i] for i in range(start, end) if values[i] >= 0], total
+    return [page[i] for i in range(start, end) if not dropped[i]], total
 
 
 def _marked(tree: HTMLTree, main_content: bool) -> str:

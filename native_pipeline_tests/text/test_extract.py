@@ -328,9 +328,21 @@ def test_subheadings_between_paragraphs_are_not_a_headline_list() -> None:
     )
     listing = boilerplate.blocks("\n".join(f"<h3>{h}</h3>" for h in HEADLINES))
     prose_article = [boilerplate.is_prose(b, weights) for b in article]
-    assert boilerplate.headline_lists(article, prose_article, [False] * 4, 3) == set()
+    assert boilerplate.headline_lists(article, prose_article, [False] * 4, weights) == set()
     n = len(listing)
-    assert boilerplate.headline_lists(listing, [False] * n, [False] * n, 3) == set(range(n))
+    assert boilerplate.headline_lists(listing, [False] * n, [False] * n, weights) == set(range(n))
+
+
+def test_usernames_and_buttons_between_short_posts_are_not_a_headline_list() -> None:
+    weights = boilerplate.Weights()
+    thread = boilerplate.blocks(
+        "\n".join(
+            f'<a href="/u/{i}">عضو{i}</a>\n{post}\n<a href="/r">رد مع اقتباس</a>'
+            for i, post in enumerate(POSTS)
+        )
+    )
+    links = [boilerplate.is_link_block(b, weights) for b in thread]
+    assert boilerplate.headline_lists(thread, [False] * len(thread), links, weights) == set()
 
 
 def test_main_region_is_the_best_run_net_of_navigation() -> None:
