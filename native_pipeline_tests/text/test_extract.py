@@ -349,3 +349,15 @@ def test_main_region_is_the_best_run_net_of_navigation() -> None:
     # article (10 + 20), a short menu between (-5), a long link list (-40), a sidebar teaser (15)
     assert boilerplate.main_region([10.0, -5.0, 20.0, -40.0, 15.0]) == (0, 3, 25.0)
     assert boilerplate.main_region([-3.0, 0.0]) == (0, 0, 0.0)
+
+
+def test_token_f1_counts_arabic_words_as_bags() -> None:
+    gold = "قال الوزير إن الخطة جاهزة، وإن التنفيذ يبدأ غدا."
+    assert token_prf(gold, gold) == (1.0, 1.0, 1.0)
+    assert token_prf("", gold) == (0.0, 0.0, 0.0)
+    # order, line breaks, punctuation and Latin text do not count; repeated words do
+    assert token_prf("غدا يبدأ التنفيذ\nوإن جاهزة الخطة إن الوزير قال (AFP)", gold) == (1.0,) * 3
+    precision, recall, f1 = token_prf("قال الوزير قال الوزير", gold)
+    assert (precision, recall) == (0.5, 2 / 9) and abs(
+        f1 - 2 * 0.5 * (2 / 9) / (0.5 + 2 / 9)
+    ) < 1e-12
