@@ -248,6 +248,7 @@ def extract(tree: HTMLTree, weights: Weights) -> str:
     kept, total = select(blocks(_marked(tree, main_content=True)), weights)
     if total < weights.min_region_words:
         whole, whole_total = select(blocks(_marked(tree, main_content=False)), weights)
-        if whole_total >= weights.min_region_words:
+        # a short article the pass did find is not traded for boilerplate prose it removed
+        if whole_total >= max(weights.min_region_words, 3 * total):
             kept = whole
     return "\n".join(b.text for b in kept)
