@@ -8,10 +8,11 @@ kept), the output is cut into blocks, each block is scored, and the page's main 
 run of blocks with the most article text in it (boilerpipe's and jusText's idea, with Arabic
 features):
 
-- link density: the share of a block's letters inside links (headline lists are all links);
-- Arabic text density: Arabic letters per block;
+- link density: the share of a block's characters inside links (headline lists are all links);
+- Arabic share: the share of its characters in Arabic script;
 - stop-word share: running prose carries function words, headlines and menus few;
-- sentence punctuation: prose ends sentences, menus and bylines do not.
+- sentence punctuation: prose ends sentences, menus and bylines do not;
+- headline lists: headings or headline-long links in a row with no prose between them.
 
 When the main-content pass leaves no article (resiliparse sometimes drops the element that
 holds it), the whole page is scored instead.
@@ -35,7 +36,7 @@ from native_pipeline.text.quality import (
 _TAG = re.compile(r"<[^>]*>")
 _LINK = re.compile(r"<a\b[^>]*>(.*?)</a>")
 _OPEN_LINK_AT_END = re.compile(r"<a\b[^>]*>\s*$")
-_BLOCK_TAG = re.compile(r"^\s*<(h[1-6]|li|p)>")
+_BLOCK_TAG = re.compile(r"^<(h[1-6]|p)>")
 _CLOSERS = "\"'»”’)]"
 _ELLIPSES = ("...", "…")
 # As written and folded, alone and with the conjunctions و/ف joined ("وفي", "فإن"), so words
@@ -69,7 +70,7 @@ class Weights:
 
 @dataclass(slots=True)
 class TextBlock:
-    tag: str  # "p", "h1".."h6", "li", or "" for text outside those elements
+    tag: str  # "p", "h1".."h6", or "" for text outside those elements (a list item, a cell)
     text: str
     n_words: int  # whitespace tokens: cheaper than normalize.words, close enough here
     letters: int  # characters of its words, punctuation included
@@ -92,7 +93,7 @@ class TextBlock:
 
 
 def _block(line: str, link_letters: int) -> TextBlock | None:
-    match = _BLOCK_TAG.match(line) if line.startswith(("<", " ")) else None
+    match = _BLOCK_TAG.match(line) if line.startswith("<") else None
     # one paragraph may hold <br> breaks: keep them as lines of the block
     text = line.replace("<br>", "\n")
     if "<" in text:
@@ -158,6 +159,7 @@ def headline_lists(
     """Indices of the headings, links and short blocks of headline lists: runs of blocks with
     no prose between them that hold `min_list_headings` titles or more (headings, or link
     blocks of headline length).
+
     A teaser card (headline, date, one-line pitch) repeats without prose; an article's
     subheadings have paragraphs between them, and a forum thread's links between posts are
     usernames and buttons, not headlines."""
@@ -237,7 +239,7 @@ def _marked(tree: HTMLTree, main_content: bool) -> str:
         preserve_formatting="minimal_html",
         main_content=main_content,
         links=True,  # link density is the strongest sign of navigation
-        list_bullets=True,  # keeps <li> so headline lists are seen as lists
+        list_bullets=False,  # list items still come one a line
         alt_texts=False,
         comments=False,
     )
