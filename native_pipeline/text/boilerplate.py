@@ -1,12 +1,13 @@
 """Arabic-aware boilerplate scoring on top of resiliparse's main-content pass.
 
-resiliparse's `main_content` drops elements by tag, class and id, but an Arabic news page's
-"most read" list, related headlines and teaser boxes often sit in elements it whitelists
-(a class holding "content" or "post"), and its headlines end in "." so C4's line filter keeps
-them too. So resiliparse is asked for minimal HTML (paragraphs, headings, list items and links
-kept), the output is cut into blocks, each block is scored, and the page's main region is the
-run of blocks with the most article text in it (boilerpipe's and jusText's idea, with Arabic
-features):
+resiliparse's `main_content` drops elements by tag, class and id, and link clusters by their
+share of link text, but an Arabic news page's "most read" list, related headlines and teaser
+cards often get through: their elements carry whitelisted classes ("content", "post"), their
+links wrap the whole card, and its link-cluster test skips elements over 1,500 bytes (750
+Arabic letters). Their headlines end in "." so C4's line filter keeps them too. So resiliparse
+is asked for minimal HTML (paragraphs, headings and links marked), the output is cut into
+blocks, each block is scored, and the page's main region is the run of blocks with the most
+article text in it (boilerpipe's and jusText's idea, with Arabic features):
 
 - link density: the share of a block's characters inside links (headline lists are all links);
 - Arabic share: the share of its characters in Arabic script;
