@@ -1,7 +1,8 @@
 """Main-text extraction: decoded HTML in, the page's article text out.
 
-Two libraries sit behind one dict so the config can switch between them; see
-docs/benchmarks/extraction.md for why the default is the default.
+Three extractors sit behind one dict so the config can switch between them: resiliparse
+alone, resiliparse followed by Arabic-aware block scoring (`text/boilerplate.py`), and
+trafilatura; see docs/benchmarks/extraction.md for why the default is the default.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from resiliparse.extract.html2text import extract_plain_text
 from resiliparse.parse.html import HTMLTree
 from trafilatura import bare_extraction
 
+from native_pipeline.text import boilerplate
 from native_pipeline.text.blocks import Block, Document
 from native_pipeline.text.warc import HTML_TYPES, TEXT_TYPES
 
@@ -54,6 +56,12 @@ def _resiliparse(html: str, opts: Options) -> Extracted:
     return Extracted(_paragraphs(text), title or None)
 
 
+def _scored(html: str, opts: Options) -> Extracted:
+    tree = HTMLTree.parse(html)
+    title = tree.title.strip() if tree.title else None
+    return Extracted(boilerplate.extract(tree, boilerplate.Weights()), title or None)
+
+
 def _trafilatura(html: str, opts: Options) -> Extracted:
     doc = bare_extraction(
         html,
@@ -71,6 +79,7 @@ def _trafilatura(html: str, opts: Options) -> Extracted:
 
 LIBRARIES: dict[str, Callable[[str, Options], Extracted]] = {
     "resiliparse": _resiliparse,
+    "scored": _scored,
     "trafilatura": _trafilatura,
 }
 
@@ -86,7 +95,7 @@ class Extractor(Block):
 
     def __init__(
         self,
-        library: str = "resiliparse",
+        library: str = "scored",
         favor: str = "precision",
         include_tables: bool = True,
         fast: bool = False,

@@ -6,8 +6,10 @@ import pickle
 
 import pytest
 
+from native_pipeline.text import boilerplate
 from native_pipeline.text.blocks import Document
 from native_pipeline.text.extract import LIBRARIES, Extracted, Extractor, Options
+from native_pipeline.text.extract_score import token_prf
 
 ARTICLE = [
     "أعلنت وزارة التعليم اليوم عن إطلاق برنامج وطني جديد لتطوير مهارات القراءة لدى طلاب "
@@ -67,7 +69,7 @@ def test_article_kept_and_boilerplate_gone(library: str) -> None:
     for phrase in BOILERPLATE:
         assert phrase not in doc.text
     assert "<" not in doc.text and "tracker" not in doc.text
-    if library == "resiliparse":  # trafilatura only finds titles with its slow metadata pass
+    if library != "trafilatura":  # trafilatura only finds titles with its slow metadata pass
         assert doc.meta["title"] == "برنامج وطني لتطوير القراءة"
     assert block.decisions == []  # extraction is every page's normal change, not a decision
 
@@ -139,3 +141,223 @@ def test_picklable_for_worker_processes() -> None:
 def test_unknown_library_rejected() -> None:
     with pytest.raises(ValueError, match="unknown library"):
         Extractor(library="boilerpipe")
+
+
+# ---- Pages where resiliparse alone (the old default) kept boilerplate or lost the article ----
+# Each test fails with library="resiliparse": the headlines, similar threads, related products
+# or the "about us" box come through, or the article is gone.
+
+TITLE = "افتتاح مستشفى جديد للأطفال في العاصمة"
+NEWS = [
+    "أعلنت وزارة الصحة اليوم عن افتتاح مستشفى جديد للأطفال في العاصمة، بطاقة استيعابية تبلغ "
+    "ثلاثمئة سرير، وذلك ضمن خطة لتوسيع الخدمات الطبية في المدن الكبرى.",
+    "وقال المتحدث باسم الوزارة إن المستشفى مجهز بأحدث الأجهزة الطبية، وإنه سيستقبل المرضى من "
+    "مختلف المحافظات ابتداء من الشهر المقبل.",
+    "وأضاف أن الوزارة تعمل على تدريب الكوادر التمريضية قبل الافتتاح، وأن عدد العاملين في "
+    "المستشفى سيصل إلى ألف موظف في العام الأول.",
+]
+# Headlines of other articles end in "." like sentences, so C4's line filter keeps them
+HEADLINES = [
+    "ارتفاع أسعار الذهب في الأسواق المحلية مع نهاية الأسبوع.",
+    "المنتخب الوطني يفوز على ضيفه بثلاثة أهداف في مباراة ودية.",
+    "انطلاق معرض الكتاب الدولي بمشاركة أكثر من خمسمئة دار نشر.",
+    "الأرصاد تتوقع أمطارا غزيرة على المناطق الشمالية غدا.",
+    "البنك المركزي يبقي على أسعار الفائدة دون تغيير.",
+    "وزير الخارجية يستقبل نظيره الأردني لبحث العلاقات الثنائية.",
+]
+
+
+def _cards(headlines: list[str]) -> str:
+    """Teaser cards as many sites write them: the link wraps the card, not the headline text."""
+    return "".join(
+        f'<a href="/n/{i}"><div class="item"><h3>{h}</h3></div></a>'
+        for i, h in enumerate(headlines)
+    )
+
+
+def _page(body: str, title: str = TITLE) -> str:
+    return (
+        f'<html lang="ar" dir="rtl"><head><meta charset="utf-8"><title>{title}</title></head>'
+        f"<body>{body}</body></html>"
+    )
+
+
+ARTICLE_WITH_HEADLINES = _page(
+    f"<main><h1>{TITLE}</h1>{''.join(f'<p>{p}</p>' for p in NEWS)}"
+    f"<section><h2>اقرأ أيضا</h2>{_cards(HEADLINES)}</section></main>"
+)
+
+POSTS = [
+    "السلام عليكم، عندي سيارة موديل ٢٠١٥ وصار فيها صوت غريب عند التشغيل في الصباح، هل أحد مر "
+    "بنفس المشكلة؟",
+    "وعليكم السلام، غالبا المشكلة في سير المكينة، غيرته عندي قبل شهرين واختفى الصوت تماما.",
+    "أنصحك تروح للوكالة وتفحصها قبل لا تكبر المشكلة، الفحص ما يكلف كثير.",
+]
+SIMILAR_THREADS = [
+    "أفضل زيت محرك للسيارات في الصيف؟",
+    "كم تكلفة تغيير سير المكينة عند الوكالة؟",
+    "صوت طقطقة من الكفرات عند الدوران، ما السبب؟",
+    "هل تنصحون بشراء سيارة مستعملة من المعارض؟",
+]
+FORUM_THREAD = _page(
+    '<div class="navbar"><a href="/">الرئيسية</a> &gt; <a href="/f/3">منتدى السيارات</a></div>'
+    + "".join(
+        f'<div class="postbit"><div class="userinfo"><a href="/u/{i}">عضو{i}</a><br>'
+        f'المشاركات: {100 + i}</div><div class="postbody">{post}'
+        f'<div class="signature">__________<br>سبحان الله وبحمده</div></div>'
+        f'<div class="postfoot"><a href="/reply/{i}">رد مع اقتباس</a></div></div>'
+        for i, post in enumerate(POSTS)
+    )
+    + '<div class="similar"><h3>مواضيع مشابهة</h3><table>'
+    + "".join(
+        f'<tr><td><a href="/t/{i}">{t}</a></td><td>عضو{i}</td><td>{i + 3} ردود</td></tr>'
+        for i, t in enumerate(SIMILAR_THREADS)
+    )
+    + "</table></div>",
+    title="صوت غريب في السيارة - منتدى السيارات",
+)
+
+DESCRIPTION = [
+    "غلاية كهربائية من الفولاذ المقاوم للصدأ بسعة لترين، تغلي الماء في أقل من أربع دقائق "
+    "وتفصل تلقائيا عند الغليان.",
+    "تأتي الغلاية بقاعدة دوارة بزاوية كاملة ومؤشر لمستوى الماء، وهي مناسبة للاستخدام اليومي في "
+    "المنزل والمكتب.",
+]
+RELATED_PRODUCTS = [
+    ("مكواة بخار خفيفة", "تنعيم سريع للملابس بضغط بخار قوي."),
+    ("محمصة خبز بفتحتين", "سبع درجات للتحميص مع درج للفتات."),
+    ("خلاط يدوي متعدد السرعات", "ملحقات للخفق والفرم في علبة واحدة."),
+    ("ماكينة قهوة صغيرة", "تحضر فنجانا كاملا في دقيقة واحدة."),
+]
+PRODUCT_PAGE = _page(
+    '<div class="breadcrumb"><a href="/">الرئيسية</a> / <a href="/kitchen">أجهزة المطبخ</a></div>'
+    '<main><h1>غلاية كهربائية ٢ لتر</h1><div class="price">١٤٩ ريال</div>'
+    f"<button>أضف إلى السلة</button><h2>وصف المنتج</h2>"
+    f"{''.join(f'<p>{d}</p>' for d in DESCRIPTION)}"
+    "<table><tr><td>السعة</td><td>٢ لتر</td></tr><tr><td>القدرة</td><td>٢٢٠٠ واط</td></tr></table>"
+    "<section><h2>منتجات قد تعجبك</h2>"
+    + "".join(
+        f'<a href="/p/{i}"><div class="tile"><h4>{name}</h4><p>{pitch}</p>'
+        f"<span>{99 + i} ريال</span></div></a>"
+        for i, (name, pitch) in enumerate(RELATED_PRODUCTS)
+    )
+    + "</section></main>",
+    title="غلاية كهربائية ٢ لتر",
+)
+
+BRIEF = (
+    "أعلنت بلدية المدينة إغلاق شارع الجامعة يوم الجمعة المقبل من الساعة الثامنة صباحا حتى "
+    "الظهر، لإجراء أعمال صيانة في شبكة المياه، ودعت السائقين إلى استخدام الطرق البديلة."
+)
+ABOUT_US = (
+    "جريدة المدينة صحيفة يومية مستقلة تأسست عام ألف وتسعمئة وخمسة وتسعين، وتهتم بأخبار المدينة "
+    "والمحافظات المجاورة، ويعمل فيها فريق من الصحفيين والمراسلين في مختلف المناطق، وتصدر "
+    "نسختها الورقية كل صباح إلى جانب موقعها الإلكتروني."
+)
+# The article is shorter than the site's "about us" box, which is prose too
+SHORT_ARTICLE = _page(
+    '<div class="wrap"><div class="story"><h1>إغلاق شارع الجامعة يوم الجمعة</h1>'
+    f'<div class="date">الخميس ١٢ مارس</div><p>{BRIEF}</p></div>'
+    f'<div class="latest"><h2>آخر الأخبار</h2>{_cards(HEADLINES)}</div>'
+    f'<div class="about"><h3>من نحن</h3><p>{ABOUT_US}</p></div></div>',
+    title="إغلاق شارع الجامعة",
+)
+
+# resiliparse's class rules drop the element holding the article ("print-" is a print box)
+ARTICLE_IN_DROPPED_ELEMENT = _page(
+    f'<div class="wrap"><div class="x"><div class="print-area"><h1>{TITLE}</h1>'
+    f"{''.join(f'<p>{p}</p>' for p in NEWS)}</div></div></div>"
+    '<div class="foot"><a href="/">الرئيسية</a></div>'
+)
+
+
+def _extract(html: str) -> str:
+    [doc] = _run(Extractor(library="scored"), _html(html))
+    return doc.text
+
+
+def test_headline_cards_beside_an_article_dropped() -> None:
+    text = _extract(ARTICLE_WITH_HEADLINES)
+    assert token_prf(text, "\n".join([TITLE, *NEWS])) == (1.0, 1.0, 1.0)
+
+
+def test_forum_thread_keeps_posts_not_similar_threads() -> None:
+    lines = _extract(FORUM_THREAD).split("\n")
+    assert all(post in lines for post in POSTS)
+    assert not any(thread in line for thread in SIMILAR_THREADS for line in lines)
+
+
+def test_product_page_keeps_description_not_related_products() -> None:
+    text = _extract(PRODUCT_PAGE)
+    assert all(d in text.split("\n") for d in DESCRIPTION)
+    assert not any(pitch in text for _, pitch in RELATED_PRODUCTS)
+
+
+def test_short_article_chosen_over_longer_boilerplate_prose() -> None:
+    text = _extract(SHORT_ARTICLE)
+    assert BRIEF in text.split("\n")
+    assert ABOUT_US not in text and not any(h in text for h in HEADLINES)
+
+
+def test_article_found_when_main_content_pass_drops_it() -> None:
+    text = _extract(ARTICLE_IN_DROPPED_ELEMENT)
+    assert token_prf(text, "\n".join(NEWS))[1] == 1.0
+
+
+# ---- The block scorer's parts ----
+
+
+def test_link_density_counts_links_that_wrap_blocks() -> None:
+    marked = (
+        '<p>نص <a href="/a">رابط واحد</a> في فقرة</p>\n'
+        '<a href="/b">\n'  # resiliparse writes a card's link with no end tag after its text
+        "<h3>عنوان خبر آخر.</h3>\n"
+        "<p>فقرة بلا روابط.</p>"
+    )
+    inline, wrapped, plain = boilerplate.blocks(marked)
+    assert 0.3 < inline.link_density < 0.7 and inline.tag == "p"
+    assert wrapped.link_density == 1.0 and wrapped.tag == "h3"
+    assert plain.link_density == 0.0 and plain.ends_sentence
+
+
+def test_subheadings_between_paragraphs_are_not_a_headline_list() -> None:
+    weights = boilerplate.Weights()
+    paragraph = f"<p>{NEWS[0]}</p>"
+    article = boilerplate.blocks(
+        "\n".join(["<h2>أولا</h2>", paragraph, "<h2>ثانيا</h2>", paragraph])
+    )
+    listing = boilerplate.blocks("\n".join(f"<h3>{h}</h3>" for h in HEADLINES))
+    prose_article = [boilerplate.is_prose(b, weights) for b in article]
+    assert boilerplate.headline_lists(article, prose_article, [False] * 4, weights) == set()
+    n = len(listing)
+    assert boilerplate.headline_lists(listing, [False] * n, [False] * n, weights) == set(range(n))
+
+
+def test_usernames_and_buttons_between_short_posts_are_not_a_headline_list() -> None:
+    weights = boilerplate.Weights()
+    thread = boilerplate.blocks(
+        "\n".join(
+            f'<a href="/u/{i}">عضو{i}</a>\n{post}\n<a href="/r">رد مع اقتباس</a>'
+            for i, post in enumerate(POSTS)
+        )
+    )
+    links = [boilerplate.is_link_block(b, weights) for b in thread]
+    assert boilerplate.headline_lists(thread, [False] * len(thread), links, weights) == set()
+
+
+def test_main_region_is_the_best_run_net_of_navigation() -> None:
+    # article (10 + 20), a short menu between (-5), a long link list (-40), a sidebar teaser (15)
+    assert boilerplate.main_region([10.0, -5.0, 20.0, -40.0, 15.0]) == (0, 3, 25.0)
+    assert boilerplate.main_region([-3.0, 0.0]) == (0, 0, 0.0)
+
+
+def test_token_f1_counts_arabic_words_as_bags() -> None:
+    gold = "قال الوزير إن الخطة جاهزة، وإن التنفيذ يبدأ غدا."
+    assert token_prf(gold, gold) == (1.0, 1.0, 1.0)
+    assert token_prf("", gold) == (0.0, 0.0, 0.0)
+    # order, line breaks, punctuation and Latin text do not count; repeated words do
+    assert token_prf("غدا يبدأ التنفيذ\nوإن جاهزة الخطة إن الوزير قال (AFP)", gold) == (1.0,) * 3
+    precision, recall, f1 = token_prf("قال الوزير قال الوزير", gold)
+    assert (precision, recall) == (0.5, 2 / 9) and abs(
+        f1 - 2 * 0.5 * (2 / 9) / (0.5 + 2 / 9)
+    ) < 1e-12
