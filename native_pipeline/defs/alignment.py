@@ -61,7 +61,7 @@ def rewrite_segments(
     count = token_counter(settings.tokenizer)
     parts = sorted((lake.lake.partition_path("cleaned_text", dump) / "data").glob("*.parquet"))
     n_docs = 0
-    lengths = [pl.Series("n_tokens", [], pl.Int64)]
+    lengths = [pl.Series("n_tokens", [], SEGMENTS["n_tokens"])]
     with lake.lake.writer("rewrite_segments", dump) as out:
         out.write("data", frame([], SEGMENTS))
         for part in parts:
