@@ -27,7 +27,7 @@ from native_pipeline.alignment.tiny import create_tiny_llama
 from native_pipeline.alignment.validate import Limits
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.metadata import line_plot, markdown_table, png
-from native_pipeline.defs.partitions import crawl_dumps
+from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import AlignmentResource, LakeResource
 from native_pipeline.lake import Lake
 from native_pipeline.settings import BackendSettings
@@ -51,7 +51,7 @@ def _rewriter_metadata(rewriter: Rewriter) -> dict[str, object]:
 
 
 def _worker_folder(lake: Lake) -> Path:
-    return lake.root / "alignment_worker"
+    return lake.store("alignment_worker")
 
 
 @dg.asset(
@@ -65,7 +65,7 @@ def _worker_folder(lake: Lake) -> Path:
 def rewrite_segments(
     context: dg.AssetExecutionContext, lake: LakeResource, alignment: AlignmentResource
 ) -> dg.MaterializeResult:
-    dump = context.partition_key
+    dump = dump_key(context)
     settings = alignment.settings.segments
     count = token_counter(settings.tokenizer)
     parts = sorted((lake.lake.partition_path("cleaned_text", dump) / "data").glob("*.parquet"))
@@ -199,7 +199,7 @@ def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
 def expert_rewrites(lake: LakeResource, alignment: AlignmentResource) -> dg.MaterializeResult:
     seeds = lake.lake.scan("seed_segments", "data").collect()
     rewriter = make_rewriter(
-        alignment.settings.expert, alignment.conduct, cache_dir=lake.lake.root / "expert_cache"
+        alignment.settings.expert, alignment.conduct, cache_dir=lake.lake.store("expert_cache")
     )
     started = time.perf_counter()
     rows = _aligned_rows(seeds, rewriter, alignment.settings.expert, alignment.limits)
@@ -270,13 +270,13 @@ def alignment_worker(
 def aligned_corpus(
     context: dg.AssetExecutionContext, lake: LakeResource, alignment: AlignmentResource
 ) -> dg.MaterializeResult:
-    dump = context.partition_key
+    dump = dump_key(context)
     segments = lake.lake.scan("rewrite_segments", "data", dump).collect()
     settings = alignment.settings.rewriter
     rewriter = make_rewriter(
         settings,
         alignment.conduct,
-        cache_dir=lake.lake.root / "expert_cache",
+        cache_dir=lake.lake.store("expert_cache"),
         default_model=_worker_folder(lake.lake) / "train" / "final",
     )
     # Chunks made by another rewriter, sampling or chunking are not resumed.
@@ -339,7 +339,7 @@ def rewrite_audit(lake: LakeResource, alignment: AlignmentResource) -> dg.Materi
     sample = _sample(rows, settings.audit.sample_size, settings.audit.seed, among)
     scores = None
     if settings.audit.judge and settings.expert.backend == "openai" and sample.height:
-        expert = chat_backend(settings.expert, cache_dir=lake.lake.root / "expert_cache")
+        expert = chat_backend(settings.expert, cache_dir=lake.lake.store("expert_cache"))
         scores = judge(
             expert, sample.select("original", "aligned").rows(), sampling(settings.expert)
         )

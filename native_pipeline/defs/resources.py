@@ -17,6 +17,7 @@ from native_pipeline.settings import (
     load_settings,
 )
 from native_pipeline.text.pii import ARABIC_DIGITS, ASCII_DIGITS, PII_PATTERNS
+from native_pipeline.text.warc import ReadLimits
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -35,15 +36,24 @@ class LakeResource(dg.ConfigurableResource):
 
 
 class ComputeResource(dg.ConfigurableResource):
-    """How many processes one step may use: the CPUs of its machine or pod."""
+    """How many processes one step may use (the CPUs of its machine or pod), and the caps on
+    one record that raw_crawl reads (the `reading` section)."""
 
     workers: int
+    max_record_bytes: int
+    max_payload_bytes: int
+
+    @property
+    def read_limits(self) -> ReadLimits:
+        return ReadLimits(self.max_record_bytes, self.max_payload_bytes)
 
 
 class CleaningResource(dg.ConfigurableResource):
-    """Block arguments for cleaned_text, by block name, and documents per batch."""
+    """Block arguments for cleaned_text, by block name, documents per batch, and the time a
+    worker may spend on one document."""
 
     batch_size: int
+    doc_timeout_s: float
     blocks: dict[str, dict[str, Any]]
 
 
@@ -98,15 +108,20 @@ def sql_variables(settings: Settings) -> dict[str, Any]:
     patterns = {f"pii_{kind}": pattern for kind, pattern in PII_PATTERNS.items()}
     digits = {"arabic_digits": ARABIC_DIGITS, "ascii_digits": ASCII_DIGITS}
     limits = asdict(Limits(**settings.alignment.limits))
-    return {**settings.checks, **patterns, **digits, **limits}
+    return {**settings.checks.model_dump(), **patterns, **digits, **limits}
 
 
 def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return {
         "lake": LakeResource(data_root=str(settings.data_root), landing_zone=settings.landing_zone),
-        "compute": ComputeResource(workers=settings.workers),
+        "compute": ComputeResource(
+            workers=settings.workers,
+            max_record_bytes=settings.reading.max_record_bytes,
+            max_payload_bytes=settings.reading.max_payload_bytes,
+        ),
         "cleaning": CleaningResource(
             batch_size=settings.cleaning.batch_size,
+            doc_timeout_s=settings.cleaning.doc_timeout_s,
             blocks=settings.cleaning.blocks,
         ),
         "alignment": AlignmentResource(

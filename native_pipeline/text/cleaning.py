@@ -55,7 +55,12 @@ class Cleaning:
     """One dump's cleaning: the blocks in order, and the dedup index it reads and extends."""
 
     def __init__(
-        self, blocks: Mapping[str, Mapping[str, Any]], index_root: Path, dump: str, workers: int
+        self,
+        blocks: Mapping[str, Mapping[str, Any]],
+        index_root: Path,
+        dump: str,
+        workers: int,
+        doc_timeout_s: float = 60.0,
     ) -> None:
         unknown = set(blocks) - set(BLOCK_NAMES)
         if unknown:
@@ -67,7 +72,7 @@ class Cleaning:
         self.exact = ExactDeduplicator(self.index, dump)
         self.near = NearDeduplicator(self.index, dump)
         stateless = [cls(**blocks.get(cls.name, {})) for cls in STATELESS]
-        self.pipeline = Pipeline(stateless, [self.exact, self.near], workers)
+        self.pipeline = Pipeline(stateless, [self.exact, self.near], workers, doc_timeout_s)
 
     def run(
         self, batches: Iterable[list[Document]]

@@ -3,4 +3,4 @@
 -- blocking: true
 select segment_id, harm_max_before, harm_max_after
 from {{ ref('aligned_corpus') }}
-where harm_max_after > harm_max_before + {{ var('harm_tolerance') }}
+where harm_max_after > harm_max_before + {{ var('harm_tolerance', 'number') }}
