@@ -177,6 +177,17 @@ def _aligned_rows(
     return frame([{**k, **r.row(), **who} for k, r in zip(keys, results, strict=True)], ALIGNED)
 
 
+def _check_requests(rows: pl.DataFrame, max_share: float, what: str) -> None:
+    """Fail the step when more than `max_share` of the rows' requests failed (an endpoint down,
+    a quota spent): keeping every original as a failed rewrite would pass as success."""
+    failed = int((rows["status"] == "request_failed").sum())
+    if rows.height and failed / rows.height > max_share:
+        raise dg.Failure(
+            f"{what}: {failed} of {rows.height} requests failed, over "
+            f"alignment.max_failed_requests = {max_share}; see the step's log for the reasons"
+        )
+
+
 def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
     return {
         "dagster/row_count": rows.height,
@@ -203,6 +214,7 @@ def expert_rewrites(lake: LakeResource, alignment: AlignmentResource) -> dg.Mate
     )
     started = time.perf_counter()
     rows = _aligned_rows(seeds, rewriter, alignment.settings.expert, alignment.limits)
+    _check_requests(rows, alignment.settings.max_failed_requests, "expert_rewrites")
     with lake.lake.writer("expert_rewrites") as out:
         out.write("data", rows)
     return dg.MaterializeResult(
@@ -292,6 +304,10 @@ def aligned_corpus(
             resumed += 1
             continue
         rows = _aligned_rows(segments.slice(start, size), rewriter, settings, alignment.limits)
+        # Checked before the chunk is committed, so that a rerun asks again.
+        _check_requests(
+            rows, alignment.settings.max_failed_requests, f"aligned_corpus chunk {index}"
+        )
         chunks.write(index, rows)
         context.log.info(f"chunk {index} committed ({min(start + size, segments.height)} segments)")
     rows = pl.concat([frame([], ALIGNED), *chunks.frames()])

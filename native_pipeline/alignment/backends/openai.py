@@ -65,6 +65,11 @@ class _Fatal(Exception):
     """A failure another attempt would repeat (a 4xx other than 429)."""
 
 
+class AuthenticationError(RuntimeError):
+    """The endpoint refused the key (401) or the model (403): every request would fail, so the
+    step stops instead of keeping every original as a failed rewrite."""
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None  # a redirect would carry the Authorization header to wherever it points
@@ -280,6 +285,11 @@ class OpenAIBackend:
                 raw = response.read()
         except urllib.error.HTTPError as error:
             error.close()  # its body may echo the key: never read
+            if error.code in (401, 403):
+                raise AuthenticationError(
+                    f"{self._endpoint}: http {error.code}: check the key in ${self.api_key_env} "
+                    f"and access to model {self.model!r}"
+                ) from None
             if error.code == 429 or error.code >= 500:
                 raise _Retry(f"http {error.code}", _retry_after(error.headers)) from None
             raise _Fatal(f"http {error.code}") from None
