@@ -175,6 +175,8 @@ class PartitionWriter:
             shutil.rmtree(stale, ignore_errors=True)
         for stale in self.target.parent.glob(f".old-{self.target.name}-*"):
             shutil.rmtree(stale, ignore_errors=True)
+        for stale in self.target.parent.glob(f"{_JOURNAL}{self.target.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
         self.staging.mkdir(parents=True)
         return self
 

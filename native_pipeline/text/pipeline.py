@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import multiprocessing
+import os
 import signal
 import sys
 import time
@@ -35,6 +36,9 @@ def die_with_parent() -> None:
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid != os.getppid():  # it died before the line above
+        os._exit(1)
 
 
 def process_pool(workers: int) -> ProcessPoolExecutor:
@@ -82,15 +86,16 @@ class _Worker:
         self.conn.send(task[2])
 
     def stop(self, kill: bool = False) -> None:
+        """Ask the worker to finish (or kill it, when it is hung or its batch is abandoned)."""
         if not kill:
             try:
                 self.conn.send(None)
-            except OSError:
-                kill = True
-        self.process.join(None if kill else 10)
-        if self.process.is_alive() or kill:
+                self.process.join(10)
+            except OSError:  # it is gone already
+                pass
+        if self.process.is_alive():
             self.process.kill()
-            self.process.join()
+        self.process.join()
         self.conn.close()
 
 
@@ -159,6 +164,8 @@ class Pipeline:
                     if worker.task is None and queue:
                         worker.send(queue.popleft(), self.doc_timeout_s)
                 busy = [w for w in workers if w.task is not None]
+                if not busy:  # everything taken is done: take more
+                    continue
                 timeout = max(min(w.deadline for w in busy) - time.monotonic(), 0)
                 wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout)
                 for i, worker in enumerate(workers):
