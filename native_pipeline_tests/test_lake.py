@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -124,10 +125,8 @@ def _publish_killed_at(tmp_path, monkeypatch, step: int) -> Lake:
     writer.__enter__()
     writer.write("data", pl.DataFrame({"x": [2]}))
     calls.clear()  # count the publish alone
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         writer.__exit__(None, None, None)
-    except KeyboardInterrupt:
-        pass
     monkeypatch.undo()
     return lake
 

@@ -8,7 +8,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from warcio.warcwriter import WARCWriter
 
 from native_pipeline.text.warc import (
