@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
 from native_pipeline.defs.resources import sql_variables
 from native_pipeline.lake import Lake
@@ -335,3 +337,19 @@ def test_a_path_with_sql_in_it_is_only_a_path(tmp_path):
     check = CHECKS[("raw_crawl", "unique_doc_id")]
     offending = query(render(check, lambda a, t: str(hostile / "t" / "*.parquet"), VARIABLES))
     assert offending.rows() == [("a", 2)]
+
+
+@pytest.mark.parametrize(
+    ("checks", "named"),
+    [
+        ({"arabic_share_min": 7}, "checks.arabic_share_min"),
+        ({"quarantine_rate_max": -1}, "checks.quarantine_rate_max"),
+        ({"failure_rate_max": "fifty"}, "checks.failure_rate_max"),
+        ({"unknown_max": 0.1}, "checks.unknown_max"),
+    ],
+)
+def test_check_thresholds_are_typed_and_ranged_when_the_config_loads(tmp_path, checks, named):
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps({"checks": checks}))
+    with pytest.raises(ValidationError, match=named):
+        load_settings(path)
