@@ -139,3 +139,14 @@ def test_picklable_for_worker_processes() -> None:
 def test_unknown_library_rejected() -> None:
     with pytest.raises(ValueError, match="unknown library"):
         Extractor(library="boilerpipe")
+
+
+def test_a_page_over_the_cap_is_removed_unparsed() -> None:
+    extractor = Extractor(max_html_bytes=1000)
+    small = Document("s", "<html><body><p>" + ARTICLE[0] + "</p></body></html>")
+    big = Document("b", "<html><body>" + "<p>نص</p>" * 200 + "</body></html>")
+    for doc in (small, big):
+        doc.meta["content_type"] = "text/html"
+    assert [d.doc_id for d in extractor([small, big])] == ["s"]
+    [decision] = extractor.drain()[0]
+    assert (decision.doc_id, decision.reason) == ("b", "html_too_large")
