@@ -195,7 +195,7 @@ def _header(data: bytes, name: str) -> str | None:
     return found.group(1).decode("utf-8", "replace").strip() if found else None
 
 
-_RECORD_START = re.compile(rb"(?:^|\n)WARC/1\.[01]\r?\n")
+_RECORD_START = re.compile(rb"\nWARC/1\.[01]\r?\n")  # a stream's start is given a "\n"
 _DOCUMENT_TYPE = re.compile(rb"\nWARC-Type:[ \t]*(response|conversion|resource)[ \t]*\r?\n", re.I)
 _CONTENT_LENGTH = re.compile(rb"\nContent-Length:[ \t]*(\d{1,19})[ \t]*\r?\n", re.I)
 _MAX_HEADER = 1 << 16  # a WARC header block larger than this is not a header
@@ -231,18 +231,18 @@ def binary_kind(payload: bytes, charset: str | None) -> str | None:
 
 
 def _next_record(stream: BinaryIO, start: int) -> int | None:
-    """The position of the next `WARC/1.x` line at or after `start`, or None: where reading
-    resumes after a record whose length was wrong."""
-    stream.seek(max(start - 1, 0))
-    carry, at = b"", max(start - 1, 0)
+    """The position of the next `WARC/1.x` line at or after `start` (> 0), or None: where
+    reading resumes after a record whose length was wrong."""
+    stream.seek(start - 1)
+    window, base = b"", start - 1  # base: the stream position of window[0]
     while chunk := stream.read(1 << 20):
-        window = carry + chunk
+        window += chunk
         for found in _RECORD_START.finditer(window):
-            pos = at - len(carry) + found.start() + (window[found.start()] == 0x0A)
-            if pos >= start:
-                return pos
-        carry = window[-16:]
-        at += len(chunk)
+            if base + found.start() + 1 >= start:
+                return base + found.start() + 1
+        keep = min(len(window), 16)  # a record start cut by the chunk's end
+        base += len(window) - keep
+        window = window[-keep:]
     return None
 
 
@@ -257,28 +257,31 @@ def scan_warc(path: Path, limits: ReadLimits) -> Counter[int]:
         if path.name.endswith(".gz"):
             try:
                 for offset, data, _, _ in gzip_members(fh, limits.max_record_bytes):
-                    found[offset] += len(_document_starts(data))
+                    found[offset] += len(_document_starts(b"\n" + data))
             except zlib.error:  # the reader quarantines the rest of the file as unreadable
                 pass
             return +found
-        carry, at = b"", 0
+        window, base = b"\n", -1  # base: the file offset of window[0]
         while chunk := fh.read(1 << 22):
-            window = carry + chunk
+            window += chunk
+            full = len(chunk) == 1 << 22
             # A header is at most _MAX_HEADER: keep that much for a start near the chunk's end.
-            limit = len(window) - _MAX_HEADER if len(chunk) == 1 << 22 else len(window)
+            limit = len(window) - _MAX_HEADER if full else len(window)
             for start in _document_starts(window):
                 if start < limit:
-                    found[at - len(carry) + start] += 1
-            keep = max(len(window) - limit, 0)
-            carry = window[len(window) - keep :] if keep else b""
-            at += len(chunk)
+                    found[base + start] += 1
+            if full:  # the next window starts with the byte before `limit`
+                base += limit - 1
+                window = window[limit - 1 :]
     return +found
 
 
 def _document_starts(data: bytes) -> list[int]:
+    """Positions in `data` of the headers of document records (`data` starts with the byte
+    before the region: a "\n" at a stream's start)."""
     starts = []
     for match in _RECORD_START.finditer(data):
-        start = match.start() + (data[match.start() : match.start() + 1] == b"\n")
+        start = match.start() + 1
         head = data[start : start + _MAX_HEADER]
         end = head.find(b"\r\n\r\n")
         if end > 0 and _DOCUMENT_TYPE.search(head[: end + 2]):
@@ -363,6 +366,8 @@ def _records(
             if size > limits.max_record_bytes:
                 yield quarantine("record_too_large", f"Content-Length {size}")
                 stream.seek(body_at + size)
+                if stream.read(4) in (b"\r\n\r\n", b""):
+                    continue
             else:
                 block = stream.read(size)
                 if len(block) < size:
