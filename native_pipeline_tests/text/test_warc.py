@@ -274,7 +274,7 @@ def test_the_scan_counts_records_across_its_read_chunks(tmp_path):
     """A file over the scan's 4 MiB window: every record counted once, none at a cut."""
     path = tmp_path / "d" / "big.warc"
     path.parent.mkdir()
-    records = [raw_warc_record(f"https://b/{i}", _page(i) * 3) for i in range(3000)]
+    records = [raw_warc_record(f"https://b/{i}", _page(i) * 8) for i in range(3000)]
     path.write_bytes(b"".join(records))
     assert path.stat().st_size > 2 * (1 << 22)
     items, _ = _read(tmp_path / "d")
