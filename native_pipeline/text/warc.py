@@ -485,21 +485,24 @@ def _lines(fh: BinaryIO, cap: int) -> Iterator[tuple[int, bytes | None]]:
 
 
 def scan_jsonl(path: Path, limits: ReadLimits) -> Counter[int]:
-    """An independent count of a JSONL file's records: its non-blank lines, by line number."""
+    """An independent count of a JSONL file's records: its non-blank lines, by line number (up
+    to where a cut-off .jsonl.gz ends, as the reader reads it)."""
+    found: Counter[int] = Counter()
     opener = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "rb") as fh:
-        return Counter(
-            n for n, line in _lines(fh, limits.max_record_bytes) if line is None or line.strip()
-        )
+        try:
+            for n, line in _lines(fh, limits.max_record_bytes):
+                if line is None or line.strip():
+                    found[n] += 1
+        except (OSError, EOFError, zlib.error):
+            pass
+    return found
 
 
 def scan_file(path: Path, limits: ReadLimits) -> Counter[int]:
     """Records of one file by offset (see scan_warc and scan_jsonl)."""
     scan = scan_jsonl if path.name.endswith(JSONL_SUFFIXES) else scan_warc
-    try:
-        return scan(path, limits)
-    except (OSError, EOFError, zlib.error):  # a cut-off .jsonl.gz: counted up to the cut
-        return Counter()
+    return scan(path, limits)
 
 
 def _jsonl_record(obj: object, name: str, line_no: int, dump: str) -> RawRecord:

@@ -280,3 +280,16 @@ def test_the_scan_counts_records_across_its_read_chunks(tmp_path):
     items, _ = _read(tmp_path / "d")
     assert all(isinstance(i, RawRecord) for i in items) and len(items) == 3000
     assert scan_warc(path, ReadLimits()) == Counter(i.offset for i in items)
+
+
+def test_a_cut_off_jsonl_gz_is_read_and_scanned_up_to_the_cut(tmp_path):
+    path = tmp_path / "a.jsonl.gz"
+    lines = "".join(
+        json.dumps({"url": f"u{i}", "text": f"{TEXT} {i}" * 20}) + "\n" for i in range(200)
+    )
+    data = gzip.compress(lines.encode(), mtime=0)
+    path.write_bytes(data[: len(data) // 2])
+    items = list(read_file(path, "a.jsonl.gz", "D", ReadStats()))
+    assert items[-1].reason == "unreadable_stream" and len(items) > 2
+    lines_read = Counter(i.offset for i in items[:-1])
+    assert scan_jsonl(path, ReadLimits()) == lines_read
