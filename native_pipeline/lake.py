@@ -87,9 +87,11 @@ class Lake:
         return self._inside(self.root / check_key(name, "store name"))
 
     def partition_path(self, asset: str, partition: str | None = None) -> Path:
-        folder = self.root / check_key(asset, "asset name") / partition_folder(partition)
+        folder = self._inside(
+            self.root / check_key(asset, "asset name") / partition_folder(partition)
+        )
         _recover(folder)
-        return self._inside(folder)
+        return folder
 
     def table_glob(self, asset: str, table: str, partition: str | None = None) -> str:
         """A glob over one table of one partition, or of every partition when `partition` is '*'
@@ -99,7 +101,8 @@ class Lake:
             kind = "variant" if partition != ALL else "dump"
             folder = self._inside(self.root / check_key(asset, "asset name"))
             for journal in folder.glob(f"{_JOURNAL}*"):
-                _recover(folder / journal.name[len(_JOURNAL) :])
+                if not journal.name.endswith(".tmp"):  # a journal being written is no publish
+                    _recover(folder / journal.name[len(_JOURNAL) :])
             return str(folder / f"{kind}=*" / table / "*.parquet")
         return str(self.partition_path(asset, partition) / table / "*.parquet")
 

@@ -154,3 +154,12 @@ def test_stale_temporary_folders_are_removed_by_the_next_write(tmp_path):
     with lake.writer("asset", "d1") as out:
         out.write("data", pl.DataFrame({"x": [1]}))
     assert sorted(p.name for p in (tmp_path / "asset").iterdir()) == [other.name, "dump=d1"]
+
+
+def test_a_reader_of_every_partition_finishes_a_killed_publish(tmp_path, monkeypatch):
+    for step in (1, 3):  # before the journal was in place; between the two renames
+        root = tmp_path / str(step)
+        _publish_killed_at(root, monkeypatch, step)
+        frame = Lake(root).scan_dumps("asset", "data").collect()
+        assert frame["dump"].to_list() == ["d1"]
+        assert frame["x"].to_list() == ([1] if step == 1 else [2])
