@@ -73,6 +73,11 @@ class Fatal(Exception):
     """A failure another attempt would repeat (a 4xx other than 429)."""
 
 
+class AuthenticationError(RuntimeError):
+    """The endpoint refused the key (401) or the model (403): every request would fail, so the
+    step stops instead of keeping every original as a failed rewrite."""
+
+
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: object, **kwargs: object) -> None:
         return None  # a redirect would carry the Authorization header to wherever it points
@@ -262,6 +267,12 @@ class ApiClient:
             with _OPENER.open(request, timeout=self.timeout_s) as response:
                 return response.read()
         except urllib.error.HTTPError as error:
+            if error.code in (401, 403):
+                error.close()
+                raise AuthenticationError(
+                    f"{self.endpoint}: http {error.code}: check the key in ${self.api_key_env} "
+                    f"and its access to the model"
+                ) from None
             if error.code == 429 or error.code >= 500:
                 error.close()
                 raise Retry(f"http {error.code}", _retry_after(error.headers)) from None

@@ -3,16 +3,26 @@ files of a dump can be read side by side, one process each."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
+import polars as pl
+
 from native_pipeline.lake import write_part
+from native_pipeline.settings import ReadingSettings
 from native_pipeline.tables import RAW_RECORDS, frame
 from native_pipeline.text.pipeline import process_pool
-from native_pipeline.text.warc import QuarantinedRecord, RawRecord, ReadStats, read_file
+from native_pipeline.text.warc import (
+    QuarantinedRecord,
+    RawRecord,
+    ReadStats,
+    read_file,
+    scan_file,
+)
 
 CHUNK = 2000  # records per Parquet part: bounded memory however large the file
 
@@ -30,23 +40,40 @@ class FileResult:
     stats: ReadStats
     quarantined: list[QuarantinedRecord] = field(default_factory=list)
     parquet_bytes: int = 0
+    # (source file, offset, records) found by the independent scan (warc.scan_file)
+    scanned: list[tuple[str, int, int]] = field(default_factory=list)
 
 
-def ingest_file(path: Path, name: str, dump: str, out: Path, prefix: str) -> FileResult:
-    """Read one WARC/WET/JSONL file into `out/<prefix>-NNNNN.parquet` parts."""
+def ingest_file(
+    path: Path, name: str, dump: str, out: Path, prefix: str, limits: ReadingSettings
+) -> FileResult:
+    """Read one WARC/WET/JSONL file into `out/<prefix>-NNNNN.parquet` parts, and scan it."""
     result = FileResult(ReadStats())
-    for index, chunk in enumerate(chunks(read_file(path, name, dump, result.stats), CHUNK)):
-        records = [r for r in chunk if isinstance(r, RawRecord)]
+    records = read_file(path, name, dump, result.stats, limits)
+    for index, chunk in enumerate(chunks(records, CHUNK)):
+        kept = [r for r in chunk if isinstance(r, RawRecord)]
         result.quarantined += [r for r in chunk if isinstance(r, QuarantinedRecord)]
-        if records:
+        if kept:
             stem = out / f"{prefix}-{index:05d}"
-            result.parquet_bytes += write_part(frame(records, RAW_RECORDS), stem)
+            result.parquet_bytes += write_part(frame(kept, RAW_RECORDS), stem)
+    result.scanned = [(name, offset, n) for offset, n in sorted(scan_file(path, limits).items())]
     return result
 
 
-def ingest_dump(files: list[tuple[Path, str]], dump: str, out: Path, workers: int) -> FileResult:
-    """Every (path, name) of a dump into parts under `out`, up to `workers` files at a time."""
-    jobs = [(path, name, dump, out, f"part-{i:05d}") for i, (path, name) in enumerate(files)]
+def ingest_dump(
+    files: list[tuple[Path, str]],
+    dump: str,
+    out: Path,
+    workers: int,
+    limits: ReadingSettings | None = None,
+) -> FileResult:
+    """Every (path, name) of a dump into parts under `out`, up to `workers` files at a time.
+    A record whose doc_id an earlier record of the dump has (a repeated WARC-Record-ID or
+    JSONL id) is quarantined: the first copy is kept."""
+    limits = limits or ReadingSettings()
+    jobs = [
+        (path, name, dump, out, f"part-{i:05d}", limits) for i, (path, name) in enumerate(files)
+    ]
     if workers <= 1 or len(jobs) <= 1:
         results = [ingest_file(*job) for job in jobs]
     else:
@@ -57,4 +84,45 @@ def ingest_dump(files: list[tuple[Path, str]], dump: str, out: Path, workers: in
         total.stats.merge(result.stats)
         total.quarantined += result.quarantined
         total.parquet_bytes += result.parquet_bytes
+        total.scanned += result.scanned
+    duplicates = quarantine_duplicates(out)
+    total.quarantined += duplicates
+    total.stats.records -= len(duplicates)
+    total.stats.quarantined += len(duplicates)
     return total
+
+
+def quarantine_duplicates(out: Path) -> list[QuarantinedRecord]:
+    """Remove every record whose doc_id an earlier part (or row) already holds, rewriting the
+    parts concerned; return them as quarantined records. Reads the doc_id column alone."""
+    parts = sorted(out.glob("*.parquet"))
+    if not parts:
+        return []
+    ids = pl.concat(
+        [
+            pl.scan_parquet(p).select("doc_id").with_row_index("row").with_columns(part=pl.lit(i))
+            for i, p in enumerate(parts)
+        ]
+    )
+    repeated = ids.filter(~pl.col("doc_id").is_first_distinct()).collect()
+    quarantined = []
+    for (index,), rows in repeated.group_by("part", maintain_order=True):
+        path = parts[index]
+        table = pl.read_parquet(path).with_row_index("row")
+        drop = table["row"].is_in(rows["row"].to_list())
+        for r in table.filter(drop).iter_rows(named=True):
+            detail = f"doc_id {r['doc_id']} repeats an earlier record; the first copy is kept"
+            quarantined.append(
+                QuarantinedRecord(
+                    r["source_file"],
+                    r["offset"],
+                    r["record_id"],
+                    r["url"],
+                    "duplicate_record_id",
+                    detail,
+                )
+            )
+        staging = path.with_name(f".{path.stem}.tmp")
+        write_part(table.filter(~drop).drop("row"), staging)
+        os.replace(staging.with_suffix(".parquet"), path)
+    return quarantined

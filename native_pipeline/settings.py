@@ -66,6 +66,9 @@ def _blocks_model() -> type[BaseModel]:
 
 class CleaningSettings(_Strict):
     batch_size: int = Field(256, ge=1)
+    doc_timeout_s: float = Field(
+        60.0, gt=0, description="a document's time limit in a cleaning worker; a batch gets this"
+    )
     blocks: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="constructor arguments per block name"
     )
@@ -268,6 +271,9 @@ class AlignmentSettings(_Strict):
     limits: Limits = Limits()
     chunk_size: int = Field(512, ge=1, description="segments per committed chunk")
     audit: AuditSettings = AuditSettings()
+    max_failed_requests: float = Field(
+        0.5, ge=0, le=1, description="expert/rewriter: a larger share of failed requests fails"
+    )
 
 
 class VariantSettings(_Strict):
@@ -469,6 +475,26 @@ class HarmSettings(_Strict):
     )
 
 
+class ReadingSettings(_Strict):
+    """Caps on what raw_crawl reads, so that a decompression bomb costs a quarantine row."""
+
+    max_record_bytes: int = Field(
+        64 << 20, ge=1024, description="a WARC record or JSONL line, decompressed"
+    )
+    max_payload_bytes: int = Field(
+        16 << 20, ge=1024, description="an HTTP body after Content-Encoding is decoded"
+    )
+
+
+class ChecksSettings(_Strict):
+    """Thresholds the SQL checks read through var(); shares are in [0, 1]."""
+
+    quarantine_rate_max: float = Field(0.05, ge=0, le=1)
+    arabic_share_min: float = Field(0.9, ge=0, le=1)
+    failure_rate_max: float = Field(0.1, ge=0, le=1)
+    translation_rate_max: float = Field(0.02, ge=0, le=1)
+
+
 class Settings(_Strict):
     data_root: Path = Path("data")
     landing_zone: str = Field(
@@ -481,9 +507,8 @@ class Settings(_Strict):
     training: TrainingSettings = TrainingSettings()
     evaluation: EvaluationSettings = EvaluationSettings()
     harm: HarmSettings = HarmSettings()
-    checks: dict[str, float] = Field(
-        default_factory=dict, description="thresholds the SQL checks read through var()"
-    )
+    reading: ReadingSettings = ReadingSettings()
+    checks: ChecksSettings = ChecksSettings()
     cluster: ClusterSettings = ClusterSettings()
 
     @property

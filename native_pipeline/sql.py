@@ -5,8 +5,10 @@ pass. `models/<name>.sql` is a report asset built from the query's result. A hea
 `-- key: value` comment lines gives `description`, `severity` (error or warn) and `blocking`.
 
 Templates know two calls: `{{ ref('asset') }}` or `{{ ref('asset', 'table') }}` becomes a
-`read_parquet(...)` of that asset's table, and `{{ var('name') }}` a configured value. Queries run
-read-only: a file may hold one SELECT and nothing else.
+`read_parquet(...)` of that asset's table, and `{{ var('name', 'number') }}` (or `'text'`) a
+configured value of that type. Nothing is pasted into the SQL text: the Parquet globs (which hold
+dump names) and the values are bound as query parameters, so no name, path or config value can
+change what a query does. Queries run read-only: a file may hold one SELECT and nothing else.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ import polars as pl
 MAIN_TABLE = "data"
 _HEADER = re.compile(r"^--\s*(\w+)\s*:\s*(.*?)\s*$")
 _REF = re.compile(r"\{\{\s*ref\(\s*'(\w+)'\s*(?:,\s*'(\w+)'\s*)?\)\s*\}\}")
-_VAR = re.compile(r"\{\{\s*var\(\s*'(\w+)'\s*\)\s*\}\}")
+_VAR = re.compile(r"\{\{\s*var\(\s*'(\w+)'\s*(?:,\s*'(\w+)'\s*)?\)\s*\}\}")
+# The types a var() may declare, and the Python values each accepts (bool is not a number).
+VAR_TYPES: dict[str, tuple[type, ...]] = {"number": (int, float), "text": (str,)}
 
 
 @dataclass(frozen=True)
@@ -72,30 +76,61 @@ def load_models(sql_dir: Path) -> list[SqlFile]:
     return [parse(p, p.stem) for p in sorted((sql_dir / "models").glob("*.sql"))]
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A query and the values of its `$name` parameters."""
+
+    text: str
+    params: dict[str, object]
+
+    def shown(self) -> str:
+        """The query with its parameters listed below it, for metadata."""
+        values = "\n".join(f"-- ${k} = {v!r}" for k, v in self.params.items())
+        return f"{self.text}\n{values}" if values else self.text
+
+
+def _typed(sql: SqlFile, name: str, declared: str, value: object) -> object:
+    where = f"{sql.target}/{sql.name}.sql var('{name}')"
+    if declared not in VAR_TYPES:
+        raise ValueError(f"{where}: type must be one of {sorted(VAR_TYPES)}, not {declared!r}")
+    if isinstance(value, bool) or not isinstance(value, VAR_TYPES[declared]):
+        raise TypeError(f"{where} must be {declared}, not {type(value).__name__}: {value!r}")
+    return value
+
+
 def render(
     sql: SqlFile, table_glob: Callable[[str, str], str], variables: Mapping[str, object]
-) -> str:
-    """Resolve ref() to Parquet reads (dump recovered from hive-style paths) and var() to values."""
+) -> Rendered:
+    """Resolve ref() to Parquet reads (dump recovered from hive-style paths) and var() to
+    typed values, both as parameters."""
+    params: dict[str, object] = {}
 
     def ref(match: re.Match[str]) -> str:
-        glob = table_glob(match.group(1), match.group(2) or MAIN_TABLE)
-        return f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)"
+        name = f"ref_{match.group(1)}_{match.group(2) or MAIN_TABLE}"
+        params[name] = table_glob(match.group(1), match.group(2) or MAIN_TABLE)
+        return f"read_parquet(${name}, hive_partitioning = true, union_by_name = true)"
 
     def var(match: re.Match[str]) -> str:
-        name = match.group(1)
+        name, declared = match.group(1), match.group(2)
+        if declared is None:
+            raise ValueError(
+                f"{sql.target}/{sql.name}.sql: var('{name}') must declare its type: "
+                f"var('{name}', 'number') or var('{name}', 'text')"
+            )
         if name not in variables:
             raise KeyError(f"{sql.target}/{sql.name}.sql uses var('{name}'), which is not set")
-        value = variables[name]
-        # SQL string literals escape only the quote; backslashes in patterns stay as they are.
-        return "'" + value.replace("'", "''") + "'" if isinstance(value, str) else str(value)
+        params[f"var_{name}"] = _typed(sql, name, declared, variables[name])
+        return f"$var_{name}"
 
-    return _VAR.sub(var, _REF.sub(ref, sql.template))
+    return Rendered(_VAR.sub(var, _REF.sub(ref, sql.template)), params)
 
 
-def query(text: str) -> pl.DataFrame:
+def query(rendered: Rendered | str) -> pl.DataFrame:
     """Run one read-only SELECT on a fresh in-memory DuckDB and return its rows."""
-    statements = duckdb.extract_statements(text)
+    if isinstance(rendered, str):
+        rendered = Rendered(rendered, {})
+    statements = duckdb.extract_statements(rendered.text)
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise ValueError("a dbt_like_sql file must hold exactly one SELECT statement")
     with duckdb.connect(":memory:") as con:
-        return con.sql(text).pl()
+        return con.sql(rendered.text, params=rendered.params or None).pl()

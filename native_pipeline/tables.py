@@ -14,6 +14,7 @@ from native_pipeline.text.harm import HARM_KEYS
 RAW_RECORDS = {
     "doc_id": pl.String,
     "source_file": pl.String,
+    "offset": pl.Int64,  # see warc.RawRecord
     "record_id": pl.String,
     "url": pl.String,
     "fetch_time": pl.Datetime("us", "UTC"),
@@ -31,6 +32,22 @@ QUARANTINE = {
     "url": pl.String,
     "reason": pl.String,
     "detail": pl.String,
+}
+# raw_crawl: the records an independent scan of each file found, by offset (conservation).
+SCANNED = {"source_file": pl.String, "offset": pl.Int64, "records": pl.Int64}
+# cleaned_text's kept documents: the text and what the blocks learnt about it.
+CLEANED = {
+    "doc_id": pl.String,
+    "text": pl.String,
+    "url": pl.String,
+    "content_type": pl.String,
+    "title": pl.String,
+    "lang": pl.String,
+    "lang_score": pl.Float64,
+    "dialect": pl.String,
+    "dialect_score": pl.Float64,
+    "pii_count": pl.Int64,
+    **{k: pl.Float64 for k in HARM_KEYS},
 }
 DECISIONS = {
     "doc_id": pl.String,

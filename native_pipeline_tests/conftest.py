@@ -39,3 +39,25 @@ def write_warc():
         return path
 
     return write
+
+
+def raw_warc_record(
+    url: str,
+    body: bytes,
+    *,
+    length_error: int = 0,
+    content_type: str = "text/html; charset=utf-8",
+    http_headers: str = "",
+    record_id: str | None = None,
+) -> bytes:
+    """One uncompressed WARC response record, written by hand so that it can lie: its
+    Content-Length is `length_error` bytes off, its HTTP headers whatever the test says."""
+    http = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n{http_headers}\r\n".encode() + body
+    record_id = record_id or f"<urn:uuid:{abs(hash((url, body))):032x}>"
+    head = (
+        f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Record-ID: {record_id}\r\n"
+        f"WARC-Target-URI: {url}\r\nWARC-Date: 2026-01-01T00:00:00Z\r\n"
+        f"Content-Type: application/http; msgtype=response\r\n"
+        f"Content-Length: {len(http) + length_error}\r\n\r\n"
+    ).encode()
+    return head + http + b"\r\n\r\n"

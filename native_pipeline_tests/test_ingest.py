@@ -29,3 +29,28 @@ def test_files_read_side_by_side_equal_one_by_one(tmp_path):
     written = [json.loads(line) for line in TRUTH.read_text().splitlines()]
     in_dump = sum(record["dump"] == DUMP.name for record in written)
     assert one.stats.records + one.stats.quarantined == in_dump
+
+
+def test_a_repeated_record_id_is_quarantined_and_the_first_copy_kept(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    line = '{"url": "https://j/%d", "text": "نص %d", "id": "same"}\n'
+    (folder / "a.jsonl").write_text(line % (1, 1) + line % (2, 2))
+    (folder / "b.jsonl").write_text(line % (3, 3) + '{"url": "https://j/4", "text": "نص"}\n')
+    out = tmp_path / "out"
+    out.mkdir()
+    files = [(p, p.name) for p in dump_files(folder)]
+    result = ingest_dump(files, "D", out, workers=2)
+    rows = pl.read_parquet(sorted(out.glob("*.parquet")))
+    assert rows["url"].to_list() == ["https://j/1", "https://j/4"]
+    assert [(q.source_file, q.offset, q.reason) for q in result.quarantined] == [
+        ("a.jsonl", 2, "duplicate_record_id"),
+        ("b.jsonl", 1, "duplicate_record_id"),
+    ]
+    assert result.stats.records == 2 and result.stats.quarantined == 2
+    assert sorted(result.scanned) == [
+        ("a.jsonl", 1, 1),
+        ("a.jsonl", 2, 1),
+        ("b.jsonl", 1, 1),
+        ("b.jsonl", 2, 1),
+    ]

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import polars as pl
 import pytest
+from pydantic import ValidationError
 
 from native_pipeline.defs.resources import sql_variables
 from native_pipeline.lake import Lake
@@ -55,8 +57,12 @@ def _aligned(doc_id: str, aligned: str = AR, status: str = "valid", **changes) -
     )
 
 
+RAW = pl.DataFrame({"doc_id": ["a", "b", "c"], "source_file": "f.warc", "offset": [0, 90, 180]})
 GOOD = {
-    ("raw_crawl", "data"): pl.DataFrame({"doc_id": ["a", "b", "c"]}),
+    ("raw_crawl", "data"): RAW,
+    ("raw_crawl", "scanned"): pl.DataFrame(
+        {"source_file": ["f.warc"] * 3, "offset": [0, 90, 180], "records": [1, 1, 1]}
+    ),
     ("raw_crawl", "quarantine"): frame([], QUARANTINE),
     ("raw_crawl", "stages"): frame([_stage(0, "read", 3, 3)], STAGES),
     ("cleaned_text", "data"): pl.DataFrame(
@@ -119,7 +125,12 @@ def test_every_check_passes_on_good_data(tmp_path):
 
 
 BAD = {
-    ("raw_crawl", "unique_doc_id"): {("raw_crawl", "data"): pl.DataFrame({"doc_id": ["a", "a"]})},
+    ("raw_crawl", "unique_doc_id"): {("raw_crawl", "data"): RAW.with_columns(doc_id=pl.lit("a"))},
+    ("raw_crawl", "conservation"): {  # a record at offset 270 is neither read nor quarantined
+        ("raw_crawl", "scanned"): pl.DataFrame(
+            {"source_file": ["f.warc"] * 4, "offset": [0, 90, 180, 270], "records": [1] * 4}
+        )
+    },
     ("raw_crawl", "quarantine_rate"): {
         ("raw_crawl", "quarantine"): frame(
             [dict(source_file="f", offset=1, record_id=None, url=None, reason="x", detail="")] * 2,
@@ -213,7 +224,7 @@ def test_every_check_fails_on_bad_data(tmp_path, key):
 
 def test_pii_check_covers_every_pattern_of_the_redactor():
     sql = CHECKS[("cleaned_text", "no_pii_left")].template
-    assert all(f"var('pii_{kind}')" in sql for kind in PII_PATTERNS)
+    assert all(f"var('pii_{kind}', 'text')" in sql for kind in PII_PATTERNS)
 
 
 def test_conservation_catches_a_document_both_kept_and_removed(tmp_path):
@@ -241,14 +252,18 @@ def test_header_refs_and_vars(tmp_path):
     path.write_text(
         "-- description: demo\n-- severity: warn\n-- blocking: true\n"
         "select * from {{ ref('a') }} join {{ ref('b', 'decisions') }} using (doc_id)"
-        " where score > {{ var('limit') }}"
+        " where score > {{ var('limit', 'number') }}"
     )
     sql = parse(path, "a")
     assert (sql.description, sql.severity, sql.blocking) == ("demo", "warn", True)
     assert sql.upstream == ["a", "b"]
-    text = render(sql, lambda a, t: f"/lake/{a}/{t}/*.parquet", {"limit": 0.5})
-    assert "read_parquet('/lake/a/data/*.parquet'" in text
-    assert "read_parquet('/lake/b/decisions/*.parquet'" in text and "score > 0.5" in text
+    rendered = render(sql, lambda a, t: f"/lake/{a}/{t}/*.parquet", {"limit": 0.5})
+    assert "read_parquet($ref_a_data," in rendered.text and "score > $var_limit" in rendered.text
+    assert rendered.params == {
+        "ref_a_data": "/lake/a/data/*.parquet",
+        "ref_b_decisions": "/lake/b/decisions/*.parquet",
+        "var_limit": 0.5,
+    }
     with pytest.raises(KeyError, match="limit"):
         render(sql, lambda a, t: "", {})
 
@@ -287,3 +302,54 @@ def test_no_pii_left_finds_pii_before_redaction_and_none_after(tmp_path):
         flagged[column] = set(_offending(lake, CHECKS[("cleaned_text", "no_pii_left")])["doc_id"])
     rows = [(str(i) in flagged["raw"], str(i) in flagged["clean"]) for i in range(len(texts))]
     assert rows == [(True, False)] * (len(texts) - 1) + [(False, False)]
+
+
+def _check(tmp_path: Path, sql: str) -> SqlFile:
+    path = tmp_path / "c.sql"
+    path.write_text(sql)
+    return parse(path, "raw_crawl")
+
+
+@pytest.mark.parametrize("value", [["/etc/passwd"], {"a": 1}, "0.5", True, None])
+def test_a_var_of_the_wrong_type_is_refused_naming_it(tmp_path, value):
+    check = _check(tmp_path, "select 1 where 2 > {{ var('limit', 'number') }}")
+    with pytest.raises(TypeError, match=r"var\('limit'\) must be number"):
+        render(check, lambda a, t: "", {"limit": value})
+
+
+def test_a_var_must_declare_its_type(tmp_path):
+    check = _check(tmp_path, "select {{ var('limit') }}")
+    with pytest.raises(ValueError, match="must declare its type"):
+        render(check, lambda a, t: "", {"limit": 1})
+
+
+def test_a_text_var_is_a_value_never_sql(tmp_path):
+    check = _check(tmp_path, "select {{ var('name', 'text') }} as v")
+    hostile = "x' as v, (select count(*) from read_csv('/etc/passwd')) as leak --"
+    assert query(render(check, lambda a, t: "", {"name": hostile})).rows() == [(hostile,)]
+
+
+def test_a_path_with_sql_in_it_is_only_a_path(tmp_path):
+    """A glob is a bound parameter: quotes and comments in a folder name change nothing."""
+    hostile = tmp_path / "CC-X'||chr(42)||chr(47)||'data'||chr(47)||chr(42)) where false --"
+    (hostile / "t").mkdir(parents=True)
+    pl.DataFrame({"doc_id": ["a", "a"]}).write_parquet(hostile / "t" / "p.parquet")
+    check = CHECKS[("raw_crawl", "unique_doc_id")]
+    offending = query(render(check, lambda a, t: str(hostile / "t" / "*.parquet"), VARIABLES))
+    assert offending.rows() == [("a", 2)]
+
+
+@pytest.mark.parametrize(
+    ("checks", "named"),
+    [
+        ({"arabic_share_min": 7}, "checks.arabic_share_min"),
+        ({"quarantine_rate_max": -1}, "checks.quarantine_rate_max"),
+        ({"failure_rate_max": "fifty"}, "checks.failure_rate_max"),
+        ({"unknown_max": 0.1}, "checks.unknown_max"),
+    ],
+)
+def test_check_thresholds_are_typed_and_ranged_when_the_config_loads(tmp_path, checks, named):
+    path = tmp_path / "config.yaml"
+    path.write_text(json.dumps({"checks": checks}))
+    with pytest.raises(ValidationError, match=named):
+        load_settings(path)

@@ -15,7 +15,7 @@ from native_pipeline.alignment.backends import chat_backend, make_rewriter
 from native_pipeline.alignment.backends.base import Rewriter
 from native_pipeline.alignment.conduct import CodeOfConduct
 from native_pipeline.alignment.judge import judge
-from native_pipeline.alignment.rewrite import rewrite_frame
+from native_pipeline.alignment.rewrite import check_requests, rewrite_frame
 from native_pipeline.settings import AlignmentSettings, HarmSettings
 from native_pipeline.text.harm import make_scorer
 
@@ -31,6 +31,7 @@ def rewrite_seeds(
     `harm`: the scorer validation (and the policy baseline) measure harm with."""
     expert = make_rewriter(settings.expert, conduct, cache_dir=cache_dir, harm=harm)
     rows = rewrite_frame(seeds, expert, settings.expert, settings.limits, make_scorer(harm))
+    check_requests(rows, settings.max_failed_requests, "the expert's rewrites")
     return rows, expert
 
 

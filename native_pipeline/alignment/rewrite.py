@@ -214,6 +214,21 @@ def rewrite_frame(
     return frame([{**k, **r.row(), **who} for k, r in zip(keys, results, strict=True)], ALIGNED)
 
 
+class TooManyFailedRequests(RuntimeError):
+    """More rewrites failed to come back than allowed: an endpoint down or a quota spent. Kept
+    as failed rewrites they would pass as success."""
+
+
+def check_requests(rows: pl.DataFrame, max_share: float, what: str) -> None:
+    """Raise when more than `max_share` of the rows' requests failed."""
+    failed = int((rows["status"] == "request_failed").sum())
+    if rows.height and failed / rows.height > max_share:
+        raise TooManyFailedRequests(
+            f"{what}: {failed} of {rows.height} requests failed, over "
+            f"alignment.max_failed_requests = {max_share}; the log says why"
+        )
+
+
 def rewrite_in_chunks(
     segments: pl.DataFrame,
     rewriter: Rewriter,
@@ -223,15 +238,19 @@ def rewrite_in_chunks(
     chunk_size: int,
     log: Callable[[str], None] = lambda message: None,
     scorer: HarmBackend | None = None,
+    max_failed_requests: float = 1.0,
 ) -> tuple[pl.DataFrame, int]:
     """(every segment rewritten, chunks resumed): chunks already in `chunks` are not redone,
-    each new one is committed as soon as it is rewritten."""
+    each new one is committed as soon as it is rewritten. A chunk with more failed requests
+    than `max_failed_requests` raises before it is committed, so that a rerun asks again."""
     resumed = 0
     for index, start in enumerate(range(0, segments.height, chunk_size)):
         if chunks.has(index):
             resumed += 1
             continue
         chunk = segments.slice(start, chunk_size)
-        chunks.write(index, rewrite_frame(chunk, rewriter, settings, limits, scorer))
+        rows = rewrite_frame(chunk, rewriter, settings, limits, scorer)
+        check_requests(rows, max_failed_requests, f"chunk {index}")
+        chunks.write(index, rows)
         log(f"chunk {index} committed ({min(start + chunk_size, segments.height)} segments)")
     return pl.concat([frame([], ALIGNED), *chunks.frames()]), resumed

@@ -24,7 +24,7 @@ from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import gpu_tags
 from native_pipeline.defs.metadata import line_plot, markdown_table, png
-from native_pipeline.defs.partitions import crawl_dumps
+from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import AlignmentResource, HarmResource, LakeResource
 from native_pipeline.draw import stable_hash
 from native_pipeline.lake import Lake
@@ -42,7 +42,7 @@ def _rewriter_metadata(rewriter: Rewriter) -> dict[str, object]:
 
 
 def _worker_folder(lake: Lake) -> Path:
-    return lake.root / "alignment_worker"
+    return lake.store("alignment_worker")
 
 
 @dg.asset(
@@ -56,7 +56,7 @@ def _worker_folder(lake: Lake) -> Path:
 def rewrite_segments(
     context: dg.AssetExecutionContext, lake: LakeResource, alignment: AlignmentResource
 ) -> dg.MaterializeResult:
-    dump = context.partition_key
+    dump = dump_key(context)
     settings = alignment.settings.segments
     count = token_counter(settings.tokenizer)
     parts = sorted((lake.lake.partition_path("cleaned_text", dump) / "data").glob("*.parquet"))
@@ -145,7 +145,7 @@ def expert_rewrites(
     seeds = lake.lake.scan("seed_segments", "data").collect()
     started = time.perf_counter()
     rows, rewriter = rewrite_seeds(
-        seeds, alignment.settings, alignment.conduct, lake.lake.root / "expert_cache", harm.settings
+        seeds, alignment.settings, alignment.conduct, lake.lake.store("expert_cache"), harm.settings
     )
     with lake.lake.writer("expert_rewrites") as out:
         out.write("data", rows)
@@ -215,13 +215,13 @@ def aligned_corpus(
     alignment: AlignmentResource,
     harm: HarmResource,
 ) -> dg.MaterializeResult:
-    dump = context.partition_key
+    dump = dump_key(context)
     segments = lake.lake.scan("rewrite_segments", "data", dump).collect()
     settings = alignment.settings.rewriter
     rewriter = make_rewriter(
         settings,
         alignment.conduct,
-        cache_dir=lake.lake.root / "expert_cache",
+        cache_dir=lake.lake.store("expert_cache"),
         default_model=_worker_folder(lake.lake) / "train" / "final",
         harm=harm.settings,
     )
@@ -246,6 +246,7 @@ def aligned_corpus(
         alignment.settings.chunk_size,
         context.log.info,
         make_scorer(harm.settings),
+        alignment.settings.max_failed_requests,
     )
     with lake.lake.writer("aligned_corpus", dump) as out:
         out.write("data", rows)
@@ -295,7 +296,7 @@ def rewrite_audit(
         _, among = by_half(rows.select("segment_id").collect()["segment_id"])
     sample = sample_segments(rows, settings.audit.sample_size, settings.audit.seed, among)
     pairs = sample.select("original", "aligned").rows()
-    scores = judge_rewrites(pairs, settings, lake.lake.root / "expert_cache")
+    scores = judge_rewrites(pairs, settings, lake.lake.store("expert_cache"))
     corpus = rows.select("dump", "rejected", "numbers_kept", "names_kept").collect()
     categories = make_scorer(harm.settings).categories
     report = audit(sample, model.perplexity, scores, corpus, categories)

@@ -7,14 +7,14 @@ import polars as pl
 
 from native_pipeline.defs.crawl import raw_crawl
 from native_pipeline.defs.metadata import funnel, markdown_table, schema
-from native_pipeline.defs.partitions import crawl_dumps
+from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import (
     CleaningResource,
     ComputeResource,
     HarmResource,
     LakeResource,
 )
-from native_pipeline.tables import DECISIONS, frame, stages_frame
+from native_pipeline.tables import CLEANED, DECISIONS, frame, stages_frame
 from native_pipeline.text.blocks import Decision, Document
 from native_pipeline.text.cleaning import Cleaning, raw_batches
 
@@ -22,7 +22,7 @@ FLUSH_ROWS = 5000  # documents per Parquet part
 
 
 def _documents(docs: list[Document]) -> pl.DataFrame:
-    return pl.DataFrame([{"doc_id": d.doc_id, "text": d.text, **d.meta} for d in docs])
+    return frame([{"doc_id": d.doc_id, "text": d.text, **d.meta} for d in docs], CLEANED)
 
 
 @dg.asset(
@@ -43,14 +43,12 @@ def cleaned_text(
     compute: ComputeResource,
     harm: HarmResource,
 ) -> dg.MaterializeResult:
-    dump = context.partition_key
+    dump = dump_key(context)
     parts = sorted((lake.lake.partition_path("raw_crawl", dump) / "data").glob("*.parquet"))
+    index = lake.lake.store("dedup_index")
+    settings = cleaning.settings
     run = Cleaning(
-        cleaning.settings.blocks,
-        lake.lake.root / "dedup_index",
-        dump,
-        compute.workers,
-        harm.settings,
+        settings.blocks, index, dump, compute.workers, settings.doc_timeout_s, harm.settings
     )
     started = time.perf_counter()
     kept = removed = 0
@@ -77,8 +75,8 @@ def cleaned_text(
             if len(buffer) >= FLUSH_ROWS:
                 flush()
         flush()
-        if head is None:
-            out.write("data", pl.DataFrame(schema={"doc_id": pl.String, "text": pl.String}))
+        if head is None:  # nothing kept: the table still has every column, for the checks
+            out.write("data", frame([], CLEANED))
         stages = stages_frame(run.pipeline.stats)
         out.write("stages", stages)
     run.commit()  # the index learns this dump only once its partition is written
@@ -87,8 +85,8 @@ def cleaned_text(
     reasons = (
         decided.group_by("stage", "action", "reason").len().sort("len", descending=True).collect()
     )
-    head = head if head is not None else pl.DataFrame({"doc_id": [], "text": []})
-    preview = [c for c in ("url", "lang", "dialect", "harm_max", "text") if c in head.columns]
+    head = head if head is not None else frame([], CLEANED)
+    preview = ["url", "lang", "dialect", "harm_max", "text"]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": kept,

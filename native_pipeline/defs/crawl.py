@@ -4,13 +4,14 @@ import json
 import time
 
 import dagster as dg
+import polars as pl
 
 from native_pipeline.defs.metadata import funnel, markdown_table, schema
-from native_pipeline.defs.partitions import crawl_dumps
+from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import ComputeResource, LakeResource
 from native_pipeline.ingest import ingest_dump
-from native_pipeline.landing import landing_dumps
-from native_pipeline.tables import QUARANTINE, RAW_RECORDS, frame, stages_frame
+from native_pipeline.landing import landing_dumps, rejected_folders
+from native_pipeline.tables import QUARANTINE, RAW_RECORDS, SCANNED, frame, stages_frame
 from native_pipeline.text.blocks import BlockStats
 from native_pipeline.text.warc import dump_files
 
@@ -20,21 +21,24 @@ from native_pipeline.text.warc import dump_files
     group_name="crawl",
     kinds={"warc", "parquet"},
     description="One row per WARC/WET/JSONL record of the dump, decoded; unreadable records are "
-    "quarantined with the reason.",
+    "quarantined with the reason; `scanned` counts the records of each file independently.",
 )
 def raw_crawl(
     context: dg.AssetExecutionContext, lake: LakeResource, compute: ComputeResource
 ) -> dg.MaterializeResult:
-    dump = context.partition_key
+    dump = dump_key(context)
     folder = lake.landing_path / dump
     if not folder.is_dir():
         raise dg.Failure(f"dump {dump!r} has no folder in the landing zone {lake.landing_path}")
     files = [(path, str(path.relative_to(folder))) for path in dump_files(folder)]
     started = time.perf_counter()
     with lake.lake.writer("raw_crawl", dump) as out:
-        read = ingest_dump(files, dump, out.table_path("data"), compute.workers)
+        read = ingest_dump(
+            files, dump, out.table_path("data"), compute.workers, compute.read_limits
+        )
         out.write("data", frame([], RAW_RECORDS))  # a typed table even when nothing was readable
         out.write("quarantine", frame(read.quarantined, QUARANTINE))
+        out.write("scanned", pl.DataFrame(read.scanned, schema=SCANNED, orient="row"))
         stats = read.stats
         records_in = stats.records + stats.quarantined
         read_stage = BlockStats(
@@ -89,6 +93,8 @@ ACTIVE = [
 def landing_zone_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
     done: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     found = landing_dumps(lake.landing_path)
+    if rejected := rejected_folders(lake.landing_path):
+        context.log.warning(f"not dump names (letters, digits, . _ -), skipped: {rejected}")
     known = set(context.instance.get_dynamic_partitions(crawl_dumps.name))
     new = [d for d in found if d not in known]
     add = [crawl_dumps.build_add_request(new)] if new else []
@@ -109,6 +115,8 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, lake: LakeResource)
 @dg.op(description="Add a crawl_dumps partition for every dump folder in the landing zone.")
 def register_dumps(context: dg.OpExecutionContext, lake: LakeResource) -> list[str]:
     found = list(landing_dumps(lake.landing_path))
+    if rejected := rejected_folders(lake.landing_path):
+        context.log.warning(f"not dump names (letters, digits, . _ -), skipped: {rejected}")
     known = set(context.instance.get_dynamic_partitions(crawl_dumps.name))
     new = [d for d in found if d not in known]
     context.instance.add_dynamic_partitions(crawl_dumps.name, new)

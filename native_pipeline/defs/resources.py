@@ -20,6 +20,7 @@ from native_pipeline.settings import (
     CleaningSettings,
     EvaluationSettings,
     HarmSettings,
+    ReadingSettings,
     Settings,
     TrainingSettings,
     current_settings,
@@ -43,9 +44,16 @@ class LakeResource(dg.ConfigurableResource):
 
 
 class ComputeResource(dg.ConfigurableResource):
-    """How many processes one step may use: the CPUs of its machine or pod."""
+    """How many processes one step may use (the CPUs of its machine or pod), and the caps on
+    one record that raw_crawl reads (the `reading` section)."""
 
     workers: int
+    max_record_bytes: int
+    max_payload_bytes: int
+
+    @property
+    def read_limits(self) -> ReadingSettings:
+        return ReadingSettings(self.max_record_bytes, self.max_payload_bytes)
 
 
 class CleaningResource(config_class(CleaningSettings, SettingsResource)):
@@ -96,13 +104,17 @@ def sql_variables(settings: Settings) -> dict[str, Any]:
     patterns = {f"pii_{kind}": pattern for kind, pattern in PII_PATTERNS.items()}
     digits = {"arabic_digits": ARABIC_DIGITS, "ascii_digits": ASCII_DIGITS}
     limits = settings.alignment.limits.model_dump()
-    return {**settings.checks, **patterns, **digits, **limits}
+    return {**settings.checks.model_dump(), **patterns, **digits, **limits}
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
     return {
         "lake": LakeResource(data_root=str(settings.data_root), landing_zone=settings.landing_zone),
-        "compute": ComputeResource(workers=settings.workers),
+        "compute": ComputeResource(
+            workers=settings.workers,
+            max_record_bytes=settings.reading.max_record_bytes,
+            max_payload_bytes=settings.reading.max_payload_bytes,
+        ),
         "cleaning": CleaningResource(**settings.cleaning.model_dump(mode="json")),
         "alignment": AlignmentResource(**settings.alignment.model_dump(mode="json")),
         "training": TrainingResource(**settings.training.model_dump(mode="json")),

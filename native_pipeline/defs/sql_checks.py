@@ -10,11 +10,20 @@ from native_pipeline.defs.automation import FOLLOWS_INPUTS
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.crawl import raw_crawl
 from native_pipeline.defs.metadata import markdown_table
+from native_pipeline.defs.partitions import dump_key
 from native_pipeline.defs.resources import LakeResource, SqlResource
 from native_pipeline.defs.training import VARIANT_STAGES, VARIANTS, variant_key
-from native_pipeline.lake import variant
+from native_pipeline.lake import ALL, variant
 from native_pipeline.settings import current_settings
-from native_pipeline.sql import MAIN_TABLE, SqlFile, load_checks, load_models, query, render
+from native_pipeline.sql import (
+    MAIN_TABLE,
+    Rendered,
+    SqlFile,
+    load_checks,
+    load_models,
+    query,
+    render,
+)
 
 # Partitioned assets: a check on one of them reads the same partition of every asset it refs.
 PARTITIONED = {
@@ -31,9 +40,9 @@ def _globber(
 
     def glob(asset: str, table: str) -> str:
         if asset in VARIANT_STAGES:
-            return lake.lake.table_glob(asset, table, variant(of_variant or "*"))
+            return lake.lake.table_glob(asset, table, variant(of_variant or ALL))
         if asset in PARTITIONED:
-            return lake.lake.table_glob(asset, table, partition or "*")
+            return lake.lake.table_glob(asset, table, partition or ALL)
         return lake.lake.table_glob(asset, table)
 
     return glob
@@ -45,9 +54,9 @@ def _run(
     variables: dict,
     partition: str | None,
     of_variant: str | None = None,
-) -> tuple[str, pl.DataFrame]:
-    text = render(sql_file, _globber(lake, partition, of_variant), variables)
-    return text, query(text)
+) -> tuple[Rendered, pl.DataFrame]:
+    rendered = render(sql_file, _globber(lake, partition, of_variant), variables)
+    return rendered, query(rendered)
 
 
 def _asset_key(asset: str, of_variant: str | None) -> dg.AssetKey:
@@ -71,8 +80,8 @@ def build_check(sql_file: SqlFile, of_variant: str | None = None) -> dg.AssetChe
     def _check(
         context: dg.AssetCheckExecutionContext, lake: LakeResource, sql: SqlResource
     ) -> dg.AssetCheckResult:
-        partition = context.partition_key if partitions_def else None
-        text, offending = _run(sql_file, lake, sql.variables, partition, of_variant)
+        partition = dump_key(context) if partitions_def else None
+        rendered, offending = _run(sql_file, lake, sql.variables, partition, of_variant)
         return dg.AssetCheckResult(
             passed=offending.is_empty(),
             severity=dg.AssetCheckSeverity.ERROR
@@ -81,7 +90,7 @@ def build_check(sql_file: SqlFile, of_variant: str | None = None) -> dg.AssetChe
             metadata={
                 "offending_rows": offending.height,
                 "sample": markdown_table(offending.head(10)),
-                "query": dg.MetadataValue.md(f"```sql\n{text}\n```"),
+                "query": dg.MetadataValue.md(f"```sql\n{rendered.shown()}\n```"),
             },
         )
 
@@ -99,7 +108,7 @@ def build_model(sql_file: SqlFile) -> dg.AssetsDefinition:
     )
     def _model(lake: LakeResource, sql: SqlResource) -> dg.MaterializeResult:
         # A report reads every partition of what it refs.
-        _, result = _run(sql_file, lake, sql.variables, "*")
+        _, result = _run(sql_file, lake, sql.variables, ALL)
         with lake.lake.writer(sql_file.name) as out:
             out.write(MAIN_TABLE, result)
         return dg.MaterializeResult(

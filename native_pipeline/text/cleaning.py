@@ -68,6 +68,7 @@ class Cleaning:
         index_root: Path,
         dump: str,
         workers: int,
+        doc_timeout_s: float = 60.0,
         harm: HarmSettings | None = None,
     ) -> None:
         """`harm`: the scorer the `harm` block uses (none: offline)."""
@@ -84,7 +85,7 @@ class Cleaning:
             else cls(**blocks.get(cls.name, {}))
             for cls in STATELESS
         ]
-        self.pipeline = Pipeline(stateless, [self.exact, self.near], workers)
+        self.pipeline = Pipeline(stateless, [self.exact, self.near], workers, doc_timeout_s)
 
     def run(
         self, batches: Iterable[list[Document]]

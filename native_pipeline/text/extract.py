@@ -87,8 +87,9 @@ LIBRARIES: dict[str, Callable[[str, Options], Extracted]] = {
 class Extractor(Block):
     """Replace a page's HTML with its main text; text/plain records pass through unchanged.
 
-    Pages with no main text, pages the library fails on and records of another media type
-    are removed with a reason, so nothing is lost silently.
+    Pages with no main text, pages the library fails on, pages over `max_html_bytes` (what a
+    parser may be handed at most) and records of another media type are removed with a reason,
+    so nothing is lost silently.
     """
 
     name = "extract"
@@ -100,6 +101,7 @@ class Extractor(Block):
         include_tables: bool = True,
         fast: bool = False,
         main_content: bool = True,
+        max_html_bytes: int = 4 << 20,
     ) -> None:
         super().__init__()
         if library not in LIBRARIES:
@@ -108,6 +110,7 @@ class Extractor(Block):
             raise ValueError(f"favor must be one of {FAVORS}, not {favor!r}")
         self.library = library
         self.options = Options(favor, include_tables, fast, main_content)
+        self.max_html_bytes = max_html_bytes
 
     def process(self, docs: list[Document]) -> list[Document]:
         return [doc for doc in docs if self._extract(doc)]
@@ -120,6 +123,12 @@ class Extractor(Block):
         if media_type not in HTML_TYPES:
             self.remove(doc, "unsupported_content_type", detail=media_type or None)
             return False
+        # Characters bound the UTF-8 size from below: encode only the pages that might be over.
+        if len(doc.text) * 4 > self.max_html_bytes:
+            size = len(doc.text.encode("utf-8", "surrogatepass"))
+            if size > self.max_html_bytes:
+                self.remove(doc, "html_too_large", float(size), f"over {self.max_html_bytes} bytes")
+                return False
         try:
             extracted = LIBRARIES[self.library](doc.text, self.options)
         except Exception as exc:  # a library bug on one page must not stop the batch

@@ -14,6 +14,7 @@ import pytest
 from native_pipeline.alignment.backends.base import Sampling
 from native_pipeline.alignment.backends.openai import OpenAIBackend
 from native_pipeline.alignment.conduct import Message, wrap
+from native_pipeline.api_client import AuthenticationError
 
 KEY = "sk-test-DO-NOT-LEAK-0123456789"
 PROMPT_TOKENS, COMPLETION_TOKENS = 100, 20
@@ -268,16 +269,17 @@ def test_one_failure_does_not_spoil_the_batch(server: FakeServer) -> None:
     assert completions[1].text == wrap("ب")
 
 
-def test_unauthorized_is_not_retried(server: FakeServer) -> None:
-    server.script = [Reply(status=401)] * 10
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_key_stops_the_batch_and_is_not_retried(server: FakeServer, status) -> None:
+    server.script = [Reply(status=status)] * 10
     expert = backend(server)
 
-    [completion] = expert.chat([chat("نص")], SAMPLING)
+    with pytest.raises(AuthenticationError, match=f"http {status}: check the key") as raised:
+        expert.chat([chat("نص")], SAMPLING)
 
-    assert completion.error == "http 401: bad request, key *** (not retried)"
-    assert completion.text == ""
+    assert KEY not in str(raised.value)
     assert len(server.requests) == 1
-    assert (expert.usage.retries, expert.usage.failures) == (0, 1)
+    assert expert.usage.retries == 0
 
 
 def test_redirects_are_not_followed(server: FakeServer) -> None:
@@ -370,7 +372,7 @@ def test_key_never_leaks(server: FakeServer, tmp_path, caplog: pytest.LogCapture
         Reply(status=500),
         Reply(delay_s=3.0),
         Reply(body=b"not json " + KEY.encode()),
-        Reply(status=401),
+        Reply(status=400),
     ]
     expert = backend(server, concurrency=1, max_retries=1, timeout_s=0.5, cache_dir=tmp_path)
 
@@ -379,7 +381,7 @@ def test_key_never_leaks(server: FakeServer, tmp_path, caplog: pytest.LogCapture
     assert [c.error for c in completions] == [
         "http 500 after 2 attempts",
         "malformed body after 2 attempts",
-        "http 401: bad request, key *** (not retried)",
+        "http 400: bad request, key *** (not retried)",
     ]
     assert caplog.records  # the retries and failures were logged
     reported = [

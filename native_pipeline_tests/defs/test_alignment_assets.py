@@ -28,7 +28,7 @@ from native_pipeline.defs.resources import build_resources
 from native_pipeline.lake import Lake
 from native_pipeline.settings import BackendSettings, Settings
 from native_pipeline.tables import SEGMENTS, frame
-from native_pipeline_tests.alignment.test_openai_backend import KEY, serve
+from native_pipeline_tests.alignment.test_openai_backend import KEY, Reply, serve
 
 DUMP = "CC-TEST-01"
 SENTENCES = [
@@ -248,4 +248,66 @@ def test_seeds_by_perplexity_take_the_two_ends_of_a_random_pool(tmp_path):
     assert low.max() <= high.min()
     assert set(picked["perplexity_low"]["segment_id"]).isdisjoint(
         picked["perplexity_high"]["segment_id"]
+    )
+
+
+def test_a_killed_rewrite_resumes_to_exactly_the_rows_of_an_uninterrupted_run(
+    tmp_path, monkeypatch
+):
+    whole = _lake_with_segments(tmp_path / "whole", 6)
+    assert _materialize([aligned_corpus], tmp_path / "whole", {"chunk_size": 4}).success
+    resumed = _lake_with_segments(tmp_path / "resumed", 6)
+    real, calls = rewrite.rewrite_frame, []
+
+    def killed_on_the_second_chunk(chunk: pl.DataFrame, *args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("SIGKILL")
+        return real(chunk, *args)
+
+    monkeypatch.setattr(rewrite, "rewrite_frame", killed_on_the_second_chunk)
+    # killed on its second chunk, the step is tried again (RetryPolicy) and resumes
+    result = _materialize([aligned_corpus], tmp_path / "resumed", {"chunk_size": 4})
+    assert result.success and len(calls) > 2
+    assert _metadata(result, "aligned_corpus")["chunks_resumed"] == 1
+    rows = [
+        lake.scan("aligned_corpus", "data", DUMP).collect().sort("segment_id")
+        for lake in (whole, resumed)
+    ]
+    assert rows[0].equals(rows[1])
+
+
+def _expert(server) -> dict:
+    return {"backend": "openai", "base_url": server.url, "model": "m", "api_key_env": "EXPERT_KEY"}
+
+
+def test_an_expert_refusing_the_key_fails_the_step_with_a_clear_message(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPERT_KEY", KEY)
+    _lake_with_segments(tmp_path, 4)
+    with serve() as server:
+        server.script = [Reply(status=401)] * 100
+        settings = {"seeds": {"size": 8}, "expert": _expert(server)}
+        result = _materialize([seed_segments, expert_rewrites], tmp_path, settings)
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "http 401: check the key in $EXPERT_KEY" in str(failure.event_specific_data.error)
+    assert KEY not in str(failure.event_specific_data.error)
+    assert not Lake(tmp_path).exists("expert_rewrites")
+
+
+def test_too_many_failed_requests_fail_the_expert_step(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPERT_KEY", KEY)
+    _lake_with_segments(tmp_path, 4)
+    with serve() as server:
+        server.script = [Reply(status=400)] * 100  # every request refused, none retried
+        settings = {"seeds": {"size": 8}, "expert": _expert(server)}
+        result = _materialize([seed_segments, expert_rewrites], tmp_path, settings)
+        assert not result.success
+        tolerant = _materialize(
+            [seed_segments, expert_rewrites], tmp_path, settings | {"max_failed_requests": 1.0}
+        )
+        assert tolerant.success
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "requests failed, over alignment.max_failed_requests = 0.5" in str(
+        failure.event_specific_data.error
     )

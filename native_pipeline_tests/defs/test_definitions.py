@@ -59,6 +59,7 @@ def test_graph_snapshot():
     assert checks == {
         "raw_crawl:unique_doc_id",
         "raw_crawl:quarantine_rate",
+        "raw_crawl:conservation",
         "cleaned_text:unique_doc_id",
         "cleaned_text:conservation",
         "cleaned_text:no_empty_text",

@@ -106,8 +106,8 @@ def test_every_asset_and_check_passes_and_corpus_wide_work_runs_once(sample):
         expected = len(DUMPS) if asset in per_dump or reports else 1
         assert every.count(asset) == expected, asset
     checked = [c for r in results.values() for c in _check_evaluations(r)]
-    # each dump's 8 ingest and 6 rewrite checks, and 4 checks of each variant's chain, once
-    assert len(checked) == 14 * len(DUMPS) + 4 * len(VARIANTS)
+    # each dump's 9 ingest and 6 rewrite checks, and 4 checks of each variant's chain, once
+    assert len(checked) == 15 * len(DUMPS) + 4 * len(VARIANTS)
 
 
 RECORDED = Path(__file__).with_name("sample_outputs.json")
@@ -203,25 +203,18 @@ def test_the_alignment_branch_rewrites_every_segment_and_puts_documents_back(sam
     assert sorted(seeds["dump"].unique()) == DUMPS  # the seed is drawn from every dump
 
 
-def test_a_failed_blocking_check_stops_everything_downstream(tmp_path, write_warc):
-    """Two records with one WARC-Record-ID break raw_crawl's unique doc_id contract."""
-    landing = tmp_path / "landing"
-    path = write_warc(
-        landing / "CC-BAD-01" / "a.warc.gz",
-        [
-            ("https://a.example/", "<html><body><p>نص</p></body></html>".encode(), "text/html"),
-        ],
-    )
-    path.write_bytes(path.read_bytes() * 2)
-    definitions = _definitions(tmp_path, landing_zone=str(landing))
+def test_a_failed_blocking_check_stops_everything_downstream(tmp_path):
+    """Demanding that every letter be Arabic breaks cleaned_text's arabic_share contract."""
+    checks = yaml.safe_load(DEFAULT_CONFIG.read_text())["checks"] | {"arabic_share_min": 1.0}
+    definitions = _definitions(tmp_path, checks=checks)
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("crawl_dumps", ["CC-BAD-01"])
-    result = _run(definitions, instance, "ingest", "CC-BAD-01")
+    instance.add_dynamic_partitions("crawl_dumps", DUMPS[:1])
+    result = _run(definitions, instance, "ingest", DUMPS[0])
     assert not result.success
-    assert _check_evaluations(result)["raw_crawl:unique_doc_id"] is False
+    assert _check_evaluations(result)["cleaned_text:arabic_share"] is False
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert materialized == {"raw_crawl"}
-    assert not Lake(tmp_path / "data").exists("cleaned_text", "CC-BAD-01")
+    assert materialized == {"raw_crawl", "cleaned_text"}
+    assert not Lake(tmp_path / "data").exists("rewrite_segments", DUMPS[0])
 
 
 def test_sensor_registers_dumps_and_runs_them_one_at_a_time_oldest_first(tmp_path):
@@ -288,3 +281,20 @@ def test_every_variant_trains_on_its_own_mix_and_is_evaluated(sample):
     assert "held_out_aligned/perplexity" in report["score"].to_list()
     assert report.drop("score").null_count().sum_horizontal()[0] == 0
     assert metadata["ablation_report"]["chart"].value.startswith("![figure](data:image/png")
+
+
+def test_bad_dump_folders_are_never_registered(tmp_path, write_warc):
+    landing = tmp_path / "landing"
+    page = "<html><body><p>نص</p></body></html>".encode()
+    for name in ("CC-GOOD-01", "it's", "*", "a b", ".hidden"):
+        write_warc(landing / name / "a.warc.gz", [("https://a.example/", page, "text/html")])
+    definitions = _definitions(tmp_path, landing_zone=str(landing))
+    instance = dg.DagsterInstance.ephemeral()
+    job = definitions.resolve_job_def("register_landing_dumps")
+    assert job.execute_in_process(instance=instance).success
+    assert instance.get_dynamic_partitions("crawl_dumps") == ["CC-GOOD-01"]
+    sensor = definitions.resolve_sensor_def("landing_zone_sensor")
+    context = dg.build_sensor_context(
+        instance=instance, resources={"lake": definitions.resources["lake"]}
+    )
+    assert [r.partition_key for r in sensor(context).run_requests] == ["CC-GOOD-01"]

@@ -361,3 +361,14 @@ def test_token_f1_counts_arabic_words_as_bags() -> None:
     assert (precision, recall) == (0.5, 2 / 9) and abs(
         f1 - 2 * 0.5 * (2 / 9) / (0.5 + 2 / 9)
     ) < 1e-12
+
+
+def test_a_page_over_the_cap_is_removed_unparsed() -> None:
+    extractor = Extractor(max_html_bytes=1000)
+    small = Document("s", "<html><body><p>" + ARTICLE[0] + "</p></body></html>")
+    big = Document("b", "<html><body>" + "<p>نص</p>" * 200 + "</body></html>")
+    for doc in (small, big):
+        doc.meta["content_type"] = "text/html"
+    assert [d.doc_id for d in extractor([small, big])] == ["s"]
+    [decision] = extractor.drain()[0]
+    assert (decision.doc_id, decision.reason) == ("b", "html_too_large")

@@ -1,7 +1,14 @@
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 from native_pipeline.text.blocks import Block, Document, Filter
-from native_pipeline.text.pipeline import Pipeline
+from native_pipeline.text.pipeline import LIMITS, Pipeline
 
 
 class Upper(Block):
@@ -76,3 +83,76 @@ def test_every_document_is_kept_or_has_a_removal():
     assert len(removed) + len(kept_ids) == 16 and not removed & kept_ids
     assert pipeline.stats["upper"].docs_in == 16
     assert pipeline.stats["drop_odd"].docs_out == 8
+
+
+class Hostile(Block):
+    """Kills its worker, hangs or raises on the documents whose text says so."""
+
+    name = "hostile"
+
+    def process(self, docs: list[Document]) -> list[Document]:
+        for doc in docs:
+            if doc.text == "die":
+                os.kill(os.getpid(), signal.SIGKILL)
+            if doc.text == "hang":
+                time.sleep(3600)
+            if doc.text == "raise":
+                raise ValueError("a bug on one page")
+        return docs
+
+
+def test_a_document_that_kills_hangs_or_breaks_its_worker_costs_itself_alone():
+    texts = ["a", "die", "b", "hang", "c", "raise", "d", "e"]
+    docs = [Document(f"d{i}", t, {"n": i}) for i, t in enumerate(texts)]
+    pipeline = Pipeline([Hostile(), Upper()], [FirstSeen()], workers=2, doc_timeout_s=2)
+    kept, decisions = [], []
+    for batch_kept, batch_decisions in pipeline.run([docs[:4], docs[4:]]):
+        kept += [d.doc_id for d in batch_kept]
+        decisions += [
+            (d.doc_id, d.stage, d.reason) for d in batch_decisions if d.action == "removed"
+        ]
+    assert kept == ["d0", "d2", "d4", "d6", "d7"]
+    assert decisions == [
+        ("d1", LIMITS, "worker_died"),
+        ("d3", LIMITS, "timeout"),
+        ("d5", LIMITS, "block_error"),
+    ]
+    limits = pipeline.stats[LIMITS]
+    assert (limits.docs_in, limits.docs_out) == (8, 5)
+    assert pipeline.stats["hostile"].docs_in == 5  # the funnel goes on from what passed
+
+
+WORKERS_OF_A_KILLED_STEP = """
+import sys, time
+from native_pipeline.text.blocks import Document
+from native_pipeline.text.pipeline import Pipeline
+from native_pipeline_tests.text.test_pipeline import Hostile
+docs = [[Document("x", "hang")], [Document("y", "hang")]]
+for _ in Pipeline([Hostile()], [], workers=2, doc_timeout_s=3600).run(docs):
+    pass
+"""
+
+
+def test_workers_die_with_their_parent(tmp_path):
+    parent = subprocess.Popen([sys.executable, "-c", WORKERS_OF_A_KILLED_STEP])
+    children: list[int] = []
+    deadline = time.monotonic() + 120
+    while len(children) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        found = Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()
+        children = [int(pid) for pid in found]
+    assert len(children) >= 2
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -3,4 +3,4 @@
 -- blocking: false
 select count(*) as segments, avg((status <> 'valid')::int) as failure_rate
 from {{ ref('aligned_corpus') }}
-having avg((status <> 'valid')::int) > {{ var('failure_rate_max') }}
+having avg((status <> 'valid')::int) > {{ var('failure_rate_max', 'number') }}

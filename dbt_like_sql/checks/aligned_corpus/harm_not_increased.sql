@@ -3,5 +3,5 @@
 -- blocking: true
 select segment_id, harm_max_before, harm_max_after, new_words
 from {{ ref('aligned_corpus') }}
-where harm_max_after > harm_max_before + {{ var('harm_tolerance') }}
+where harm_max_after > harm_max_before + {{ var('harm_tolerance', 'number') }}
     and coalesce(new_words, 1) > 0

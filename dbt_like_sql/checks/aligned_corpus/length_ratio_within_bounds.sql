@@ -4,7 +4,7 @@
 select segment_id, length_ratio, harm_max_before
 from {{ ref('aligned_corpus') }}
 where status = 'valid' and (
-    length_ratio > {{ var('length_ratio_max') }}
-    or (length_ratio < {{ var('length_ratio_min') }}
-        and harm_max_before < {{ var('moderation_threshold') }})
+    length_ratio > {{ var('length_ratio_max', 'number') }}
+    or (length_ratio < {{ var('length_ratio_min', 'number') }}
+        and harm_max_before < {{ var('moderation_threshold', 'number') }})
 )

@@ -3,4 +3,4 @@
 -- blocking: false
 select count(*) as segments, avg(contains(rejected, 'translated')::int) as translation_rate
 from {{ ref('aligned_corpus') }}
-having avg(contains(rejected, 'translated')::int) > {{ var('translation_rate_max') }}
+having avg(contains(rejected, 'translated')::int) > {{ var('translation_rate_max', 'number') }}

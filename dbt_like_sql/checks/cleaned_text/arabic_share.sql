@@ -10,4 +10,4 @@ with shares as (
 )
 select arabic_documents, arabic_letters
 from shares
-where arabic_documents < {{ var('arabic_share_min') }} or arabic_letters < {{ var('arabic_share_min') }}
+where arabic_documents < {{ var('arabic_share_min', 'number') }} or arabic_letters < {{ var('arabic_share_min', 'number') }}

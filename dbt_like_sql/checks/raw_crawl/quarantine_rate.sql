@@ -8,4 +8,4 @@ with counts as (
 )
 select quarantined, readable, quarantined / (quarantined + readable) as quarantine_rate
 from counts
-where quarantined / greatest(quarantined + readable, 1) > {{ var('quarantine_rate_max') }}
+where quarantined / greatest(quarantined + readable, 1) > {{ var('quarantine_rate_max', 'number') }}
