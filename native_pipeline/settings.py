@@ -500,6 +500,9 @@ class Settings(_Strict):
     landing_zone: str = Field(
         "sample", description="a folder with one sub-folder per crawl dump; 'sample' = embedded"
     )
+    landing_quiet_s: float = Field(
+        60.0, ge=0, description="a dump without _SUCCESS is ready once unchanged this long"
+    )
     workers: int = Field(2, ge=1, description="processes one step may use on its machine")
     sql_dir: Path = PROJECT_ROOT / "dbt_like_sql"
     cleaning: CleaningSettings = CleaningSettings()

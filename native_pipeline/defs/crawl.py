@@ -10,7 +10,7 @@ from native_pipeline.defs.metadata import funnel, markdown_table, schema
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import ComputeResource, LakeResource
 from native_pipeline.ingest import ingest_dump
-from native_pipeline.landing import landing_dumps, rejected_folders
+from native_pipeline.landing import fingerprint, landing_dumps, rejected_folders
 from native_pipeline.tables import QUARANTINE, RAW_RECORDS, SCANNED, frame, stages_frame
 from native_pipeline.text.blocks import BlockStats
 from native_pipeline.text.warc import dump_files
@@ -30,6 +30,7 @@ def raw_crawl(
     folder = lake.landing_path / dump
     if not folder.is_dir():
         raise dg.Failure(f"dump {dump!r} has no folder in the landing zone {lake.landing_path}")
+    state = fingerprint(folder)  # before reading: a change while it reads is read again later
     files = [(path, str(path.relative_to(folder))) for path in dump_files(folder)]
     started = time.perf_counter()
     with lake.lake.writer("raw_crawl", dump) as out:
@@ -70,9 +71,13 @@ def raw_crawl(
             "quarantine_reasons": markdown_table(reasons),
             "funnel": funnel(stages),
             "path": dg.MetadataValue.path(str(lake.lake.partition_path("raw_crawl", dump))),
+            FINGERPRINT: state[0] if state else "",
         }
     )
 
+
+# raw_crawl records the landing zone's fingerprint of the dump it read (landing.fingerprint).
+FINGERPRINT = "landing_fingerprint"
 
 ACTIVE = [
     dg.DagsterRunStatus.QUEUED,
@@ -82,46 +87,65 @@ ACTIVE = [
 ]
 
 
+def _landing(context, lake: LakeResource) -> tuple[dict[str, str], list[str]]:
+    """(the ready dumps of the landing zone with their fingerprints, those not yet partitions);
+    folders whose names are not dump names are skipped, with a warning."""
+    if rejected := rejected_folders(lake.landing_path):
+        context.log.warning(f"not dump names (letters, digits, . _ -), skipped: {rejected}")
+    found = landing_dumps(lake.landing_path, lake.landing_quiet_s)
+    known = set(context.instance.get_dynamic_partitions(crawl_dumps.name))
+    return found, [d for d in found if d not in known]
+
+
+def _read_as(instance: dg.DagsterInstance, dump: str) -> str | None:
+    """The landing fingerprint that raw_crawl's latest materialization of `dump` recorded."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=raw_crawl.key, asset_partitions=[dump]), limit=1
+    ).records
+    value = records[0].asset_materialization.metadata.get(FINGERPRINT) if records else None
+    return value.value if value is not None else None
+
+
 @dg.sensor(
     job_name="ingest",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds a partition for each new dump folder in the landing zone and runs the ingest "
-    "job on new or changed dumps one at a time, oldest first: each dump is deduplicated against "
-    "the dumps before it, so those must be done.",
+    "job on dumps that raw_crawl has not read as they are now, one at a time, oldest first (each "
+    "dump is deduplicated against the dumps before it). A dump is ready once marked _SUCCESS "
+    "or unchanged for landing_quiet_s seconds.",
 )
 def landing_zone_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
-    done: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    found = landing_dumps(lake.landing_path)
-    if rejected := rejected_folders(lake.landing_path):
-        context.log.warning(f"not dump names (letters, digits, . _ -), skipped: {rejected}")
-    known = set(context.instance.get_dynamic_partitions(crawl_dumps.name))
-    new = [d for d in found if d not in known]
+    found, new = _landing(context, lake)
     add = [crawl_dumps.build_add_request(new)] if new else []
-    waiting = [d for d, fingerprint in found.items() if done.get(d) != fingerprint]
     running = context.instance.get_run_records(
         dg.RunsFilter(job_name="ingest", statuses=ACTIVE), limit=1
     )
+    # What the asset holds decides, not a cursor: a dump read from the CLI is not read again.
+    # A run already asked for this state of a dump (it may have failed) is not asked again.
+    waiting = [
+        dump
+        for dump, seen in found.items()
+        if _read_as(context.instance, dump) != seen
+        and not context.instance.get_run_records(
+            dg.RunsFilter(tags={"dagster/run_key": f"{dump}:{seen}"}), limit=1
+        )
+    ]
     if not waiting or running:
-        return dg.SensorResult(dynamic_partitions_requests=add, cursor=context.cursor)
+        return dg.SensorResult(dynamic_partitions_requests=add)
     dump = waiting[0]
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=dump, run_key=f"{dump}:{found[dump]}")],
         dynamic_partitions_requests=add,
-        cursor=json.dumps({**done, dump: found[dump]}),
     )
 
 
 @dg.op(description="Add a crawl_dumps partition for every dump folder in the landing zone.")
 def register_dumps(context: dg.OpExecutionContext, lake: LakeResource) -> list[str]:
-    found = list(landing_dumps(lake.landing_path))
-    if rejected := rejected_folders(lake.landing_path):
-        context.log.warning(f"not dump names (letters, digits, . _ -), skipped: {rejected}")
-    known = set(context.instance.get_dynamic_partitions(crawl_dumps.name))
-    new = [d for d in found if d not in known]
+    found, new = _landing(context, lake)
     context.instance.add_dynamic_partitions(crawl_dumps.name, new)
     context.log.info(f"{len(found)} dumps in the landing zone, {len(new)} new: {new}")
-    return found
+    return list(found)
 
 
 @dg.job(

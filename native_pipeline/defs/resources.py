@@ -29,10 +29,12 @@ from native_pipeline.text.pii import ARABIC_DIGITS, ASCII_DIGITS, PII_PATTERNS
 
 
 class LakeResource(dg.ConfigurableResource):
-    """Where partitions live (data_root) and where crawl dumps arrive (landing_zone)."""
+    """Where partitions live (data_root), where crawl dumps arrive (landing_zone), and how long
+    a dump without a _SUCCESS marker must stay unchanged to be read (landing_quiet_s)."""
 
     data_root: str
     landing_zone: str
+    landing_quiet_s: float
 
     @cached_property
     def lake(self) -> Lake:
@@ -109,7 +111,11 @@ def sql_variables(settings: Settings) -> dict[str, Any]:
 
 def build_resources(settings: Settings) -> dict[str, Any]:
     return {
-        "lake": LakeResource(data_root=str(settings.data_root), landing_zone=settings.landing_zone),
+        "lake": LakeResource(
+            data_root=str(settings.data_root),
+            landing_zone=settings.landing_zone,
+            landing_quiet_s=settings.landing_quiet_s,
+        ),
         "compute": ComputeResource(
             workers=settings.workers,
             max_record_bytes=settings.reading.max_record_bytes,

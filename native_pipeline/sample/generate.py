@@ -501,6 +501,7 @@ def generate(out_dir: Path = SAMPLE_CRAWL) -> list[dict[str, Any]]:
             path = folder / f"CC-MAIN-{stamp}-{end}-{n:05d}.warc.gz"
             chunk = intact[n * per_file : (n + 1) * per_file] if n < FILES_PER_DUMP else broken
             rows += write_file(path, dump, chunk, clock, broken=n == FILES_PER_DUMP)
+        (folder / "_SUCCESS").touch()  # complete (landing.MARKER): ready for the sensor
     with (out_dir / "truth.jsonl").open("w", encoding="utf-8") as fh:
         fh.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
     return rows

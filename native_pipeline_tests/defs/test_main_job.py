@@ -14,6 +14,7 @@ import yaml
 
 from native_pipeline.alignment.segments import reassemble
 from native_pipeline.definitions import defs
+from native_pipeline.defs.crawl import FINGERPRINT
 from native_pipeline.lake import Lake
 from native_pipeline.landing import landing_dumps
 from native_pipeline.sample import SAMPLE_CRAWL, TRUTH
@@ -217,26 +218,43 @@ def test_a_failed_blocking_check_stops_everything_downstream(tmp_path):
     assert not Lake(tmp_path / "data").exists("rewrite_segments", DUMPS[0])
 
 
-def test_sensor_registers_dumps_and_runs_them_one_at_a_time_oldest_first(tmp_path):
+def test_sensor_follows_what_raw_crawl_read_oldest_first(tmp_path):
     definitions = _definitions(tmp_path)
     sensor = definitions.resolve_sensor_def("landing_zone_sensor")
     instance = dg.DagsterInstance.ephemeral()
     lake = definitions.resources["lake"]
+    found = landing_dumps(SAMPLE_CRAWL)
 
-    def tick(cursor: str | None) -> dg.SensorResult:
-        return sensor(
-            dg.build_sensor_context(instance=instance, cursor=cursor, resources={"lake": lake})
+    def tick() -> dg.SensorResult:
+        return sensor(dg.build_sensor_context(instance=instance, resources={"lake": lake}))
+
+    def read(dump: str) -> None:  # raw_crawl materialized by hand, from the CLI or a run
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                "raw_crawl", partition=dump, metadata={FINGERPRINT: found[dump]}
+            )
         )
 
-    first = tick(None)
+    first = tick()
     assert first.dynamic_partitions_requests[0].partition_keys == DUMPS
     assert [r.partition_key for r in first.run_requests] == DUMPS[:1]
     instance.add_dynamic_partitions("crawl_dumps", DUMPS)
-    second = tick(first.cursor)
+    read(DUMPS[0])
+    second = tick()
     assert [r.partition_key for r in second.run_requests] == DUMPS[1:2]
     assert second.dynamic_partitions_requests == []
-    idle = tick(second.cursor)
-    assert idle.run_requests == [] and idle.cursor == second.cursor
+    read(DUMPS[1])
+    assert tick().run_requests == []  # everything read as it is: nothing to do
+
+
+def test_a_dump_still_being_written_waits(tmp_path, write_warc):
+    landing = tmp_path / "landing"
+    page = ("https://a.example/", "<html><body><p>نص</p></body></html>".encode(), "text/html")
+    write_warc(landing / "CC-NEW-01" / "a.warc.gz", [page])
+    assert landing_dumps(landing, quiet_s=60) == {}  # just written, no _SUCCESS: not yet
+    assert list(landing_dumps(landing, quiet_s=0)) == ["CC-NEW-01"]
+    (landing / "CC-NEW-01" / "_SUCCESS").touch()  # the crawler says it is done
+    assert list(landing_dumps(landing, quiet_s=60)) == ["CC-NEW-01"]
 
 
 def _metadata(result) -> dict[str, dict]:
