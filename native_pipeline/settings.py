@@ -552,8 +552,13 @@ def load_settings(path: Path | str | None = None) -> Settings:
     return settings
 
 
-@cache
 def current_settings() -> Settings:
-    """The settings of this process, loaded once: the graph's shape and the resources the runs
-    use come from the same object."""
-    return load_settings()
+    """The settings of this process: the graph's shape and the resources come from the same
+    loaded object, loaded again only when the file or the environment changes."""
+    path = config_path()
+    return _loaded(str(path), path.stat().st_mtime_ns, os.environ.get("NATIVE_PIPELINE_DATA_ROOT"))
+
+
+@cache
+def _loaded(path: str, mtime_ns: int, data_root: str | None) -> Settings:
+    return load_settings(path)

@@ -25,7 +25,7 @@ from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import gpu_tags
 from native_pipeline.defs.metadata import line_plot, markdown_table, png
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
-from native_pipeline.defs.resources import AlignmentResource, HarmResource, LakeResource
+from native_pipeline.defs.resources import AlignmentResource, HarmResource
 from native_pipeline.draw import stable_hash
 from native_pipeline.lake import Lake
 from native_pipeline.tables import SEGMENTS, frame
@@ -54,15 +54,15 @@ def _worker_folder(lake: Lake) -> Path:
     "offsets, so that each aligned document is put back together in order.",
 )
 def rewrite_segments(
-    context: dg.AssetExecutionContext, lake: LakeResource, alignment: AlignmentResource
+    context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake], alignment: AlignmentResource
 ) -> dg.MaterializeResult:
     dump = dump_key(context)
     settings = alignment.settings.segments
     count = token_counter(settings.tokenizer)
-    parts = sorted((lake.lake.partition_path("cleaned_text", dump) / "data").glob("*.parquet"))
+    parts = sorted((lake.partition_path("cleaned_text", dump) / "data").glob("*.parquet"))
     n_docs = 0
     lengths = [pl.Series("n_tokens", [], SEGMENTS["n_tokens"])]
-    with lake.lake.writer("rewrite_segments", dump) as out:
+    with lake.writer("rewrite_segments", dump) as out:
         out.write("data", frame([], SEGMENTS))
         for part in parts:
             docs = pl.read_parquet(part, columns=["doc_id", "text"])
@@ -96,18 +96,20 @@ def _reference_model(alignment: AlignmentResource, lake: Lake) -> CharNGram:
     description="The seed: a reproducible sample of segments, from every dump, for the "
     "alignment expert (random, or by perplexity high or low).",
 )
-def seed_segments(lake: LakeResource, alignment: AlignmentResource) -> dg.MaterializeResult:
+def seed_segments(
+    lake: dg.ResourceParam[Lake], alignment: AlignmentResource
+) -> dg.MaterializeResult:
     settings = alignment.settings.seeds
-    segments = lake.lake.scan_dumps("rewrite_segments", "data")
+    segments = lake.scan_dumps("rewrite_segments", "data")
     if settings.strategy == "random":
         seeds = sample_segments(segments, settings.size, settings.seed)
     else:  # a random pool, ranked by the reference model
         pool = sample_segments(segments, settings.size * settings.pool_factor, settings.seed)
-        model = _reference_model(alignment, lake.lake)
+        model = _reference_model(alignment, lake)
         scores = pl.col("text").map_elements(model.perplexity, return_dtype=pl.Float64)
         pool = pool.with_columns(scores.alias("perplexity"))
         seeds = select_seeds(pool, settings.size, settings.strategy, settings.seed)
-    with lake.lake.writer("seed_segments") as out:
+    with lake.writer("seed_segments") as out:
         out.write("data", seeds)
     return dg.MaterializeResult(
         metadata={
@@ -140,14 +142,14 @@ def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
     "validated (an OpenAI-compatible endpoint, cached on disk; `policy` on the CPU sample).",
 )
 def expert_rewrites(
-    lake: LakeResource, alignment: AlignmentResource, harm: HarmResource
+    lake: dg.ResourceParam[Lake], alignment: AlignmentResource, harm: HarmResource
 ) -> dg.MaterializeResult:
-    seeds = lake.lake.scan("seed_segments", "data").collect()
+    seeds = lake.scan("seed_segments", "data").collect()
     started = time.perf_counter()
     rows, rewriter = rewrite_seeds(
-        seeds, alignment.settings, alignment.conduct, lake.lake.store("expert_cache"), harm.settings
+        seeds, alignment.settings, alignment.conduct, lake.store("expert_cache"), harm.settings
     )
-    with lake.lake.writer("expert_rewrites") as out:
+    with lake.writer("expert_rewrites") as out:
         out.write("data", rows)
     return dg.MaterializeResult(
         metadata={
@@ -170,17 +172,17 @@ def expert_rewrites(
     "the alignment worker that rewrites the whole corpus.",
 )
 def alignment_worker(
-    context: dg.AssetExecutionContext, lake: LakeResource, alignment: AlignmentResource
+    context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake], alignment: AlignmentResource
 ) -> dg.MaterializeResult:
     # torch loads in seconds: imported here, not when the code location loads.
     from native_pipeline.alignment.worker import fine_tune
 
-    pairs_frame = lake.lake.scan("expert_rewrites", "data").filter(pl.col("status") == "valid")
+    pairs_frame = lake.scan("expert_rewrites", "data").filter(pl.col("status") == "valid")
     pairs = pairs_frame.select("original", "aligned").collect().rows()
     report, base = fine_tune(
         pairs,
         alignment.settings.worker,
-        _worker_folder(lake.lake),
+        _worker_folder(lake),
         alignment.conduct,
         log=context.log.info,
     )
@@ -211,18 +213,18 @@ def alignment_worker(
 )
 def aligned_corpus(
     context: dg.AssetExecutionContext,
-    lake: LakeResource,
+    lake: dg.ResourceParam[Lake],
     alignment: AlignmentResource,
     harm: HarmResource,
 ) -> dg.MaterializeResult:
     dump = dump_key(context)
-    segments = lake.lake.scan("rewrite_segments", "data", dump).collect()
+    segments = lake.scan("rewrite_segments", "data", dump).collect()
     settings = alignment.settings.rewriter
     rewriter = make_rewriter(
         settings,
         alignment.conduct,
-        cache_dir=lake.lake.store("expert_cache"),
-        default_model=_worker_folder(lake.lake) / "train" / "final",
+        cache_dir=lake.store("expert_cache"),
+        default_model=_worker_folder(lake) / "train" / "final",
         harm=harm.settings,
     )
     # Chunks made by another rewriter, harm scorer, sampling or chunking are not resumed.
@@ -235,7 +237,7 @@ def aligned_corpus(
         ],
         sort_keys=True,
     )
-    chunks = lake.lake.chunk_log("aligned_corpus", dump, f"{stable_hash(made_by, 0):016x}")
+    chunks = lake.chunk_log("aligned_corpus", dump, f"{stable_hash(made_by, 0):016x}")
     started = time.perf_counter()
     rows, resumed = rewrite_in_chunks(
         segments,
@@ -248,7 +250,7 @@ def aligned_corpus(
         make_scorer(harm.settings),
         alignment.settings.max_failed_requests,
     )
-    with lake.lake.writer("aligned_corpus", dump) as out:
+    with lake.writer("aligned_corpus", dump) as out:
         out.write("data", rows)
     chunks.clear()
     seconds = time.perf_counter() - started
@@ -285,22 +287,22 @@ def aligned_corpus(
     "accuracy.",
 )
 def rewrite_audit(
-    lake: LakeResource, alignment: AlignmentResource, harm: HarmResource
+    lake: dg.ResourceParam[Lake], alignment: AlignmentResource, harm: HarmResource
 ) -> dg.MaterializeResult:
     settings = alignment.settings
-    model = _reference_model(alignment, lake.lake)
-    rows = lake.lake.scan_dumps("aligned_corpus", "data")
+    model = _reference_model(alignment, lake)
+    rows = lake.scan_dumps("aligned_corpus", "data")
     # The fixed sample comes from the half the reference model was not fitted on.
     among = None
     if settings.perplexity.reference is None:
         _, among = by_half(rows.select("segment_id").collect()["segment_id"])
     sample = sample_segments(rows, settings.audit.sample_size, settings.audit.seed, among)
     pairs = sample.select("original", "aligned").rows()
-    scores = judge_rewrites(pairs, settings, lake.lake.store("expert_cache"))
+    scores = judge_rewrites(pairs, settings, lake.store("expert_cache"))
     corpus = rows.select("dump", "rejected", "numbers_kept", "names_kept").collect()
     categories = make_scorer(harm.settings).categories
     report = audit(sample, model.perplexity, scores, corpus, categories)
-    with lake.lake.writer("rewrite_audit") as out:
+    with lake.writer("rewrite_audit") as out:
         out.write("sample", report.sample)
         out.write("summary", report.summary)
         out.write("fidelity", report.fidelity)

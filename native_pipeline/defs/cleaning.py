@@ -12,8 +12,8 @@ from native_pipeline.defs.resources import (
     CleaningResource,
     ComputeResource,
     HarmResource,
-    LakeResource,
 )
+from native_pipeline.lake import Lake
 from native_pipeline.tables import CLEANED, DECISIONS, frame, stages_frame
 from native_pipeline.text.blocks import Decision, Document
 from native_pipeline.text.cleaning import Cleaning, raw_batches
@@ -38,14 +38,14 @@ def _documents(docs: list[Document]) -> pl.DataFrame:
 )
 def cleaned_text(
     context: dg.AssetExecutionContext,
-    lake: LakeResource,
+    lake: dg.ResourceParam[Lake],
     cleaning: CleaningResource,
     compute: ComputeResource,
     harm: HarmResource,
 ) -> dg.MaterializeResult:
     dump = dump_key(context)
-    parts = sorted((lake.lake.partition_path("raw_crawl", dump) / "data").glob("*.parquet"))
-    index = lake.lake.store("dedup_index")
+    parts = sorted((lake.partition_path("raw_crawl", dump) / "data").glob("*.parquet"))
+    index = lake.store("dedup_index")
     settings = cleaning.settings
     run = Cleaning(
         settings.blocks, index, dump, compute.workers, settings.doc_timeout_s, harm.settings
@@ -55,7 +55,7 @@ def cleaned_text(
     head: pl.DataFrame | None = None
     buffer: list[Document] = []
     decisions: list[Decision] = []
-    with lake.lake.writer("cleaned_text", dump) as out:
+    with lake.writer("cleaned_text", dump) as out:
 
         def flush() -> None:
             nonlocal head
@@ -81,7 +81,7 @@ def cleaned_text(
         out.write("stages", stages)
     run.commit()  # the index learns this dump only once its partition is written
     seconds = time.perf_counter() - started
-    decided = lake.lake.scan("cleaned_text", "decisions", dump)
+    decided = lake.scan("cleaned_text", "decisions", dump)
     reasons = (
         decided.group_by("stage", "action", "reason").len().sort("len", descending=True).collect()
     )
@@ -102,6 +102,6 @@ def cleaned_text(
             ),
             # The settings that made this partition (extractor, thresholds, MinHash parameters).
             "block_settings": dg.MetadataValue.json(cleaning.settings.blocks),
-            "path": dg.MetadataValue.path(str(lake.lake.partition_path("cleaned_text", dump))),
+            "path": dg.MetadataValue.path(str(lake.partition_path("cleaned_text", dump))),
         }
     )

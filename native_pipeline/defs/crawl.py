@@ -8,8 +8,9 @@ import polars as pl
 
 from native_pipeline.defs.metadata import funnel, markdown_table, schema
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
-from native_pipeline.defs.resources import ComputeResource, LakeResource
+from native_pipeline.defs.resources import ComputeResource, LandingResource
 from native_pipeline.ingest import ingest_dump
+from native_pipeline.lake import Lake
 from native_pipeline.landing import fingerprint, landing_dumps, rejected_folders
 from native_pipeline.tables import QUARANTINE, RAW_RECORDS, SCANNED, frame, stages_frame
 from native_pipeline.text.blocks import BlockStats
@@ -24,16 +25,19 @@ from native_pipeline.text.warc import dump_files
     "quarantined with the reason; `scanned` counts the records of each file independently.",
 )
 def raw_crawl(
-    context: dg.AssetExecutionContext, lake: LakeResource, compute: ComputeResource
+    context: dg.AssetExecutionContext,
+    lake: dg.ResourceParam[Lake],
+    landing: LandingResource,
+    compute: ComputeResource,
 ) -> dg.MaterializeResult:
     dump = dump_key(context)
-    folder = lake.landing_path / dump
+    folder = landing.path / dump
     if not folder.is_dir():
-        raise dg.Failure(f"dump {dump!r} has no folder in the landing zone {lake.landing_path}")
+        raise dg.Failure(f"dump {dump!r} has no folder in the landing zone {landing.path}")
     state = fingerprint(folder)  # before reading: a change while it reads is read again later
     files = [(path, str(path.relative_to(folder))) for path in dump_files(folder)]
     started = time.perf_counter()
-    with lake.lake.writer("raw_crawl", dump) as out:
+    with lake.writer("raw_crawl", dump) as out:
         read = ingest_dump(
             files, dump, out.table_path("data"), compute.workers, compute.read_limits
         )
@@ -51,7 +55,7 @@ def raw_crawl(
         )
         stages = stages_frame({"read": read_stage})
         out.write("stages", stages)
-    head = lake.lake.scan("raw_crawl", "data", dump).head(10).collect()
+    head = lake.scan("raw_crawl", "data", dump).head(10).collect()
     reasons = (
         frame(read.quarantined, QUARANTINE).group_by("reason").len().sort("len", descending=True)
     )
@@ -70,7 +74,7 @@ def raw_crawl(
             ),
             "quarantine_reasons": markdown_table(reasons),
             "funnel": funnel(stages),
-            "path": dg.MetadataValue.path(str(lake.lake.partition_path("raw_crawl", dump))),
+            "path": dg.MetadataValue.path(str(lake.partition_path("raw_crawl", dump))),
             FINGERPRINT: state[0] if state else "",
         }
     )
@@ -87,12 +91,12 @@ ACTIVE = [
 ]
 
 
-def _landing(context, lake: LakeResource) -> tuple[dict[str, str], list[str]]:
+def _landing(context, landing: LandingResource) -> tuple[dict[str, str], list[str]]:
     """(the ready dumps of the landing zone with their fingerprints, those not yet partitions);
     folders whose names are not dump names are skipped, with a warning."""
-    if rejected := rejected_folders(lake.landing_path):
+    if rejected := rejected_folders(landing.path):
         context.log.warning(f"not dump names (letters, digits, . _ -), skipped: {rejected}")
-    found = landing_dumps(lake.landing_path, lake.landing_quiet_s)
+    found = landing_dumps(landing.path, landing.quiet_s)
     known = set(context.instance.get_dynamic_partitions(crawl_dumps.name))
     return found, [d for d in found if d not in known]
 
@@ -115,8 +119,10 @@ def _read_as(instance: dg.DagsterInstance, dump: str) -> str | None:
     "dump is deduplicated against the dumps before it). A dump is ready once marked _SUCCESS "
     "or unchanged for landing_quiet_s seconds.",
 )
-def landing_zone_sensor(context: dg.SensorEvaluationContext, lake: LakeResource) -> dg.SensorResult:
-    found, new = _landing(context, lake)
+def landing_zone_sensor(
+    context: dg.SensorEvaluationContext, landing: LandingResource
+) -> dg.SensorResult:
+    found, new = _landing(context, landing)
     add = [crawl_dumps.build_add_request(new)] if new else []
     running = context.instance.get_run_records(
         dg.RunsFilter(job_name="ingest", statuses=ACTIVE), limit=1
@@ -141,8 +147,8 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext, lake: LakeResource)
 
 
 @dg.op(description="Add a crawl_dumps partition for every dump folder in the landing zone.")
-def register_dumps(context: dg.OpExecutionContext, lake: LakeResource) -> list[str]:
-    found, new = _landing(context, lake)
+def register_dumps(context: dg.OpExecutionContext, landing: LandingResource) -> list[str]:
+    found, new = _landing(context, landing)
     context.instance.add_dynamic_partitions(crawl_dumps.name, new)
     context.log.info(f"{len(found)} dumps in the landing zone, {len(new)} new: {new}")
     return list(found)

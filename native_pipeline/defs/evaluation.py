@@ -14,12 +14,11 @@ from native_pipeline.defs.metadata import markdown_table, png
 from native_pipeline.defs.resources import (
     EvaluationResource,
     HarmResource,
-    LakeResource,
     TrainingResource,
 )
 from native_pipeline.defs.training import VARIANTS, variant_key
 from native_pipeline.evaluation.ablation import ablation_table, group_deltas
-from native_pipeline.lake import variant
+from native_pipeline.lake import Lake, variant
 
 
 def eval_scores(name: str) -> dg.AssetsDefinition:
@@ -38,25 +37,25 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
         "subject and category, and the harmful rate of its continuations of harmful prompts.",
     )
     def _asset(
-        lake: LakeResource, evaluation: EvaluationResource, harm: HarmResource
+        lake: dg.ResourceParam[Lake], evaluation: EvaluationResource, harm: HarmResource
     ) -> dg.MaterializeResult:
         from native_pipeline.evaluation.suite import evaluate_checkpoint
 
         settings = evaluation.settings
         held_out = (
-            lake.lake.scan("corpus_mix", "held_out", variant(name))
+            lake.scan("corpus_mix", "held_out", variant(name))
             .head(settings.max_held_out_docs)
             .collect()
         )
         report = evaluate_checkpoint(
-            lake.lake.partition_path("checkpoints", variant(name)) / "final",
+            lake.partition_path("checkpoints", variant(name)) / "final",
             held_out,
             settings,
             harm.settings,
         )
         scores = report.scores
         overall = scores.filter(by="all")
-        with lake.lake.writer("eval_scores", variant(name)) as out:
+        with lake.writer("eval_scores", variant(name)) as out:
             out.write("scores", scores)
             out.write("items", report.items)
             out.write("harm", report.harm)
@@ -110,9 +109,11 @@ def _chart(table: pl.DataFrame, slices: dict[str, float]) -> Figure:
     "(ACVA's and AraTrust's categories, ArabicMMLU's subjects) each variant's acc and its "
     "difference from the original.",
 )
-def ablation_report(lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
+def ablation_report(
+    lake: dg.ResourceParam[Lake], training: TrainingResource
+) -> dg.MaterializeResult:
     scores = pl.read_parquet(
-        lake.lake.table_glob("eval_scores", "scores", variant("*")), hive_partitioning=True
+        lake.table_glob("eval_scores", "scores", variant("*")), hive_partitioning=True
     )
     table = ablation_table(scores, VARIANTS)
     order = table.columns[1:]
@@ -120,7 +121,7 @@ def ablation_report(lake: LakeResource, training: TrainingResource) -> dg.Materi
     deltas = group_deltas(scores, VARIANTS, baseline)
     variants = training.settings.variants
     slices = {v: spec.fraction for v, spec in variants.items() if spec.source == "aligned"}
-    with lake.lake.writer("ablation_report") as out:
+    with lake.writer("ablation_report") as out:
         out.write("data", table)
         out.write("by_subject", deltas)
     return dg.MaterializeResult(

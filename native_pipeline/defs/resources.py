@@ -28,20 +28,23 @@ from native_pipeline.settings import (
 from native_pipeline.text.pii import ARABIC_DIGITS, ASCII_DIGITS, PII_PATTERNS
 
 
-class LakeResource(dg.ConfigurableResource):
-    """Where partitions live (data_root), where crawl dumps arrive (landing_zone), and how long
-    a dump without a _SUCCESS marker must stay unchanged to be read (landing_quiet_s)."""
+@dg.resource(
+    config_schema={"data_root": dg.Field(str, description="where partitions live")},
+    description="The data lake: an asset asks for `lake: dg.ResourceParam[Lake]` and gets it.",
+)
+def lake_resource(context: dg.InitResourceContext) -> Lake:
+    return Lake(Path(context.resource_config["data_root"]))
 
-    data_root: str
+
+class LandingResource(dg.ConfigurableResource):
+    """Where crawl dumps arrive (landing_zone), and how long a dump without a _SUCCESS marker
+    must stay unchanged to be read (quiet_s)."""
+
     landing_zone: str
-    landing_quiet_s: float
-
-    @cached_property
-    def lake(self) -> Lake:
-        return Lake(Path(self.data_root))
+    quiet_s: float
 
     @property
-    def landing_path(self) -> Path:
+    def path(self) -> Path:
         return Settings(landing_zone=self.landing_zone).landing_path
 
 
@@ -111,10 +114,9 @@ def sql_variables(settings: Settings) -> dict[str, Any]:
 
 def build_resources(settings: Settings) -> dict[str, Any]:
     return {
-        "lake": LakeResource(
-            data_root=str(settings.data_root),
-            landing_zone=settings.landing_zone,
-            landing_quiet_s=settings.landing_quiet_s,
+        "lake": lake_resource.configured({"data_root": str(settings.data_root)}),
+        "landing": LandingResource(
+            landing_zone=settings.landing_zone, quiet_s=settings.landing_quiet_s
         ),
         "compute": ComputeResource(
             workers=settings.workers,

@@ -11,9 +11,9 @@ from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.crawl import raw_crawl
 from native_pipeline.defs.metadata import markdown_table
 from native_pipeline.defs.partitions import dump_key
-from native_pipeline.defs.resources import LakeResource, SqlResource
+from native_pipeline.defs.resources import SqlResource
 from native_pipeline.defs.training import VARIANT_STAGES, VARIANTS, variant_key
-from native_pipeline.lake import ALL, variant
+from native_pipeline.lake import ALL, Lake, variant
 from native_pipeline.settings import current_settings
 from native_pipeline.sql import (
     MAIN_TABLE,
@@ -33,24 +33,24 @@ PARTITIONED = {
 
 
 def _globber(
-    lake: LakeResource, partition: str | None, of_variant: str | None = None
+    lake: dg.ResourceParam[Lake], partition: str | None, of_variant: str | None = None
 ) -> Callable[[str, str], str]:
     """Refs read the checked dump of a dump asset (every dump, from a variant's check) and the
     checked variant of a variant stage."""
 
     def glob(asset: str, table: str) -> str:
         if asset in VARIANT_STAGES:
-            return lake.lake.table_glob(asset, table, variant(of_variant or ALL))
+            return lake.table_glob(asset, table, variant(of_variant or ALL))
         if asset in PARTITIONED:
-            return lake.lake.table_glob(asset, table, partition or ALL)
-        return lake.lake.table_glob(asset, table)
+            return lake.table_glob(asset, table, partition or ALL)
+        return lake.table_glob(asset, table)
 
     return glob
 
 
 def _run(
     sql_file: SqlFile,
-    lake: LakeResource,
+    lake: dg.ResourceParam[Lake],
     variables: dict,
     partition: str | None,
     of_variant: str | None = None,
@@ -78,7 +78,7 @@ def build_check(sql_file: SqlFile, of_variant: str | None = None) -> dg.AssetChe
         ],
     )
     def _check(
-        context: dg.AssetCheckExecutionContext, lake: LakeResource, sql: SqlResource
+        context: dg.AssetCheckExecutionContext, lake: dg.ResourceParam[Lake], sql: SqlResource
     ) -> dg.AssetCheckResult:
         partition = dump_key(context) if partitions_def else None
         rendered, offending = _run(sql_file, lake, sql.variables, partition, of_variant)
@@ -106,10 +106,10 @@ def build_model(sql_file: SqlFile) -> dg.AssetsDefinition:
         description=sql_file.description,
         automation_condition=FOLLOWS_INPUTS,
     )
-    def _model(lake: LakeResource, sql: SqlResource) -> dg.MaterializeResult:
+    def _model(lake: dg.ResourceParam[Lake], sql: SqlResource) -> dg.MaterializeResult:
         # A report reads every partition of what it refs.
         _, result = _run(sql_file, lake, sql.variables, ALL)
-        with lake.lake.writer(sql_file.name) as out:
+        with lake.writer(sql_file.name) as out:
             out.write(MAIN_TABLE, result)
         return dg.MaterializeResult(
             metadata={"dagster/row_count": result.height, "result": markdown_table(result)}

@@ -21,7 +21,7 @@ from native_pipeline.defs.automation import GPU_RETRY
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import PipesResource, gpu_tags
 from native_pipeline.defs.metadata import line_plot, markdown_table
-from native_pipeline.defs.resources import LakeResource, TrainingResource
+from native_pipeline.defs.resources import TrainingResource
 from native_pipeline.lake import Lake, variant
 from native_pipeline.settings import current_settings
 from native_pipeline.training.mix import HELD_OUT, documents_by_dump, write_variant
@@ -50,10 +50,10 @@ def corpus_mix(name: str) -> dg.AssetsDefinition:
         description=f"The documents variant `{name}` trains on (original, aligned or hybrid "
         "text, a nested slice, replay), with the held-out documents set aside in both forms.",
     )
-    def _asset(lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
+    def _asset(lake: dg.ResourceParam[Lake], training: TrainingResource) -> dg.MaterializeResult:
         settings = training.settings
-        with lake.lake.writer("corpus_mix", variant(name)) as out:
-            summary = write_variant(out, lake.lake, name, settings)
+        with lake.writer("corpus_mix", variant(name)) as out:
+            summary = write_variant(out, lake, name, settings)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(summary.by_source["documents"].sum()),
@@ -81,7 +81,7 @@ def _tokenizer_folder(lake: Lake) -> Path:
     "configured, else a byte-level BPE learned from the training documents in both forms. "
     "Fertility (tokens per word) is measured on the held-out Arabic documents.",
 )
-def tokenizer(lake: LakeResource, training: TrainingResource) -> dg.MaterializeResult:
+def tokenizer(lake: dg.ResourceParam[Lake], training: TrainingResource) -> dg.MaterializeResult:
     from native_pipeline.lm.tokenizer import (
         fertility,
         load_tokenizer,
@@ -94,7 +94,7 @@ def tokenizer(lake: LakeResource, training: TrainingResource) -> dg.MaterializeR
 
     def texts() -> Iterator[str]:
         budget = settings.tokenizer.max_chars
-        for _, train, held in documents_by_dump(lake.lake, settings):
+        for _, train, held in documents_by_dump(lake, settings):
             held_out.append(held)
             for text in pl.concat([train["original"], train["aligned"]]):
                 if budget <= 0:
@@ -109,7 +109,7 @@ def tokenizer(lake: LakeResource, training: TrainingResource) -> dg.MaterializeR
             pass
     else:
         loaded = train_tokenizer(texts(), settings.tokenizer.vocab_size)
-    with lake.lake.writer("tokenizer") as out:
+    with lake.writer("tokenizer") as out:
         loaded.save_pretrained(out.staging)
     held = pl.concat(held_out) if held_out else pl.DataFrame(schema=HELD_OUT)
     return dg.MaterializeResult(
@@ -120,7 +120,7 @@ def tokenizer(lake: LakeResource, training: TrainingResource) -> dg.MaterializeR
             "held_out_documents": held.height,
             "fertility_original": round(fertility(loaded, held["original"]), 3),
             "fertility_aligned": round(fertility(loaded, held["aligned"]), 3),
-            "path": dg.MetadataValue.path(str(_tokenizer_folder(lake.lake))),
+            "path": dg.MetadataValue.path(str(_tokenizer_folder(lake))),
         }
     )
 
@@ -136,13 +136,13 @@ def token_shards(name: str) -> dg.AssetsDefinition:
         "a sidecar mapping each document to its doc_id and segment_ids.",
     )
     def _asset(
-        context: dg.AssetExecutionContext, lake: LakeResource, training: TrainingResource
+        context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake], training: TrainingResource
     ) -> dg.MaterializeResult:
         from native_pipeline.lm.tokenizer import load_tokenizer
         from native_pipeline.training.shards import write_shards
 
-        loaded = load_tokenizer(_tokenizer_folder(lake.lake))
-        mixed = lake.lake.partition_path("corpus_mix", variant(name)) / "documents"
+        loaded = load_tokenizer(_tokenizer_folder(lake))
+        mixed = lake.partition_path("corpus_mix", variant(name)) / "documents"
         frames = (
             pl.read_parquet(part, columns=["doc_id", "segment_ids", "source", "text"])
             for part in sorted(mixed.glob("*.parquet"))
@@ -152,7 +152,7 @@ def token_shards(name: str) -> dg.AssetsDefinition:
             "tokenizer": _latest(context, tokenizer.key),
         }
         started = time.perf_counter()
-        with lake.lake.writer("token_shards", variant(name)) as out:
+        with lake.writer("token_shards", variant(name)) as out:
             manifest = write_shards(
                 out.staging,
                 loaded,
@@ -191,7 +191,7 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
     )
     def _asset(
         context: dg.AssetExecutionContext,
-        lake: LakeResource,
+        lake: dg.ResourceParam[Lake],
         training: TrainingResource,
         pipes: PipesResource,
     ) -> dg.MaterializeResult:
@@ -200,16 +200,16 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         from native_pipeline.training.shards import read_manifest
 
         settings = training.settings
-        shards = lake.lake.partition_path("token_shards", variant(name))
+        shards = lake.partition_path("token_shards", variant(name))
         manifest = read_manifest(shards)
         # Not staged and renamed: the checkpoints inside are what a killed run resumes from.
-        out_dir = lake.lake.partition_path("checkpoints", variant(name))
+        out_dir = lake.partition_path("checkpoints", variant(name))
         out_dir.mkdir(parents=True, exist_ok=True)
         spec = {
             "streams": [str(shards / "shards" / f"{s['name']}.bin") for s in manifest["shards"]],
             "dtype": manifest["dtype"],
             "out_dir": str(out_dir),
-            "tokenizer": str(_tokenizer_folder(lake.lake)),
+            "tokenizer": str(_tokenizer_folder(lake)),
             "base_model": str(settings.model.base_model) if settings.model.base_model else None,
             "tiny": settings.model.tiny.model_dump(),
             "loop": settings.loop.model_dump(mode="json"),

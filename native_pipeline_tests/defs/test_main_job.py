@@ -222,11 +222,11 @@ def test_sensor_follows_what_raw_crawl_read_oldest_first(tmp_path):
     definitions = _definitions(tmp_path)
     sensor = definitions.resolve_sensor_def("landing_zone_sensor")
     instance = dg.DagsterInstance.ephemeral()
-    lake = definitions.resources["lake"]
+    landing = definitions.resources["landing"]
     found = landing_dumps(SAMPLE_CRAWL)
 
     def tick() -> dg.SensorResult:
-        return sensor(dg.build_sensor_context(instance=instance, resources={"lake": lake}))
+        return sensor(dg.build_sensor_context(instance=instance, resources={"landing": landing}))
 
     def read(dump: str) -> None:  # raw_crawl materialized by hand, from the CLI or a run
         instance.report_runless_asset_event(
@@ -306,13 +306,13 @@ def test_bad_dump_folders_are_never_registered(tmp_path, write_warc):
     page = "<html><body><p>نص</p></body></html>".encode()
     for name in ("CC-GOOD-01", "it's", "*", "a b", ".hidden"):
         write_warc(landing / name / "a.warc.gz", [("https://a.example/", page, "text/html")])
-    definitions = _definitions(tmp_path, landing_zone=str(landing))
+    definitions = _definitions(tmp_path, landing_zone=str(landing), landing_quiet_s=0)
     instance = dg.DagsterInstance.ephemeral()
     job = definitions.resolve_job_def("register_landing_dumps")
     assert job.execute_in_process(instance=instance).success
     assert instance.get_dynamic_partitions("crawl_dumps") == ["CC-GOOD-01"]
     sensor = definitions.resolve_sensor_def("landing_zone_sensor")
     context = dg.build_sensor_context(
-        instance=instance, resources={"lake": definitions.resources["lake"]}
+        instance=instance, resources={"landing": definitions.resources["landing"]}
     )
     assert [r.partition_key for r in sensor(context).run_requests] == ["CC-GOOD-01"]
