@@ -58,7 +58,9 @@ class ComputeResource(dg.ConfigurableResource):
 
     @property
     def read_limits(self) -> ReadingSettings:
-        return ReadingSettings(self.max_record_bytes, self.max_payload_bytes)
+        return ReadingSettings(
+            max_record_bytes=self.max_record_bytes, max_payload_bytes=self.max_payload_bytes
+        )
 
 
 class CleaningResource(config_class(CleaningSettings, SettingsResource)):
