@@ -1,12 +1,14 @@
 """Evaluation of each variant's checkpoint, and the ablation that compares them:
 
-checkpoints/<variant> ─▶ eval_scores/<variant> ─▶ ablation_report
-corpus_mix/<variant> (held-out) ──┘
+<variant>/checkpoints ─▶ <variant>/eval_scores ─▶ ablation_report
+<variant>/corpus_mix (held-out) ──┘
 """
 
 import dagster as dg
 import polars as pl
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cluster import gpu_tags
@@ -25,7 +27,7 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=variant_key("eval_scores", name),
         deps=[variant_key("checkpoints", name), variant_key("corpus_mix", name)],
-        group_name="evaluation",
+        group_name=name,
         kinds={"pytorch", "parquet"},
         pool="gpu",
         op_tags=gpu_tags("eval_scores"),
@@ -95,7 +97,12 @@ def _chart(table: pl.DataFrame, slices: dict[str, float]) -> Figure:
             twin.set_xlabel("aligned volume", fontsize=7)
     for axes in list(axes_grid.flat)[len(metrics) :]:
         axes.set_visible(False)
-    figure.tight_layout()
+    legend = [Patch(color="tab:blue", label="each variant's score (x: variant)")]
+    if len(slices) > 1:
+        label = "aligned slices: score by share of the aligned volume (top x)"
+        legend.append(Line2D([], [], color="tab:orange", marker="o", label=label))
+    figure.legend(handles=legend, loc="lower center", ncol=len(legend), fontsize=8)
+    figure.tight_layout(rect=(0, 0.06, 1, 1))  # room for the legend
     return figure
 
 

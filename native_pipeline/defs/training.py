@@ -1,6 +1,6 @@
 """Continued pre-training on each corpus variant (one asset per variant and stage):
 
-cleaned_text ──┬─▶ corpus_mix/<variant> ─▶ token_shards/<variant> ─▶ checkpoints/<variant>
+cleaned_text ──┬─▶ <variant>/corpus_mix ─▶ <variant>/token_shards ─▶ <variant>/checkpoints
 aligned_corpus ┴─▶ tokenizer ─────────────────────┘
 
 The variants come from the config (`training.variants`): original, aligned, hybrid and the
@@ -32,7 +32,9 @@ VARIANT_STAGES = ("corpus_mix", "token_shards", "checkpoints", "eval_scores")
 
 
 def variant_key(stage: str, name: str) -> dg.AssetKey:
-    return dg.AssetKey([stage, name])
+    """`<variant>/<stage>`: in the lineage graph each variant is a group of its own and each
+    node is labelled with its stage."""
+    return dg.AssetKey([name, stage])
 
 
 def _latest(context: dg.AssetExecutionContext, asset: dg.AssetKey) -> str | None:
@@ -45,7 +47,7 @@ def corpus_mix(name: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=variant_key("corpus_mix", name),
         deps=[cleaned_text, aligned_corpus],
-        group_name="training",
+        group_name=name,
         kinds={"polars", "parquet"},
         description=f"The documents variant `{name}` trains on (original, aligned or hybrid "
         "text, a nested slice, replay), with the held-out documents set aside in both forms.",
@@ -129,7 +131,7 @@ def token_shards(name: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=variant_key("token_shards", name),
         deps=[variant_key("corpus_mix", name), tokenizer],
-        group_name="training",
+        group_name=name,
         kinds={"numpy"},
         description=f"Variant `{name}` tokenized into Megatron-compatible indexed shards "
         "(.bin of int32 tokens, .idx of document boundaries), a manifest with checksums, and "
@@ -180,7 +182,7 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=variant_key("checkpoints", name),
         deps=[variant_key("token_shards", name)],
-        group_name="training",
+        group_name=name,
         kinds={"pytorch", "safetensors"},
         pool="gpu",
         op_tags=gpu_tags("checkpoints", pipes=True),

@@ -10,7 +10,7 @@ VARIANTS = ["original", "aligned", "hybrid", "aligned_25", "aligned_50"]
 
 
 def _per_variant(lineage: dict[str, list[str]]) -> dict[str, list[str]]:
-    """`stage/<v>` keys and parents for every variant of the default config."""
+    """`<v>/stage` keys and parents for every variant of the default config."""
     return {
         key.replace("<v>", v): sorted(p.replace("<v>", v) for p in parents)
         for key, parents in lineage.items()
@@ -37,13 +37,13 @@ def test_graph_snapshot():
         "tokenizer": ["aligned_corpus", "cleaned_text"],
         **_per_variant(
             {
-                "corpus_mix/<v>": ["aligned_corpus", "cleaned_text"],
-                "token_shards/<v>": ["corpus_mix/<v>", "tokenizer"],
-                "checkpoints/<v>": ["token_shards/<v>"],
-                "eval_scores/<v>": ["checkpoints/<v>", "corpus_mix/<v>"],
+                "<v>/corpus_mix": ["aligned_corpus", "cleaned_text"],
+                "<v>/token_shards": ["<v>/corpus_mix", "tokenizer"],
+                "<v>/checkpoints": ["<v>/token_shards"],
+                "<v>/eval_scores": ["<v>/checkpoints", "<v>/corpus_mix"],
             }
         ),
-        "ablation_report": [f"eval_scores/{v}" for v in sorted(VARIANTS)],
+        "ablation_report": [f"{v}/eval_scores" for v in sorted(VARIANTS)],
     }
     partitioned = {
         k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def
@@ -53,7 +53,7 @@ def test_graph_snapshot():
     assert {k for k, p in pools.items() if p and "gpu" in p} == {
         "alignment_worker",
         "aligned_corpus",
-        *(f"{stage}/{v}" for stage in ("checkpoints", "eval_scores") for v in VARIANTS),
+        *(f"{v}/{stage}" for stage in ("checkpoints", "eval_scores") for v in VARIANTS),
     }
     checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys}
     assert checks == {
@@ -73,7 +73,7 @@ def test_graph_snapshot():
         "aligned_corpus:harm_not_increased",
         "aligned_corpus:length_ratio_within_bounds",
         *(
-            f"{stage}/{v}:{name}"
+            f"{v}/{stage}:{name}"
             for v in VARIANTS
             for stage, name in (
                 ("corpus_mix", "held_out_never_trained"),
@@ -112,14 +112,14 @@ def test_jobs_follow_their_triggers():
     assert all(
         not graph.get(dg.AssetKey.from_user_string(k)).is_partitioned for k in selected("train")
     )
-    assert "checkpoints/aligned" in selected("train") and "ablation_report" in selected("train")
+    assert "aligned/checkpoints" in selected("train") and "ablation_report" in selected("train")
     follows = {
         key.to_user_string()
         for key in graph.get_all_asset_keys()
         if graph.get(key).automation_condition is not None
     }
     assert follows >= {"aligned_corpus", "rewrite_audit", "corpus_funnel", "ablation_report"}
-    assert {f"eval_scores/{v}" for v in VARIANTS} <= follows
-    assert not follows & {"alignment_worker", "checkpoints/aligned", "raw_crawl"}
+    assert {f"{v}/eval_scores" for v in VARIANTS} <= follows
+    assert not follows & {"alignment_worker", "aligned/checkpoints", "raw_crawl"}
     aligned = graph.get(dg.AssetKey("aligned_corpus"))
     assert aligned.backfill_policy == dg.BackfillPolicy.multi_run(1)

@@ -38,7 +38,7 @@ ALL_ASSETS = {
     "aligned_corpus",
     "rewrite_audit",
     "tokenizer",
-    *(f"{stage}/{v}" for stage in PER_VARIANT for v in VARIANTS),
+    *(f"{v}/{stage}" for stage in PER_VARIANT for v in VARIANTS),
     "ablation_report",
 }
 
@@ -285,14 +285,14 @@ def test_every_variant_trains_on_its_own_mix_and_is_evaluated(sample):
         assert shards["doc_id"].to_list() == mixes[v]["doc_id"].to_list()
         final = lake.partition_path("checkpoints", f"variant={v}") / "final"
         assert (final / "model.safetensors").exists() and (final / "tokenizer.json").exists()
-        trained = metadata[f"checkpoints/{v}"]
+        trained = metadata[f"{v}/checkpoints"]
         assert trained["loss_curve"].value.startswith("![figure](data:image/png;base64,")
         assert trained["final_loss"].value < trained["first_loss"].value
         scores = lake.scan("eval_scores", "scores", f"variant={v}").collect()
         tasks = set(scores["task"])
         assert {"held_out_original", "held_out_aligned", "harmlessness"} <= tasks
         assert {"arabic_mmlu", "exams", "acva", "aratrust"} <= tasks
-        assert metadata[f"eval_scores/{v}"]["exams/acc"].value == pytest.approx(
+        assert metadata[f"{v}/eval_scores"]["exams/acc"].value == pytest.approx(
             scores.filter(task="exams", metric="acc")["value"][0], abs=1e-4
         )
 
