@@ -4,9 +4,10 @@ import time
 
 import dagster as dg
 import polars as pl
+import pyarrow.parquet as pq
 
 from native_pipeline.defs.crawl import raw_crawl
-from native_pipeline.defs.metadata import funnel, markdown_table, schema
+from native_pipeline.defs.metadata import Progress, funnel, markdown_table, schema
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import (
     CleaningResource,
@@ -67,11 +68,15 @@ def cleaned_text(
             buffer.clear()
             decisions.clear()
 
+        total = sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
+        progress = Progress(context.log.info, "documents cleaned", total)
         for docs, batch_decisions in run.run(raw_batches(parts, cleaning.settings.batch_size)):
+            batch_removed = sum(d.action == "removed" for d in batch_decisions)
+            progress.add(len(docs) + batch_removed)
             buffer += docs
             decisions += batch_decisions
             kept += len(docs)
-            removed += sum(d.action == "removed" for d in batch_decisions)
+            removed += batch_removed
             if len(buffer) >= FLUSH_ROWS:
                 flush()
         flush()

@@ -39,7 +39,10 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
         "subject and category, and the harmful rate of its continuations of harmful prompts.",
     )
     def _asset(
-        lake: dg.ResourceParam[Lake], evaluation: EvaluationResource, harm: HarmResource
+        context: dg.AssetExecutionContext,
+        lake: dg.ResourceParam[Lake],
+        evaluation: EvaluationResource,
+        harm: HarmResource,
     ) -> dg.MaterializeResult:
         from native_pipeline.evaluation.suite import evaluate_checkpoint
 
@@ -54,6 +57,7 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
             held_out,
             settings,
             harm.settings,
+            log=context.log.info,
         )
         scores = report.scores
         overall = scores.filter(by="all")

@@ -9,6 +9,7 @@ config does not name.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -68,9 +69,11 @@ def evaluate_checkpoint(
     held_out: pl.DataFrame,
     settings: EvaluationSettings,
     harm_settings: HarmSettings | None = None,
+    log: Callable[[str], None] = lambda message: None,
 ) -> SuiteReport:
     """Evaluate the Hugging Face model in `folder`; `held_out` has original and aligned text;
-    `harm_settings` choose the scorer of the harmlessness continuations."""
+    `harm_settings` choose the scorer of the harmlessness continuations; `log` hears each
+    task's result as it is done."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -91,6 +94,7 @@ def evaluate_checkpoint(
                 model, tokenizer, texts, context_length=settings.context_length, batch_size=batch
             )
             task = f"held_out_{form}"
+            log(f"{task}: perplexity {result.perplexity:.2f} over {result.tokens:,} tokens")
             scores.append((task, "all", "", "perplexity", result.perplexity, result.tokens))
             scores.append((task, "all", "", "bits_per_byte", result.bits_per_byte, result.tokens))
 
@@ -114,6 +118,7 @@ def evaluate_checkpoint(
             template=task.template,
             batch_size=batch,
         )
+        log(f"{name}: acc {result.acc:.3f}, acc_norm {result.acc_norm:.3f} on {result.n} items")
         scores += [
             (name, "all", "", "acc", result.acc, result.n),
             (name, "all", "", "acc_norm", result.acc_norm, result.n),
