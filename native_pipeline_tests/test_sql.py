@@ -5,11 +5,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from pydantic import ValidationError
 
 from native_pipeline.defs.resources import sql_variables
 from native_pipeline.lake import Lake
-from native_pipeline.settings import load_settings
+from native_pipeline.settings import ConfigError, load_settings
 from native_pipeline.sql import SqlFile, load_checks, load_models, parse, query, render
 from native_pipeline.tables import ALIGNED, DECISIONS, QUARANTINE, SEGMENTS, STAGES, frame
 from native_pipeline.text.harm import HARM_KEYS
@@ -351,5 +350,5 @@ def test_a_path_with_sql_in_it_is_only_a_path(tmp_path):
 def test_check_thresholds_are_typed_and_ranged_when_the_config_loads(tmp_path, checks, named):
     path = tmp_path / "config.yaml"
     path.write_text(json.dumps({"checks": checks}))
-    with pytest.raises(ValidationError, match=named):
+    with pytest.raises(ConfigError, match=f"^{path}: {named}:"):
         load_settings(path)
