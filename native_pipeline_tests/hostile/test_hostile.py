@@ -209,8 +209,11 @@ for dump in sys.argv[1:]:
     errors = [str(e.event_specific_data.error) for e in result.all_events
               if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     out[dump] = {"success": result.success, "checks": evaluations, "errors": errors}
-usage = (resource.getrusage(r) for r in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-peak = max(u.ru_maxrss for u in usage)
+# This process's own high-water mark (VmHWM, of the memory it has had since exec): Linux keeps
+# the forking parent's in RUSAGE_SELF across exec, so a pytest process grown by earlier tests
+# would be counted. The workers' peaks are RUSAGE_CHILDREN's.
+own = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+peak = max(own, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 print(json.dumps({"dumps": out, "peak_mb": peak / 1024}))
 """
 
