@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -184,14 +185,14 @@ def train_worker(
             f"{n_skipped} longer than max_seq_len={t.max_seq_len} tokens"
         )
     train_set, held_out = hold_out(usable, t.held_out_fraction, t.seed)
-    batches = [train_set[i : i + t.batch_size] for i in range(0, len(train_set), t.batch_size)]
-    steps_per_epoch = math.ceil(len(batches) / t.grad_accum)
+    per_step = t.batch_size * t.grad_accum
+    steps_per_epoch = math.ceil(len(train_set) / per_step)
     total_steps = t.epochs * steps_per_epoch
+    order = cache(lambda epoch: epoch_order(len(train_set), t.seed, epoch))  # once an epoch
 
     def micro_batches(step: int) -> list[Batch]:
         epoch, position = divmod(step, steps_per_epoch)
-        order = epoch_order(len(train_set), t.seed, epoch)
-        chosen = order[position * t.batch_size * t.grad_accum :][: t.batch_size * t.grad_accum]
+        chosen = order(epoch)[position * per_step :][:per_step]
         step_examples = [
             [train_set[i] for i in chosen[j : j + t.batch_size]]
             for j in range(0, len(chosen), t.batch_size)
