@@ -220,6 +220,12 @@ class Fidelity:
     new_words: int  # words of the rewrite the original does not have (any kind, with repeats)
 
 
+# A rewrite equal to its original says what it said: nothing to line up.
+UNCHANGED = Fidelity(
+    reason=None, numbers_kept=1.0, names_kept=1.0, new_names=0, dropped=0, new_words=0
+)
+
+
 @dataclass(frozen=True)
 class Comparison:
     sentences: tuple[Sentence, ...]

@@ -142,14 +142,18 @@ def align_segments(
             )
         outputs = [None if c.error else c.text for c in completions]
         rewrites = [unwrap(o) if o is not None else None for o in outputs]
-        # One batched measurement of every rewrite that parsed.
-        parsed = [r for r in rewrites if r and r.strip()]
-        measured = dict(zip(parsed, measure(parsed, scorer), strict=True))
-        comparisons = {
-            i: compare(prepared[i], r)
+        # Only rewrites that changed their segment are measured and lined up against it (in
+        # one batch): an unchanged one measures as the original did. Clean text mostly comes
+        # back unchanged, so this is most of a real batch.
+        changed = {
+            i: r
             for i, r in zip(pending, rewrites, strict=True)
-            if r and r.strip()
+            if r and r.strip() and r != segments[i]
         }
+        parsed = list(dict.fromkeys(changed.values()))
+        measured = dict(zip(parsed, measure(parsed, scorer), strict=True))
+        measured.update({segments[i]: results[i].before for i in pending})
+        comparisons = {i: compare(prepared[i], r) for i, r in changed.items()}
         # Only sentences a rewrite removed or changed are scored, all in one batch.
         questioned = {s for c in comparisons.values() for s in c.questioned}
         harmful = harmful_sentences(sorted(questioned), limits.harm_removal_min, scorer)

@@ -13,7 +13,13 @@ import re
 from dataclasses import dataclass
 
 from native_pipeline.alignment.conduct import unwrap
-from native_pipeline.alignment.fidelity import FIDELITY_REJECTIONS, Comparison, Fidelity, compare
+from native_pipeline.alignment.fidelity import (
+    FIDELITY_REJECTIONS,
+    UNCHANGED,
+    Comparison,
+    Fidelity,
+    compare,
+)
 from native_pipeline.settings import Limits
 from native_pipeline.text.normalize import fold
 
@@ -89,7 +95,10 @@ def review(c: Candidate, limits: Limits) -> tuple[str, Fidelity | None]:
         return "empty", None
     if is_refusal(c.original, rewrite):
         return "refusal", None
-    fidelity = (c.comparison or compare(c.original, rewrite)).check(limits, c.harmful)
+    if rewrite == c.original:
+        fidelity = UNCHANGED
+    else:
+        fidelity = (c.comparison or compare(c.original, rewrite)).check(limits, c.harmful)
     lang_after, score = c.lang_after or (c.lang_before, 1.0)
     if lang_after != c.lang_before and score >= limits.translation_min_score:
         return "translated", fidelity

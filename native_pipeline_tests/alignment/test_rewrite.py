@@ -7,9 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from native_pipeline.alignment import rewrite
 from native_pipeline.alignment.backends.base import Completion, Sampling
 from native_pipeline.alignment.backends.policy import PolicyRewriter, fix_format, is_furniture
 from native_pipeline.alignment.conduct import CodeOfConduct, unwrap, wrap
+from native_pipeline.alignment.fidelity import UNCHANGED, compare
 from native_pipeline.alignment.rewrite import align_segments, edit_ratio
 from native_pipeline.alignment.validate import Candidate, Limits, verdict
 
@@ -157,6 +159,40 @@ def test_fidelity_is_measured_and_a_changed_fact_keeps_the_original():
     assert result.aligned == segment and result.status == "numbers_changed"
     row = result.row()
     assert row["numbers_kept"] == 0.5 and row["names_kept"] < 1 and row["new_names"] == 1
+
+
+def test_an_unchanged_rewrite_is_not_measured_again(monkeypatch):
+    measured: list[list[str]] = []
+    real_measure = rewrite.measure
+
+    def counting(texts, scorer=None):
+        measured.append(list(texts))
+        return real_measure(texts, scorer)
+
+    monkeypatch.setattr(rewrite, "measure", counting)
+    segments = [CLEAN, CLEAN + " وفيها متاحف."]
+    edited = segments[1].replace("وفيها", "وتضم")
+    results = align_segments(
+        segments,
+        Scripted([wrap(segments[0]), wrap(edited)]),
+        Sampling(),
+        Limits(harm_tolerance=1.0),
+    )
+    assert measured == [segments, [edited]]  # the originals, then only the changed rewrite
+    assert results[0].after == results[0].before and results[0].fidelity == UNCHANGED
+    assert results[1].status == "valid" and results[1].fidelity.new_words == 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        CLEAN,
+        "ارتفع المؤشر 2.3 % يوم 12 مايو.\nقال تعالى: ﴿إن مع العسر يسرا﴾ وقال الوزير «سنبدأ غدا».",
+        "* س: متى تبدأ البطولة؟\n- ج: في العاشر من يونيو 2026، في الرياض وجدة.",
+    ],
+)
+def test_the_unchanged_shortcut_is_what_the_checks_would_say(text):
+    assert compare(text, text).check(Limits()) == UNCHANGED
 
 
 def test_policy_removes_furniture_fixes_punctuation_and_drops_harmful_sentences():
