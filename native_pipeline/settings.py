@@ -473,6 +473,12 @@ class HarmSettings(_Strict):
         description="hf_classifier: model label -> harm category (harm_hate, harm_harassment, "
         "harm_sexual, harm_violence); labels left out are not harm",
     )
+    lexicon: Path | None = Field(
+        None, description="written harm rules beside the backend; none: the bundled lexicon.yaml"
+    )
+    lexicon_score: float = Field(
+        0.9, ge=0, le=1, description="what a rule's category scores when it matches; 0: no rules"
+    )
 
 
 class ReadingSettings(_Strict):

@@ -132,6 +132,9 @@ def main() -> None:
     parser.add_argument("--news-limit", type=int, default=5000)
     parser.add_argument("--backend", default="offline", help="a harm backend, or arabic_toxic")
     parser.add_argument("--model", default=None, help="the backend's model (offline: a .npz)")
+    parser.add_argument(
+        "--lexicon-score", type=float, default=None, help="harm.lexicon_score (0: no rules)"
+    )
     parser.add_argument("--exclude", nargs="*", default=list(TRAIN_SETS), help="training sets")
     parser.add_argument("--per-set", type=int, default=3000, help="posts drawn per dataset")
     parser.add_argument("--plot", type=Path, default=None)
@@ -150,7 +153,10 @@ def main() -> None:
                 for o, h in zip(p["offensive"], p["hate"], strict=True)
             ]
     else:
-        score = make_scorer(HarmSettings(backend=args.backend, model=args.model)).score
+        settings = HarmSettings(backend=args.backend, model=args.model)
+        if args.lexicon_score is not None:
+            settings.lexicon_score = args.lexicon_score
+        score = make_scorer(settings).score
 
     rng = np.random.default_rng(0)
     by_set: dict[str, list[dict]] = {}
@@ -161,7 +167,11 @@ def main() -> None:
             by_set.setdefault(row["dataset"], []).append(row)
         elif split(row["id"]) == "test":
             in_domain.append(row)
-    results: dict[str, object] = {"backend": args.backend, "model": args.model}
+    results: dict[str, object] = {
+        "backend": args.backend,
+        "model": args.model,
+        "lexicon_score": args.lexicon_score,
+    }
     pooled_harm, pooled_off, pooled_hate, pooled_is_hate = [], [], [], []
     pooled_hate_max: list[float] = []  # harm_max of the hate posts
     start = time.perf_counter()

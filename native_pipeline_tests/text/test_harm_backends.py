@@ -65,7 +65,9 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Fake, str]]:
 
 
 def _settings(url: str, backend: str, tmp_path: Path, **extra: object) -> HarmSettings:
+    """The backend alone, without the written rules (tested in test_harm_lexicon.py)."""
     return HarmSettings(
+        lexicon_score=0,
         backend=backend,
         base_url=url,
         model="omni-moderation-latest" if backend == "moderation_api" else "judge",
@@ -182,6 +184,7 @@ def test_hf_classifier_maps_labels_and_batches_like_single_texts(tiny_classifier
         model=str(tiny_classifier),
         batch_size=2,
         labels={"OFF": "harm_harassment", "HS": "harm_hate"},
+        lexicon_score=0,  # the classifier alone
     )
     scorer = make_scorer(settings)
     assert scorer.categories == ("harm_hate", "harm_harassment")

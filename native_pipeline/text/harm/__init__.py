@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from pathlib import Path
 from typing import Protocol
 
 from native_pipeline.settings import HarmSettings
@@ -64,9 +65,45 @@ class OfflineScorer:
         ]
 
 
+class WithLexicon:
+    """A backend and the written rules (lexicon.yaml): a category a rule matches scores at least
+    `score`."""
+
+    def __init__(self, backend: HarmBackend, rules_path: Path, score: float) -> None:
+        from native_pipeline.text.harm import lexicon
+
+        self.backend = backend
+        self.rules = lexicon.load(rules_path)
+        self.score_on_match = score
+        self.name = backend.name
+        self.categories = tuple(c for c in CATEGORIES if c in backend.categories or c in self.rules)
+
+    def score(self, texts: list[str]) -> list[dict[str, float]]:
+        from native_pipeline.text.harm.lexicon import matches
+
+        out = []
+        for text, scores in zip(texts, self.backend.score(texts), strict=True):
+            hits = matches(text, self.rules)
+            out.append(
+                complete({c: max(scores[c], self.score_on_match * (c in hits)) for c in CATEGORIES})
+                if hits
+                else scores
+            )
+        return out
+
+
 @cache
 def _scorer(settings_json: str) -> HarmBackend:
     settings = HarmSettings.model_validate_json(settings_json)
+    backend = _backend(settings)
+    if not settings.lexicon_score:
+        return backend
+    from native_pipeline.text.harm.lexicon import BUNDLED
+
+    return WithLexicon(backend, settings.lexicon or BUNDLED, settings.lexicon_score)
+
+
+def _backend(settings: HarmSettings) -> HarmBackend:
     if settings.backend == "offline":
         return OfflineScorer(settings.model)
     if settings.backend == "hf_classifier":
