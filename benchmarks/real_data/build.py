@@ -15,6 +15,7 @@ from that repository's HEAD with `git show`. What it builds stays outside the re
 
     python benchmarks/real_data/build.py --out DIR \\
         --fundus PATH/fundus.git --goose3 PATH/goose3.git --trafilatura PATH/trafilatura.git \\
+        --htmldate PATH/htmldate.git \\
         --arwiki PATH/comparableWikiCoprus.git --pud PATH/UD_Arabic-PUD.git \\
         --wikinews PATH/wild_diacritics.git
 
@@ -35,6 +36,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlparse
+
+import lxml.html
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / ".work" / "real_data"
 
@@ -181,6 +184,75 @@ def trafilatura_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
             ),
             repo.read(f"tests/eval/{case['file']}"),
         )
+
+
+HTMLDATE_DATA = "tests/test_set"
+HTMLDATE_LICENCE = "Apache-2.0 (adbar/htmldate evaluation pages)"
+# htmldate's evaluation pages (tests/eval_mediacloud_2020.json: url -> file, date) hold eight
+# Arabic news pages; htmldate checks only their date, so the main text was annotated here, by
+# reading each page: the XPath of the headline and of the article's paragraphs, and of what
+# inside them is not the article (a "follow us" link). The gold is the text of those nodes.
+_HEADLINE = "(//h1)[1]"
+HTMLDATE_GOLD: dict[str, tuple[str, str]] = {  # file -> (paragraphs, nodes dropped first)
+    "1691196862.html": ('//div[@id="articleBody"]', ""),  # youm7.com
+    "1784190729.html": ('//div[contains(@class, "aksa-articleBody")]', ""),  # alyaum.com
+    "1731695567.html": ('//div[contains(@class, "entry-content")]/p', ""),  # akhbarelyom.com
+    "1588107198.html": ('//div[@class="main_article_body"]/p', ""),  # almadenahnews.com
+    "1550981615.html": (  # arabic.sputniknews.com: the lead, then the text without photo credits
+        '//div[@class="b-article__lead"]/p | //div[@class="b-article__text"]/p',
+        "",
+    ),
+    "1806793639.html": ('//div[@class="content-inner "]/p', ""),  # elbaladtv.net
+    "1764731404.html": ('//div[@class="content-rules"]/p', ""),  # beirutobserver.com
+    "1623715966.html": (  # albayan.ae
+        '//div[@id="articledetails"]/p',
+        '//div[@id="articledetails"]//a[contains(., "غوغل نيوز")]',
+    ),
+}
+
+
+def htmldate_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
+    """The Arabic pages of htmldate's evaluation set, with the gold annotated here."""
+    cases = json.loads(repo.read("tests/eval_mediacloud_2020.json"))
+    urls = {case["file"]: url for url, case in cases.items()}
+    for name, (paragraphs, dropped) in HTMLDATE_GOLD.items():
+        html = repo.read(f"{HTMLDATE_DATA}/{name}")
+        page_id = "htmldate-" + name.removesuffix(".html")
+        yield (
+            Page(
+                id=page_id,
+                url=urls[name],
+                site=urlparse(urls[name]).netloc,
+                page_type="news",
+                html_file=f"pages/{page_id}.html",
+                gold_text=_annotated_text(html, [_HEADLINE, paragraphs], dropped),
+                gold_kind="full",
+                gold_without=[],
+                source=f"github.com/adbar/htmldate@{repo.commit()[:12]}:{HTMLDATE_DATA}/{name}",
+                licence=HTMLDATE_LICENCE,
+            ),
+            html,
+        )
+
+
+def _annotated_text(html: bytes, xpaths: list[str], dropped: str) -> str:
+    """The text of the nodes the XPaths select, one line per node and per <br>."""
+    tree = lxml.html.fromstring(html)
+    # scripts (ad slots) sit inside some article bodies; their code is never text
+    for node in tree.xpath(
+        "//script | //style | //noscript" + (f" | {dropped}" if dropped else "")
+    ):
+        node.drop_tree()
+    lines: list[str] = []
+    for xpath in xpaths:
+        nodes = tree.xpath(xpath)
+        if not nodes:
+            raise SystemExit(f"annotated XPath {xpath!r} selects nothing: the page changed")
+        for node in nodes:
+            for br in node.iter("br"):
+                br.tail = "\n" + (br.tail or "")
+            lines.extend(" ".join(line.split()) for line in node.text_content().split("\n"))
+    return "\n".join(line for line in lines if line)
 
 
 def _fundus_text(expected: dict) -> str:
@@ -330,6 +402,7 @@ PAGE_SOURCES: dict[str, Callable[[Repo], Iterator[tuple[Page, bytes]]]] = {
     "fundus": fundus_pages,
     "goose3": goose3_pages,
     "trafilatura": trafilatura_pages,
+    "htmldate": htmldate_pages,
 }
 CLEAN_SOURCES: dict[str, Callable[[Repo], Iterator[CleanDoc]]] = {
     "wikinews": wikinews_docs,
