@@ -15,7 +15,7 @@ from that repository's HEAD with `git show`. What it builds stays outside the re
 
     python benchmarks/real_data/build.py --out DIR \\
         --fundus PATH/fundus.git --goose3 PATH/goose3.git --trafilatura PATH/trafilatura.git \\
-        --htmldate PATH/htmldate.git \\
+        --htmldate PATH/htmldate.git --magic_html PATH/magic-html.git \\
         --arwiki PATH/comparableWikiCoprus.git --pud PATH/UD_Arabic-PUD.git \\
         --wikinews PATH/wild_diacritics.git
 
@@ -255,6 +255,35 @@ def _annotated_text(html: bytes, xpaths: list[str], dropped: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
+MAGIC_HTML_DATA = "benchmark/data/article"
+MAGIC_HTML_LICENCE = "Apache-2.0 (opendatalab/magic-html benchmark data)"
+
+
+def magic_html_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
+    """Arabic pages of magic-html's article benchmark: `base.json` maps a page's hash to its
+    URL and its main text as the benchmark's authors annotated it."""
+    for key, case in json.loads(repo.read(f"{MAGIC_HTML_DATA}/base.json")).items():
+        if not _is_arabic(case["content"]):
+            continue
+        page_id = f"magic_html-{key[:12]}"
+        yield (
+            Page(
+                id=page_id,
+                url=case["url"],
+                site=urlparse(case["url"]).netloc,
+                page_type="news",
+                html_file=f"pages/{page_id}.html",
+                gold_text=case["content"],
+                gold_kind="full",
+                gold_without=[],
+                source=f"github.com/opendatalab/magic-html@{repo.commit()[:12]}:"
+                f"{MAGIC_HTML_DATA}/htmls/{key}.html",
+                licence=MAGIC_HTML_LICENCE,
+            ),
+            repo.read(f"{MAGIC_HTML_DATA}/htmls/{key}.html"),
+        )
+
+
 def _fundus_text(expected: dict) -> str:
     parts: list[str] = []
     if expected.get("title"):
@@ -381,11 +410,21 @@ def wikinews_docs(repo: Repo) -> Iterator[CleanDoc]:
 # ---- writing -----------------------------------------------------------------------------
 
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064A]")
+# letters of Persian and Urdu that Arabic does not use (پ چ ژ ک گ ی ٹ ڈ ڑ ں ہ ے): pages in those
+# languages share the Arabic block otherwise
+_PERSIAN_URDU_LETTER = re.compile(
+    r"[\u067E\u0686\u0698\u06A9\u06AF\u06CC\u0679\u0688\u0691\u06BA\u06C1\u06D2]"
+)
+# an Arabic text may hold a few (a foreign name spelt with گ or پ); Persian holds ی in most words
+PERSIAN_URDU_MAX_SHARE = 0.02
 
 
 def _is_arabic(text: str) -> bool:
     letters = sum(c.isalpha() for c in text)
-    return letters > 0 and len(_ARABIC_LETTER.findall(text)) / letters > 0.5
+    arabic = len(_ARABIC_LETTER.findall(text))
+    if not letters or arabic / letters <= 0.5:
+        return False
+    return len(_PERSIAN_URDU_LETTER.findall(text)) / arabic <= PERSIAN_URDU_MAX_SHARE
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -403,6 +442,7 @@ PAGE_SOURCES: dict[str, Callable[[Repo], Iterator[tuple[Page, bytes]]]] = {
     "goose3": goose3_pages,
     "trafilatura": trafilatura_pages,
     "htmldate": htmldate_pages,
+    "magic_html": magic_html_pages,
 }
 CLEAN_SOURCES: dict[str, Callable[[Repo], Iterator[CleanDoc]]] = {
     "wikinews": wikinews_docs,
