@@ -14,7 +14,7 @@ from that repository's HEAD with `git show`. What it builds stays outside the re
     READY_PAGES, READY_CLEAN   written once the file beside them is complete
 
     python benchmarks/real_data/build.py --out DIR \\
-        --fundus PATH/fundus.git --goose3 PATH/goose3.git --trafilatura PATH/trafilatura.git \\
+        --fundus PATH/fundus.git --trafilatura PATH/trafilatura.git \\
         --htmldate PATH/htmldate.git --magic_html PATH/magic-html.git \\
         --arwiki PATH/comparableWikiCoprus.git --pud PATH/UD_Arabic-PUD.git \\
         --wikinews PATH/wild_diacritics.git
@@ -132,30 +132,6 @@ def fundus_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
                 ),
                 html,
             )
-
-
-GOOSE_FILE = "tests/data/content/test_cnn_arabic"
-GOOSE_LICENCE = "Apache-2.0 (goose3 test fixtures)"
-
-
-def goose3_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
-    """goose3's CNN Arabic fixture; its expected `cleaned_text` is the start of the article."""
-    expected = json.loads(repo.read(f"{GOOSE_FILE}.json"))
-    yield (
-        Page(
-            id="goose3-cnn_arabic",
-            url=expected["url"],
-            site=urlparse(expected["url"]).netloc,
-            page_type="news",
-            html_file="pages/goose3-cnn_arabic.html",
-            gold_text=expected["expected"]["cleaned_text"],
-            gold_kind="prefix",
-            gold_without=[],
-            source=f"github.com/goose3/goose3@{repo.commit()[:12]}:{GOOSE_FILE}.html",
-            licence=GOOSE_LICENCE,
-        ),
-        repo.read(f"{GOOSE_FILE}.html"),
-    )
 
 
 TRAFILATURA_EVAL = "tests/evaldata.json"
@@ -439,7 +415,6 @@ def _jsonl(rows: list) -> bytes:
 
 PAGE_SOURCES: dict[str, Callable[[Repo], Iterator[tuple[Page, bytes]]]] = {
     "fundus": fundus_pages,
-    "goose3": goose3_pages,
     "trafilatura": trafilatura_pages,
     "htmldate": htmldate_pages,
     "magic_html": magic_html_pages,
