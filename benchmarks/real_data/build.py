@@ -14,7 +14,8 @@ from that repository's HEAD with `git show`. What it builds stays outside the re
     READY_PAGES, READY_CLEAN   written once the file beside them is complete
 
     python benchmarks/real_data/build.py --out DIR \\
-        --fundus PATH/fundus.git --goose3 PATH/goose3.git --trafilatura PATH/trafilatura.git \\
+        --fundus PATH/fundus.git --trafilatura PATH/trafilatura.git \\
+        --htmldate PATH/htmldate.git --magic_html PATH/magic-html.git \\
         --arwiki PATH/comparableWikiCoprus.git --pud PATH/UD_Arabic-PUD.git \\
         --wikinews PATH/wild_diacritics.git
 
@@ -35,6 +36,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlparse
+
+import lxml.html
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / ".work" / "real_data"
 
@@ -131,30 +134,6 @@ def fundus_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
             )
 
 
-GOOSE_FILE = "tests/data/content/test_cnn_arabic"
-GOOSE_LICENCE = "Apache-2.0 (goose3 test fixtures)"
-
-
-def goose3_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
-    """goose3's CNN Arabic fixture; its expected `cleaned_text` is the start of the article."""
-    expected = json.loads(repo.read(f"{GOOSE_FILE}.json"))
-    yield (
-        Page(
-            id="goose3-cnn_arabic",
-            url=expected["url"],
-            site=urlparse(expected["url"]).netloc,
-            page_type="news",
-            html_file="pages/goose3-cnn_arabic.html",
-            gold_text=expected["expected"]["cleaned_text"],
-            gold_kind="prefix",
-            gold_without=[],
-            source=f"github.com/goose3/goose3@{repo.commit()[:12]}:{GOOSE_FILE}.html",
-            licence=GOOSE_LICENCE,
-        ),
-        repo.read(f"{GOOSE_FILE}.html"),
-    )
-
-
 TRAFILATURA_EVAL = "tests/evaldata.json"
 TRAFILATURA_LICENCE = "Apache-2.0 (trafilatura evaluation data)"
 
@@ -180,6 +159,104 @@ def trafilatura_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
                 licence=TRAFILATURA_LICENCE,
             ),
             repo.read(f"tests/eval/{case['file']}"),
+        )
+
+
+HTMLDATE_DATA = "tests/test_set"
+HTMLDATE_LICENCE = "Apache-2.0 (adbar/htmldate evaluation pages)"
+# htmldate's evaluation pages (tests/eval_mediacloud_2020.json: url -> file, date) hold eight
+# Arabic news pages; htmldate checks only their date, so the main text was annotated here, by
+# reading each page: the XPath of the headline and of the article's paragraphs, and of what
+# inside them is not the article (a "follow us" link). The gold is the text of those nodes.
+_HEADLINE = "(//h1)[1]"
+HTMLDATE_GOLD: dict[str, tuple[str, str]] = {  # file -> (paragraphs, nodes dropped first)
+    "1691196862.html": ('//div[@id="articleBody"]', ""),  # youm7.com
+    "1784190729.html": ('//div[contains(@class, "aksa-articleBody")]', ""),  # alyaum.com
+    "1731695567.html": ('//div[contains(@class, "entry-content")]/p', ""),  # akhbarelyom.com
+    "1588107198.html": ('//div[@class="main_article_body"]/p', ""),  # almadenahnews.com
+    "1550981615.html": (  # arabic.sputniknews.com: the lead, then the text without photo credits
+        '//div[@class="b-article__lead"]/p | //div[@class="b-article__text"]/p',
+        "",
+    ),
+    "1806793639.html": ('//div[@class="content-inner "]/p', ""),  # elbaladtv.net
+    "1764731404.html": ('//div[@class="content-rules"]/p', ""),  # beirutobserver.com
+    "1623715966.html": (  # albayan.ae
+        '//div[@id="articledetails"]/p',
+        '//div[@id="articledetails"]//a[contains(., "غوغل نيوز")]',
+    ),
+}
+
+
+def htmldate_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
+    """The Arabic pages of htmldate's evaluation set, with the gold annotated here."""
+    cases = json.loads(repo.read("tests/eval_mediacloud_2020.json"))
+    urls = {case["file"]: url for url, case in cases.items()}
+    for name, (paragraphs, dropped) in HTMLDATE_GOLD.items():
+        html = repo.read(f"{HTMLDATE_DATA}/{name}")
+        page_id = "htmldate-" + name.removesuffix(".html")
+        yield (
+            Page(
+                id=page_id,
+                url=urls[name],
+                site=urlparse(urls[name]).netloc,
+                page_type="news",
+                html_file=f"pages/{page_id}.html",
+                gold_text=_annotated_text(html, [_HEADLINE, paragraphs], dropped),
+                gold_kind="full",
+                gold_without=[],
+                source=f"github.com/adbar/htmldate@{repo.commit()[:12]}:{HTMLDATE_DATA}/{name}",
+                licence=HTMLDATE_LICENCE,
+            ),
+            html,
+        )
+
+
+def _annotated_text(html: bytes, xpaths: list[str], dropped: str) -> str:
+    """The text of the nodes the XPaths select, one line per node and per <br>."""
+    tree = lxml.html.fromstring(html)
+    # scripts (ad slots) sit inside some article bodies; their code is never text
+    for node in tree.xpath(
+        "//script | //style | //noscript" + (f" | {dropped}" if dropped else "")
+    ):
+        node.drop_tree()
+    lines: list[str] = []
+    for xpath in xpaths:
+        nodes = tree.xpath(xpath)
+        if not nodes:
+            raise SystemExit(f"annotated XPath {xpath!r} selects nothing: the page changed")
+        for node in nodes:
+            for br in node.iter("br"):
+                br.tail = "\n" + (br.tail or "")
+            lines.extend(" ".join(line.split()) for line in node.text_content().split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+MAGIC_HTML_DATA = "benchmark/data/article"
+MAGIC_HTML_LICENCE = "Apache-2.0 (opendatalab/magic-html benchmark data)"
+
+
+def magic_html_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
+    """Arabic pages of magic-html's article benchmark: `base.json` maps a page's hash to its
+    URL and its main text as the benchmark's authors annotated it."""
+    for key, case in json.loads(repo.read(f"{MAGIC_HTML_DATA}/base.json")).items():
+        if not _is_arabic(case["content"]):
+            continue
+        page_id = f"magic_html-{key[:12]}"
+        yield (
+            Page(
+                id=page_id,
+                url=case["url"],
+                site=urlparse(case["url"]).netloc,
+                page_type="news",
+                html_file=f"pages/{page_id}.html",
+                gold_text=case["content"],
+                gold_kind="full",
+                gold_without=[],
+                source=f"github.com/opendatalab/magic-html@{repo.commit()[:12]}:"
+                f"{MAGIC_HTML_DATA}/htmls/{key}.html",
+                licence=MAGIC_HTML_LICENCE,
+            ),
+            repo.read(f"{MAGIC_HTML_DATA}/htmls/{key}.html"),
         )
 
 
@@ -309,11 +386,21 @@ def wikinews_docs(repo: Repo) -> Iterator[CleanDoc]:
 # ---- writing -----------------------------------------------------------------------------
 
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064A]")
+# letters of Persian and Urdu that Arabic does not use (پ چ ژ ک گ ی ٹ ڈ ڑ ں ہ ے): pages in those
+# languages share the Arabic block otherwise
+_PERSIAN_URDU_LETTER = re.compile(
+    r"[\u067E\u0686\u0698\u06A9\u06AF\u06CC\u0679\u0688\u0691\u06BA\u06C1\u06D2]"
+)
+# an Arabic text may hold a few (a foreign name spelt with گ or پ); Persian holds ی in most words
+PERSIAN_URDU_MAX_SHARE = 0.02
 
 
 def _is_arabic(text: str) -> bool:
     letters = sum(c.isalpha() for c in text)
-    return letters > 0 and len(_ARABIC_LETTER.findall(text)) / letters > 0.5
+    arabic = len(_ARABIC_LETTER.findall(text))
+    if not letters or arabic / letters <= 0.5:
+        return False
+    return len(_PERSIAN_URDU_LETTER.findall(text)) / arabic <= PERSIAN_URDU_MAX_SHARE
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -328,8 +415,9 @@ def _jsonl(rows: list) -> bytes:
 
 PAGE_SOURCES: dict[str, Callable[[Repo], Iterator[tuple[Page, bytes]]]] = {
     "fundus": fundus_pages,
-    "goose3": goose3_pages,
     "trafilatura": trafilatura_pages,
+    "htmldate": htmldate_pages,
+    "magic_html": magic_html_pages,
 }
 CLEAN_SOURCES: dict[str, Callable[[Repo], Iterator[CleanDoc]]] = {
     "wikinews": wikinews_docs,
