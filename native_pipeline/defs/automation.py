@@ -4,9 +4,20 @@ import dagster as dg
 
 # Runs when an input was updated and every input is there, never past a failed blocking check:
 # a dump's aligned corpus after its segments or a new worker, the scores after a new checkpoint,
-# a report after what it reports on.
+# a report after what it reports on. Dagster's all_deps_blocking_checks_passed() lets a report
+# over every dump run once any one dump has passed; the second clause holds it while any dump
+# of an input has a failed blocking check.
+NO_INPUT_FAILED = (
+    ~dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.any_checks_match(
+            dg.AutomationCondition.check_failed(), blocking_only=True
+        )
+    )
+).with_label("no input partition failed a blocking check")
 FOLLOWS_INPUTS = (
-    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+    dg.AutomationCondition.eager()
+    & dg.AutomationCondition.all_deps_blocking_checks_passed()
+    & NO_INPUT_FAILED
 )
 
 # A GPU step that fails (a preempted node, a flaky driver) is tried again, later each time; the

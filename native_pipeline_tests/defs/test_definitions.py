@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dagster as dg
+import pytest
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,
+)
 
 from native_pipeline.definitions import defs
 
@@ -123,3 +127,57 @@ def test_jobs_follow_their_triggers():
     assert not follows & {"alignment_worker", "aligned/checkpoints", "raw_crawl"}
     aligned = graph.get(dg.AssetKey("aligned_corpus"))
     assert aligned.backfill_policy == dg.BackfillPolicy.multi_run(1)
+
+
+def _record(instance: dg.DagsterInstance, graph, key: dg.AssetKey, dump: str, failing=()):
+    """A materialization of `key` (its `dump` partition when partitioned) and its checks'
+    results, as a run would record them; the checks named in `failing` fail."""
+    partition = dump if graph.get(key).is_partitioned else None
+    instance.report_runless_asset_event(dg.AssetMaterialization(key, partition=partition))
+    filters = dg.AssetRecordsFilter(
+        asset_key=key, asset_partitions=[partition] if partition else None
+    )
+    record = instance.fetch_materializations(filters, limit=1).records[0]
+    target = AssetCheckEvaluationTargetMaterializationData(
+        storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+    )
+    for check in graph.get(key).check_keys:
+        instance.report_runless_asset_event(
+            dg.AssetCheckEvaluation(
+                asset_key=key,
+                check_name=check.name,
+                passed=check.name not in failing,
+                partition=partition,
+                target_materialization_data=target,
+            )
+        )
+
+
+@pytest.mark.parametrize("audit_waits", [True, False])
+def test_a_failed_blocking_check_holds_automation_downstream(audit_waits: bool):
+    """A dump's aligned corpus waits while its segments fail a blocking check, and the audit over
+    every dump waits while any dump's aligned corpus does (Dagster alone would let a report
+    over all partitions run once one of them passed)."""
+    definitions = defs()
+    graph = definitions.resolve_asset_graph()
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("crawl_dumps", ["CC-A", "CC-B"])
+    aligned, audit = dg.AssetKey("aligned_corpus"), dg.AssetKey("rewrite_audit")
+    selection = dg.AssetSelection.assets(aligned, audit)
+
+    def tick(cursor=None):
+        return dg.evaluate_automation_conditions(
+            defs=definitions, instance=instance, asset_selection=selection, cursor=cursor
+        )
+
+    result = tick()
+    _record(instance, graph, dg.AssetKey("alignment_worker"), "")
+    _record(instance, graph, dg.AssetKey("rewrite_segments"), "CC-A", {"segments_tile_documents"})
+    _record(instance, graph, dg.AssetKey("rewrite_segments"), "CC-B")
+    result = tick(result.cursor)
+    assert result.get_requested_partitions(aligned) == {"CC-B"}
+
+    _record(instance, graph, aligned, "CC-A", {"harm_not_increased"} if audit_waits else ())
+    _record(instance, graph, aligned, "CC-B")
+    result = tick(result.cursor)
+    assert result.get_num_requested(audit) == (0 if audit_waits else 1)
