@@ -11,7 +11,7 @@
    - native_pipeline: exactly the two assets that are its cleaning stage, raw_crawl →
      cleaned_text, materialised in process for the dump's partition (the job `main` cut down to
      them: no SQL checks, no other asset), with workers=2, once with the configured extractor
-     (resiliparse) and once with trafilatura.
+     (`scored`: resiliparse with Arabic block scoring) and once with trafilatura.
 3. Prints a markdown table: input records / wall seconds, kept documents, per-step times.
 
 Input records = the dump's WARC response records, the same number for every contender.
@@ -98,6 +98,12 @@ def _total(value: Any) -> int:
     return int(value["total"]) if isinstance(value, dict) else int(value)
 
 
+def configured_extractor() -> str:
+    from native_pipeline.settings import DEFAULT_CONFIG
+
+    return yaml.safe_load(DEFAULT_CONFIG.read_text())["cleaning"]["blocks"]["extract"]["library"]
+
+
 def ours_config(dump: Path, work: Path, library: str) -> Path:
     """A copy of the default config: data under `work`, the landing zone = the dump's parent."""
     from native_pipeline.settings import DEFAULT_CONFIG
@@ -182,7 +188,9 @@ def run_child(name: str, dump: Path, work: Path) -> dict[str, Any]:
     work.mkdir(parents=True)
     if name == "datatrove":
         return run_datatrove(dump, work)
-    return run_ours(dump, work, "trafilatura" if name == "ours-trafilatura" else "resiliparse")
+    return run_ours(
+        dump, work, "trafilatura" if name == "ours-trafilatura" else configured_extractor()
+    )
 
 
 # ---- the parent: build, run each contender in a subprocess, report -----------------------------
@@ -248,7 +256,7 @@ def report(dump: Path, records: int, size: int, results: dict[str, dict[str, Any
     base = records / results["datatrove"]["wall"] if "datatrove" in results else None
     labels = {
         "datatrove": ("datatrove (tasks=2, workers=2)", "trafilatura"),
-        "ours": ("native_pipeline (workers=2)", "resiliparse"),
+        "ours": ("native_pipeline (workers=2)", configured_extractor()),
         "ours-trafilatura": ("native_pipeline (workers=2)", "trafilatura"),
     }
     for name, result in results.items():
