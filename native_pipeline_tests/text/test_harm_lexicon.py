@@ -9,7 +9,8 @@ import pytest
 
 from native_pipeline.settings import HarmSettings
 from native_pipeline.text.harm import make_scorer
-from native_pipeline.text.harm.lexicon import LexiconError, load, matches
+from native_pipeline.text.harm.lexicon import LexiconError, anchors, load, matches
+from native_pipeline.text.normalize import fold
 
 CAUGHT = {
     "harm_hate": [
@@ -76,3 +77,21 @@ def test_a_lexicon_of_ones_own(tmp_path: Path) -> None:
     path.write_text("harm_hate:\n  - '(unclosed'\n", encoding="utf-8")
     with pytest.raises(LexiconError, match="harm_hate: missing"):
         load(path)
+
+
+def test_every_rule_is_anchored_and_the_anchors_never_hide_a_match() -> None:
+    rules = [rule for category in load().values() for rule in category]
+    assert all(rule.anchors for rule in rules)  # else every text pays for a full search
+    texts = [fold(t) for t in [*LEFT_ALONE, *(t for ts in CAUGHT.values() for t in ts)]]
+    for rule in rules:
+        for text in texts:
+            assert bool(rule.search(text)) == bool(rule.pattern.search(text)), rule.pattern
+
+
+def test_anchors_are_the_most_selective_literals_every_match_holds() -> None:
+    assert anchors(r"(?<!\w)(هم|هؤلاء)\s+(حشرات|جرذان)") == ("جرذان", "حشرات")
+    threats = {
+        f"س{a}{verb}{suffix}" for a in "ان" for verb in ("حرق", "قتل") for suffix in ("ك", "كم")
+    }
+    assert anchors(r"س[ان](حرق|قتل)(ك|كم)") == tuple(sorted(threats))
+    assert anchors(r"يا\s+\w+") == ()  # nothing of three letters every match must hold

@@ -9,7 +9,10 @@ insults aimed at the reader, sexual content. A rule that matches a text scores i
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from re import _constants as sre  # type: ignore[attr-defined]
+from re import _parser  # type: ignore[attr-defined]
 
 import yaml
 
@@ -26,20 +29,73 @@ class LexiconError(ValueError):
     """A lexicon file that does not load: its path and what is wrong."""
 
 
-def _compile(source: str) -> re.Pattern[str]:
+@dataclass(frozen=True)
+class Rule:
+    pattern: re.Pattern[str]
+    # Every match holds one of these strings: a text holding none is not searched at all, which
+    # keeps the rules cheap on the great majority of texts that match nothing.
+    anchors: tuple[str, ...]
+
+    def search(self, folded: str) -> re.Match[str] | None:
+        if self.anchors and not any(anchor in folded for anchor in self.anchors):
+            return None
+        return self.pattern.search(folded)
+
+
+def _language(items: list, cap: int = 256) -> set[str] | None:
+    """Every string a run of parsed regex items can match, when they are finitely many literals
+    (letters, sets of letters, groups and alternations of them); None otherwise."""
+    out = {""}
+    for op, value in items:
+        if op is sre.LITERAL:
+            part: set[str] | None = {chr(value)}
+        elif op is sre.IN and all(kind is sre.LITERAL for kind, _ in value):
+            part = {chr(code) for _, code in value}  # [ab], or (a|b) as the parser writes it
+        elif op is sre.SUBPATTERN:
+            part = _language(list(value[3]), cap)
+        elif op is sre.BRANCH:
+            options = [_language(list(alternative), cap) for alternative in value[1]]
+            part = None if None in options else set().union(*options)
+        else:
+            return None
+        if part is None or len(out) * len(part) > cap:
+            return None
+        out = {a + b for a in out for b in part}
+    return out
+
+
+def anchors(pattern: str, shortest: int = 3) -> tuple[str, ...]:
+    """The most selective set of literals one of which every match of `pattern` holds: the
+    finite run of top-level items whose shortest string is longest; () when none reaches
+    `shortest` letters (the rule is then always searched)."""
+    best: set[str] = set()
+    run: set[str] | None = {""}
+    for item in _parser.parse(pattern):
+        part = _language([item])
+        if part is None:
+            run = {""}
+            continue
+        run = {a + b for a in run for b in part} if run and len(run) * len(part) <= 256 else part
+        if min(map(len, run)) > min(map(len, best), default=0):
+            best = run
+    return tuple(sorted(best)) if best and min(map(len, best)) >= shortest else ()
+
+
+def _compile(source: str) -> Rule:
     # Only the Arabic is folded: the regular expression syntax stays as written.
     folded = _ARABIC_RUN.sub(lambda m: fold(m.group()), source)
-    return re.compile(folded.replace("<", _OPEN).replace(">", _CLOSE))
+    expanded = folded.replace("<", _OPEN).replace(">", _CLOSE)
+    return Rule(re.compile(expanded), anchors(expanded))
 
 
-def load(path: Path = BUNDLED) -> dict[str, tuple[re.Pattern[str], ...]]:
+def load(path: Path = BUNDLED) -> dict[str, tuple[Rule, ...]]:
     """Category -> its rules. Loaded once per scorer (make_scorer keeps the scorer)."""
     from native_pipeline.text.harm import CATEGORIES
 
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(raw, dict) or set(raw) - set(CATEGORIES):
         raise LexiconError(f"{path}: top-level keys must be among {CATEGORIES}, not {list(raw)}")
-    rules: dict[str, tuple[re.Pattern[str], ...]] = {}
+    rules: dict[str, tuple[Rule, ...]] = {}
     for category, patterns in raw.items():
         if not isinstance(patterns, list) or not all(isinstance(p, str) for p in patterns):
             raise LexiconError(f"{path}: {category} must be a list of patterns")
@@ -50,13 +106,13 @@ def load(path: Path = BUNDLED) -> dict[str, tuple[re.Pattern[str], ...]]:
     return rules
 
 
-def matches(text: str, rules: dict[str, tuple[re.Pattern[str], ...]]) -> dict[str, str]:
+def matches(text: str, rules: dict[str, tuple[Rule, ...]]) -> dict[str, str]:
     """Category -> the first matching span of the folded text, for the categories that match."""
     folded = fold(text)
     found = {}
-    for category, patterns in rules.items():
-        for pattern in patterns:
-            hit = pattern.search(folded)
+    for category, category_rules in rules.items():
+        for rule in category_rules:
+            hit = rule.search(folded)
             if hit:
                 found[category] = hit.group()
                 break
