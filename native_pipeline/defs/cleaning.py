@@ -7,7 +7,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from native_pipeline.defs.crawl import raw_crawl
-from native_pipeline.defs.metadata import Progress, funnel, markdown_table, schema
+from native_pipeline.defs.metadata import funnel, markdown_table, schema
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import (
     CleaningResource,
@@ -15,6 +15,7 @@ from native_pipeline.defs.resources import (
     HarmResource,
 )
 from native_pipeline.lake import Lake
+from native_pipeline.progress import Progress
 from native_pipeline.tables import CLEANED, DECISIONS, frame, stages_frame
 from native_pipeline.text.blocks import Decision, Document
 from native_pipeline.text.cleaning import Cleaning, raw_batches

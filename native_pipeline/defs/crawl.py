@@ -12,6 +12,7 @@ from native_pipeline.defs.resources import ComputeResource, LandingResource
 from native_pipeline.ingest import ingest_dump
 from native_pipeline.lake import Lake
 from native_pipeline.landing import fingerprint, landing_dumps, rejected_folders
+from native_pipeline.progress import Progress
 from native_pipeline.tables import QUARANTINE, RAW_RECORDS, SCANNED, frame, stages_frame
 from native_pipeline.text.blocks import BlockStats
 from native_pipeline.text.warc import dump_files
@@ -38,8 +39,14 @@ def raw_crawl(
     files = [(path, str(path.relative_to(folder))) for path in dump_files(folder)]
     started = time.perf_counter()
     with lake.writer("raw_crawl", dump) as out:
+        progress = Progress(context.log.info, "crawl files read", len(files))
         read = ingest_dump(
-            files, dump, out.table_path("data"), compute.workers, compute.read_limits
+            files,
+            dump,
+            out.table_path("data"),
+            compute.workers,
+            compute.read_limits,
+            on_progress=progress.add,
         )
         out.write("data", frame([], RAW_RECORDS))  # a typed table even when nothing was readable
         out.write("quarantine", frame(read.quarantined, QUARANTINE))

@@ -2,9 +2,7 @@
 
 import base64
 import io
-import time
 import unicodedata
-from collections.abc import Callable
 
 import dagster as dg
 import polars as pl
@@ -66,28 +64,3 @@ def line_plot(values: list[float], xlabel: str, ylabel: str) -> dg.MetadataValue
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     return png(figure)
-
-
-class Progress:
-    """Logs items done, the rate and the time left, at most every `every_s` seconds, so that a
-    long step says where it is."""
-
-    def __init__(
-        self, log: Callable[[str], None], what: str, total: int, every_s: float = 15.0
-    ) -> None:
-        self.log, self.what, self.total, self.every_s = log, what, total, every_s
-        self.done, self.started = 0, time.perf_counter()
-        self.said = self.started
-
-    def add(self, n: int) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if now - self.said < self.every_s and self.done < self.total:
-            return
-        self.said = now
-        rate = self.done / max(now - self.started, 1e-9)
-        left = (self.total - self.done) / rate if rate else float("inf")
-        self.log(
-            f"{self.what}: {self.done:,} of {self.total:,} ({self.done / max(self.total, 1):.0%}),"
-            f" {rate:,.1f}/s, about {left:,.0f} s left"
-        )
