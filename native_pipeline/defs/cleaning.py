@@ -4,7 +4,6 @@ import time
 
 import dagster as dg
 import polars as pl
-import pyarrow.parquet as pq
 
 from native_pipeline.defs.crawl import raw_crawl
 from native_pipeline.defs.metadata import funnel, markdown_table, schema
@@ -14,7 +13,7 @@ from native_pipeline.defs.resources import (
     ComputeResource,
     HarmResource,
 )
-from native_pipeline.lake import Lake
+from native_pipeline.lake import Lake, parquet_rows
 from native_pipeline.progress import Progress
 from native_pipeline.tables import CLEANED, DECISIONS, frame, stages_frame
 from native_pipeline.text.blocks import Decision, Document
@@ -69,8 +68,7 @@ def cleaned_text(
             buffer.clear()
             decisions.clear()
 
-        total = sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
-        progress = Progress(context.log.info, "documents cleaned", total)
+        progress = Progress(context.log.info, "documents cleaned", parquet_rows(parts))
         for docs, batch_decisions in run.run(raw_batches(parts, cleaning.settings.batch_size)):
             batch_removed = sum(d.action == "removed" for d in batch_decisions)
             progress.add(len(docs) + batch_removed)

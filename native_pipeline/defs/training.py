@@ -22,7 +22,8 @@ from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import PipesResource, gpu_tags
 from native_pipeline.defs.metadata import line_plot, markdown_table
 from native_pipeline.defs.resources import TrainingResource
-from native_pipeline.lake import Lake, variant
+from native_pipeline.lake import Lake, parquet_rows, variant
+from native_pipeline.progress import Progress
 from native_pipeline.settings import current_settings
 from native_pipeline.training.mix import HELD_OUT, documents_by_dump, write_variant
 
@@ -144,11 +145,14 @@ def token_shards(name: str) -> dg.AssetsDefinition:
         from native_pipeline.training.shards import write_shards
 
         loaded = load_tokenizer(_tokenizer_folder(lake))
-        mixed = lake.partition_path("corpus_mix", variant(name)) / "documents"
+        parts = sorted(
+            (lake.partition_path("corpus_mix", variant(name)) / "documents").glob("*.parquet")
+        )
         frames = (
             pl.read_parquet(part, columns=["doc_id", "segment_ids", "source", "text"])
-            for part in sorted(mixed.glob("*.parquet"))
+            for part in parts
         )
+        progress = Progress(context.log.info, "documents tokenized", parquet_rows(parts))
         upstream = {
             "corpus_mix": _latest(context, variant_key("corpus_mix", name)),
             "tokenizer": _latest(context, tokenizer.key),
@@ -161,6 +165,7 @@ def token_shards(name: str) -> dg.AssetsDefinition:
                 frames,
                 shard_tokens=training.settings.shard_tokens,
                 upstream=upstream,
+                on_progress=progress.add,
             )
         seconds = time.perf_counter() - started
         return dg.MaterializeResult(
