@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from native_pipeline.defs.crawl import raw_crawl
-from native_pipeline.defs.metadata import funnel, markdown_table, schema
+from native_pipeline.defs.metadata import funnel, schema, table
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import (
     CleaningResource,
@@ -87,7 +87,10 @@ def cleaned_text(
     seconds = time.perf_counter() - started
     decided = lake.scan("cleaned_text", "decisions", dump)
     reasons = (
-        decided.group_by("stage", "action", "reason").len().sort("len", descending=True).collect()
+        decided.group_by("stage", "action", "reason")
+        .len("count")
+        .sort("count", descending=True)
+        .collect()
     )
     head = head if head is not None else frame([], CLEANED)
     preview = ["url", "lang", "dialect", "harm_max", "text"]
@@ -98,9 +101,9 @@ def cleaned_text(
             "removed": removed,
             "documents_per_second": round((kept + removed) / seconds, 1) if seconds else 0.0,
             "parquet_MB": round(out.bytes_written / 1e6, 3),
-            "preview": markdown_table(head.select(preview)),
+            "preview": table(head.select(preview)),
             "funnel": funnel(stages),
-            "decisions_by_reason": markdown_table(reasons),
+            "decisions_by_reason": table(reasons),
             "blocks": dg.MetadataValue.json(
                 {name: s.as_dict() for name, s in run.pipeline.stats.items()}
             ),

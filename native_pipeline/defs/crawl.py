@@ -6,7 +6,7 @@ import time
 import dagster as dg
 import polars as pl
 
-from native_pipeline.defs.metadata import funnel, markdown_table, schema
+from native_pipeline.defs.metadata import funnel, schema, table
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import ComputeResource, LandingResource
 from native_pipeline.ingest import ingest_dump
@@ -64,7 +64,10 @@ def raw_crawl(
         out.write("stages", stages)
     head = lake.scan("raw_crawl", "data", dump).head(10).collect()
     reasons = (
-        frame(read.quarantined, QUARANTINE).group_by("reason").len().sort("len", descending=True)
+        frame(read.quarantined, QUARANTINE)
+        .group_by("reason")
+        .len("count")
+        .sort("count", descending=True)
     )
     return dg.MaterializeResult(
         metadata={
@@ -76,10 +79,10 @@ def raw_crawl(
             "control_records_skipped": json.dumps(dict(stats.skipped)),
             "payload_MB": round(stats.bytes / 1e6, 3),
             "parquet_MB": round((out.bytes_written + read.parquet_bytes) / 1e6, 3),
-            "preview": markdown_table(
+            "preview": table(
                 head.select("url", "content_type", "charset", "charset_source", "byte_length")
             ),
-            "quarantine_reasons": markdown_table(reasons),
+            "quarantine_reasons": table(reasons),
             "funnel": funnel(stages),
             "path": dg.MetadataValue.path(str(lake.partition_path("raw_crawl", dump))),
             FINGERPRINT: state[0] if state else "",

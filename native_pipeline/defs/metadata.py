@@ -2,37 +2,54 @@
 
 import base64
 import io
+import math
 import unicodedata
 
 import dagster as dg
 import polars as pl
 from matplotlib.figure import Figure
 
+from native_pipeline.defs.columns import COLUMNS
+
 _RLI, _PDI = "\u2067", "\u2069"  # right-to-left isolate: Arabic cells keep their own order
 
+Cell = str | int | float | bool | None
 
-def _cell(value: object, width: int) -> str:
-    text = "" if value is None else str(value)
-    text = " ".join(text.split())
+
+def _cell(value: object, width: int) -> Cell:
+    """A number stays a number; anything else becomes one line of text, cut at `width`."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)  # JSON has no NaN for the UI
+    text = " ".join(str(value).split())
     if len(text) > width:
         text = text[:width] + "…"
-    text = text.replace("|", "\\|")
     if any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text):
         text = f"{_RLI}{text}{_PDI}"
     return text
 
 
-def markdown_table(frame: pl.DataFrame, width: int = 160) -> dg.MetadataValue:
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join(_cell(v, width) for v in row) + " |" for row in frame.iter_rows()]
-    return dg.MetadataValue.md("\n".join([header, rule, *rows]))
-
-
-def schema(frame: pl.DataFrame) -> dg.TableSchema:
+def schema(frame: pl.DataFrame, described: dict[str, str] | None = None) -> dg.TableSchema:
+    """The frame's columns and types, each described by `described` or else by COLUMNS."""
+    described = described or {}
     return dg.TableSchema(
-        columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.schema.items()]
+        columns=[
+            dg.TableColumn(name, str(dtype), description=described.get(name, COLUMNS.get(name)))
+            for name, dtype in frame.schema.items()
+        ]
     )
+
+
+def table(
+    frame: pl.DataFrame, width: int = 160, described: dict[str, str] | None = None
+) -> dg.MetadataValue:
+    """The frame as a table the UI shows inline, its columns described (`schema`)."""
+    records = [
+        dg.TableRecord({k: _cell(v, width) for k, v in row.items()})
+        for row in frame.iter_rows(named=True)
+    ]
+    return dg.MetadataValue.table(records, schema(frame, described))
 
 
 def funnel(stages: pl.DataFrame) -> dg.MetadataValue:
@@ -46,7 +63,7 @@ def funnel(stages: pl.DataFrame) -> dg.MetadataValue:
         (pl.col("bytes_out") / 1e6).round(3).alias("MB_out"),
         pl.col("seconds").round(2),
     )
-    return markdown_table(view)
+    return table(view)
 
 
 def png(figure: Figure) -> dg.MetadataValue:

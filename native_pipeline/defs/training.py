@@ -20,7 +20,7 @@ from native_pipeline.defs.alignment import aligned_corpus
 from native_pipeline.defs.automation import GPU_RETRY
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import PipesResource, gpu_tags
-from native_pipeline.defs.metadata import line_plot, markdown_table
+from native_pipeline.defs.metadata import line_plot, table
 from native_pipeline.defs.resources import TrainingResource
 from native_pipeline.lake import Lake, parquet_rows, variant
 from native_pipeline.progress import Progress
@@ -63,7 +63,7 @@ def corpus_mix(name: str) -> dg.AssetsDefinition:
                 "dumps": dg.MetadataValue.json(summary.dumps),
                 "held_out_documents": summary.held_out_documents,
                 "characters": int(summary.by_source["characters"].sum()),
-                "by_source": markdown_table(summary.by_source),
+                "by_source": table(summary.by_source),
                 "replay_shortfall_chars": dg.MetadataValue.json(summary.replay_shortfall_chars),
                 "variant": dg.MetadataValue.json(settings.variants[name].model_dump(mode="json")),
             }

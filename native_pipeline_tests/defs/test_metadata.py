@@ -1,0 +1,93 @@
+"""Metadata as the UI shows it: tables inline with every column described, numbers as numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from native_pipeline import tables
+from native_pipeline.alignment.audit import fidelity_by_dump
+from native_pipeline.defs.columns import COLUMNS, undescribed
+from native_pipeline.defs.metadata import funnel, schema, table
+from native_pipeline.evaluation.ablation import SCORES
+from native_pipeline.training.mix import MixSummary
+
+
+def undescribed_columns(metadata: Mapping[str, object]) -> list[str]:
+    """`label: column` for each column of a table (or table schema) in `metadata` that has no
+    description."""
+    missing = []
+    for label, value in metadata.items():
+        if isinstance(value, dg.TableMetadataValue | dg.TableSchemaMetadataValue):
+            missing += [f"{label}: {c.name}" for c in value.schema.columns if not c.description]
+    return missing
+
+
+def test_a_table_keeps_numbers_numeric_and_text_on_one_readable_line():
+    frame = pl.DataFrame(
+        {
+            "doc_id": ["a", "b"],
+            "n": [3, None],
+            "value": [0.25, float("nan")],
+            "unchanged": [True, False],
+            "text": ["نص  عربي\nقصير", "x" * 30],
+        }
+    )
+    value = table(frame, width=20)
+    assert isinstance(value, dg.TableMetadataValue)
+    first, second = (record.data for record in value.records)
+    assert first == {
+        "doc_id": "a",
+        "n": 3,
+        "value": 0.25,
+        "unchanged": True,
+        "text": "\u2067نص عربي قصير\u2069",  # one line, isolated right to left
+    }
+    assert second["n"] is None and second["value"] == "nan"  # the UI reads JSON: no NaN
+    assert second["text"] == "x" * 20 + "…"
+
+
+def test_every_column_is_described_from_the_one_map_or_where_the_table_is_built():
+    frame = pl.DataFrame({"doc_id": ["a"], "aligned_25": [0.5]})
+    described = table(frame, described={"aligned_25": "variant aligned_25's value"}).schema
+    assert [(c.name, c.type, c.description) for c in described.columns] == [
+        ("doc_id", "String", COLUMNS["doc_id"]),
+        ("aligned_25", "Float64", "variant aligned_25's value"),
+    ]
+    bare = dg.MetadataValue.table_schema(schema(frame))
+    assert undescribed_columns({"dagster/column_schema": bare}) == [
+        "dagster/column_schema: aligned_25"
+    ]
+
+
+# The tables the stages write, whose columns the metadata previews and groups show.
+WRITTEN = {
+    "raw_crawl": tables.RAW_RECORDS,
+    "quarantine": tables.QUARANTINE,
+    "scanned": tables.SCANNED,
+    "cleaned_text": tables.CLEANED,
+    "decisions": tables.DECISIONS,
+    "stages": tables.STAGES,
+    "rewrite_segments": tables.SEGMENTS,
+    "aligned_corpus": tables.ALIGNED,
+    "eval_scores": SCORES,
+    "corpus_mix by_source": MixSummary().by_source.schema,
+}
+
+
+@pytest.mark.parametrize("name", WRITTEN)
+def test_the_columns_the_stages_write_are_described(name):
+    assert undescribed(list(WRITTEN[name])) == []
+
+
+def test_the_funnel_and_the_fidelity_table_are_described():
+    stages = tables.stages_frame({})
+    corpus = pl.DataFrame(
+        {"dump": ["D"], "rejected": ["names_lost"], "numbers_kept": [1.0], "names_kept": [0.5]}
+    )
+    judged = pl.DataFrame({"dump": ["D"], "judge_accuracy": [8.0]})
+    fidelity = fidelity_by_dump(corpus, judged)  # a column per fidelity check
+    assert undescribed_columns({"funnel": funnel(stages), "fidelity": table(fidelity)}) == []
