@@ -19,7 +19,7 @@ from native_pipeline.lake import Lake
 from native_pipeline.landing import landing_dumps
 from native_pipeline.sample import SAMPLE_CRAWL, TRUTH
 from native_pipeline.settings import DEFAULT_CONFIG
-from native_pipeline_tests.defs.test_metadata import undescribed_columns
+from native_pipeline_tests.defs.test_metadata import numbers_as_text, undescribed_columns
 from native_pipeline_tests.outputs import output_hashes
 
 DUMPS = list(landing_dumps(SAMPLE_CRAWL))
@@ -133,6 +133,17 @@ def test_every_table_in_the_metadata_has_its_columns_described(sample):
         for column in undescribed_columns(metadata)
     ]
     assert missing == [], "describe them in native_pipeline/defs/columns.py"
+
+
+def test_numbers_in_the_metadata_are_numbers_the_ui_plots(sample):
+    _, results = sample
+    as_text = [
+        f"{owner} {entry}"
+        for result in results.values()
+        for owner, metadata in _metadata_of_every_event(result).items()
+        for entry in numbers_as_text(metadata)
+    ]
+    assert as_text == []
 
 
 RECORDED = Path(__file__).with_name("sample_outputs.json")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import dagster as dg
@@ -24,6 +25,32 @@ def undescribed_columns(metadata: Mapping[str, object]) -> list[str]:
         if isinstance(value, dg.TableMetadataValue | dg.TableSchemaMetadataValue):
             missing += [f"{label}: {c.name}" for c in value.schema.columns if not c.description]
     return missing
+
+
+# A number written as text, perhaps with a unit ("12.5", "1,234 tokens", "3 s", "80%").
+NUMBER_AS_TEXT = re.compile(r"-?\d[\d,]*(\.\d+)?\s*[A-Za-z%/]*")
+
+
+def numbers_as_text(metadata: Mapping[str, object]) -> list[str]:
+    """`label: value` for each text value of `metadata` that is a number the UI cannot plot."""
+    return [
+        f"{label}: {value.value}"
+        for label, value in metadata.items()
+        if isinstance(value, dg.TextMetadataValue) and NUMBER_AS_TEXT.fullmatch(value.value.strip())
+    ]
+
+
+def test_a_number_written_as_text_is_found():
+    text = dg.MetadataValue.text
+    metadata = {
+        "tokens": dg.MetadataValue.int(1234),
+        "rate": text("12.5 tokens/s"),
+        "share": text("80%"),
+        "fingerprint": text("3-51200-1733011200000000000"),
+        "tokenizer_hash": text("9f86d081884c7d65"),
+        "source": text("byte-level BPE trained on the corpus"),
+    }
+    assert numbers_as_text(metadata) == ["rate: 12.5 tokens/s", "share: 80%"]
 
 
 def test_a_table_keeps_numbers_numeric_and_text_on_one_readable_line():
