@@ -42,13 +42,22 @@ def schema(frame: pl.DataFrame, described: dict[str, str] | None = None) -> dg.T
 
 
 def table(
-    frame: pl.DataFrame, width: int = 160, described: dict[str, str] | None = None
+    frame: pl.DataFrame,
+    width: int = 160,
+    described: dict[str, str] | None = None,
+    rows: int = 100,
 ) -> dg.MetadataValue:
-    """The frame as a table the UI shows inline, its columns described (`schema`)."""
+    """The frame's first `rows` rows as a table the UI shows inline, its columns described
+    (`schema`); a last row says how many more the stored table has."""
     records = [
         dg.TableRecord({k: _cell(v, width) for k, v in row.items()})
-        for row in frame.iter_rows(named=True)
+        for row in frame.head(rows).iter_rows(named=True)
     ]
+    if frame.height > rows:
+        more = f"… {frame.height - rows:,} more rows"
+        records.append(
+            dg.TableRecord({c: more if i == 0 else None for i, c in enumerate(frame.columns)})
+        )
     return dg.MetadataValue.table(records, schema(frame, described))
 
 

@@ -77,6 +77,16 @@ def test_a_table_keeps_numbers_numeric_and_text_on_one_readable_line():
     assert second["text"] == "x" * 20 + "…"
 
 
+def test_a_long_table_shows_its_first_rows_and_says_how_many_more():
+    value = table(pl.DataFrame({"dump": [f"D{i}" for i in range(5)], "n": range(5)}), rows=3)
+    assert [r.data for r in value.records] == [
+        {"dump": "D0", "n": 0},
+        {"dump": "D1", "n": 1},
+        {"dump": "D2", "n": 2},
+        {"dump": "… 2 more rows", "n": None},
+    ]
+
+
 def test_every_column_is_described_from_the_one_map_or_where_the_table_is_built():
     frame = pl.DataFrame({"doc_id": ["a"], "aligned_25": [0.5]})
     described = table(frame, described={"aligned_25": "variant aligned_25's value"}).schema
