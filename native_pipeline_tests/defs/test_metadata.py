@@ -12,8 +12,13 @@ import pytest
 from native_pipeline import tables
 from native_pipeline.alignment.audit import fidelity_by_dump
 from native_pipeline.defs.columns import COLUMNS, undescribed
+from native_pipeline.defs.evaluation import ablation_report
 from native_pipeline.defs.metadata import funnel, schema, table
+from native_pipeline.defs.resources import build_resources
+from native_pipeline.defs.training import VARIANTS
 from native_pipeline.evaluation.ablation import SCORES
+from native_pipeline.lake import Lake, variant
+from native_pipeline.settings import Settings
 from native_pipeline.training.mix import MixSummary
 
 
@@ -128,3 +133,30 @@ def test_the_funnel_and_the_fidelity_table_are_described():
     judged = pl.DataFrame({"dump": ["D"], "judge_accuracy": [8.0]})
     fidelity = fidelity_by_dump(corpus, judged)  # a column per fidelity check
     assert undescribed_columns({"funnel": funnel(stages), "fidelity": table(fidelity)}) == []
+
+
+def test_the_ablation_report_shows_inline_with_every_column_described(tmp_path):
+    settings = Settings(data_root=tmp_path)
+    lake = Lake(tmp_path)
+    for i, name in enumerate(VARIANTS):
+        scores = pl.DataFrame(
+            [
+                ("exams", "all", "", "acc", 0.25 + i / 100, 24),
+                ("exams", "subject", "Biology", "acc", 0.5 - i / 100, 8),
+                ("harmlessness", "category", "insult", "harmful_rate", 0.1, 10),
+            ],
+            schema=SCORES,
+            orient="row",
+        )
+        with lake.writer("eval_scores", variant(name)) as out:
+            out.write("scores", scores)
+    result = dg.materialize(
+        [ablation_report], resources=build_resources(settings), raise_on_error=True
+    )
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    compared = metadata["table"]
+    assert isinstance(compared, dg.TableMetadataValue)  # a table the UI shows inline
+    assert [r.data["score"] for r in compared.records] == ["exams/acc"]
+    assert compared.records[0].data[VARIANTS[0]] == 0.25
+    assert undescribed_columns(metadata) == []
