@@ -142,12 +142,20 @@ def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
     "validated (an OpenAI-compatible endpoint, cached on disk; `policy` on the CPU sample).",
 )
 def expert_rewrites(
-    lake: dg.ResourceParam[Lake], alignment: AlignmentResource, harm: HarmResource
+    context: dg.AssetExecutionContext,
+    lake: dg.ResourceParam[Lake],
+    alignment: AlignmentResource,
+    harm: HarmResource,
 ) -> dg.MaterializeResult:
     seeds = lake.scan("seed_segments", "data").collect()
     started = time.perf_counter()
     rows, rewriter = rewrite_seeds(
-        seeds, alignment.settings, alignment.conduct, lake.store("expert_cache"), harm.settings
+        seeds,
+        alignment.settings,
+        alignment.conduct,
+        lake.store("expert_cache"),
+        harm.settings,
+        log=context.log.info,
     )
     with lake.writer("expert_rewrites") as out:
         out.write("data", rows)
