@@ -53,10 +53,12 @@ def corpus_mix(name: str) -> dg.AssetsDefinition:
         description=f"The documents variant `{name}` trains on (original, aligned or hybrid "
         "text, a nested slice, replay), with the held-out documents set aside in both forms.",
     )
-    def _asset(lake: dg.ResourceParam[Lake], training: TrainingResource) -> dg.MaterializeResult:
+    def _asset(
+        context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake], training: TrainingResource
+    ) -> dg.MaterializeResult:
         settings = training.settings
         with lake.writer("corpus_mix", variant(name)) as out:
-            summary = write_variant(out, lake, name, settings)
+            summary = write_variant(out, lake, name, settings, log=context.log.info)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(summary.by_source["documents"].sum()),
