@@ -4,7 +4,8 @@ files of a dump can be read side by side, one process each."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import as_completed
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -66,19 +67,34 @@ def ingest_dump(
     out: Path,
     workers: int,
     limits: ReadingSettings | None = None,
+    on_progress: Callable[[int, str], None] = lambda files, note: None,
 ) -> FileResult:
     """Every (path, name) of a dump into parts under `out`, up to `workers` files at a time.
     A record whose doc_id an earlier record of the dump has (a repeated WARC-Record-ID or
-    JSONL id) is quarantined: the first copy is kept."""
+    JSONL id) is quarantined: the first copy is kept. `on_progress(1, note)` hears of each file
+    read as it finishes (`Progress.add`), with the records read so far."""
     limits = limits or ReadingSettings()
     jobs = [
         (path, name, dump, out, f"part-{i:05d}", limits) for i, (path, name) in enumerate(files)
     ]
+    results: list[FileResult] = []
+    records = 0
+
+    def done(result: FileResult) -> None:
+        nonlocal records
+        records += result.stats.records + result.stats.quarantined
+        on_progress(1, f"{records:,} records")
+
     if workers <= 1 or len(jobs) <= 1:
-        results = [ingest_file(*job) for job in jobs]
+        for job in jobs:
+            results.append(ingest_file(*job))
+            done(results[-1])
     else:
         with process_pool(min(workers, len(jobs))) as pool:
-            results = list(pool.map(ingest_file, *zip(*jobs, strict=True)))
+            futures = [pool.submit(ingest_file, *job) for job in jobs]
+            for future in as_completed(futures):  # as each file finishes, whatever its place
+                done(future.result())
+            results = [future.result() for future in futures]  # merged in the files' order
     total = FileResult(ReadStats())
     for result in results:
         total.stats.merge(result.stats)

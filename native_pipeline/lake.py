@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 
 import polars as pl
+import pyarrow.parquet as pq
 
 UNPARTITIONED = "all"
 ALL = "*"  # in a glob: every partition of an asset
@@ -69,6 +70,11 @@ def write_part(frame: pl.DataFrame, stem: Path) -> int:
     path = stem.with_suffix(".parquet")
     frame.write_parquet(path, compression="zstd", statistics=True)
     return path.stat().st_size
+
+
+def parquet_rows(parts: list[Path]) -> int:
+    """The rows of Parquet parts, from their footers (the total a progress line counts to)."""
+    return sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
 
 
 class Lake:

@@ -11,17 +11,19 @@ from native_pipeline.text.warc import dump_files
 DUMP = sorted(p for p in SAMPLE_CRAWL.iterdir() if p.is_dir())[0]
 
 
-def _ingest(tmp_path, workers: int):
+def _ingest(tmp_path, workers: int, heard: list | None = None):
     out = tmp_path / f"w{workers}"
     out.mkdir()
     files = [(p, str(p.relative_to(DUMP))) for p in dump_files(DUMP)]
-    result = ingest_dump(files, DUMP.name, out, workers)
+    heard = [] if heard is None else heard
+    result = ingest_dump(files, DUMP.name, out, workers, on_progress=lambda *a: heard.append(a))
     return result, pl.read_parquet(sorted(out.glob("*.parquet")))
 
 
 def test_files_read_side_by_side_equal_one_by_one(tmp_path):
     one, rows_one = _ingest(tmp_path, 1)
-    two, rows_two = _ingest(tmp_path, 2)
+    heard: list[tuple[int, str]] = []
+    two, rows_two = _ingest(tmp_path, 2, heard)
     assert rows_one.equals(rows_two)
     assert one.stats == two.stats and one.quarantined == two.quarantined
     assert one.stats.files == 3 and rows_one.height == one.stats.records
@@ -29,6 +31,9 @@ def test_files_read_side_by_side_equal_one_by_one(tmp_path):
     written = [json.loads(line) for line in TRUTH.read_text().splitlines()]
     in_dump = sum(record["dump"] == DUMP.name for record in written)
     assert one.stats.records + one.stats.quarantined == in_dump
+    # each file is heard of once as it finishes, with the records read so far
+    assert [files for files, _ in heard] == [1] * 3
+    assert heard[-1][1] == f"{in_dump:,} records"
 
 
 def test_a_repeated_record_id_is_quarantined_and_the_first_copy_kept(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "native_pipeline"
 # Lowest first. Modules of one floor may import each other.
 FLOORS = [
-    {"sample", "draw", "lake", "sql", "api_client"},
+    {"sample", "draw", "lake", "sql", "api_client", "progress"},
     {"settings", "text"},
     {"tables", "ingest", "landing", "lm", "cluster"},
     {"alignment"},

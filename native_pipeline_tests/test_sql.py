@@ -6,6 +6,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from native_pipeline.defs.columns import undescribed
 from native_pipeline.defs.resources import sql_variables
 from native_pipeline.lake import Lake
 from native_pipeline.settings import ConfigError, load_settings
@@ -121,6 +122,14 @@ def test_every_check_passes_on_good_data(tmp_path):
     lake = _lake(tmp_path)
     for check in CHECKS.values():
         assert _offending(lake, check).is_empty(), check.name
+
+
+def test_every_column_a_check_or_a_model_shows_is_described(tmp_path):
+    """The offending rows and a model's result are tables in the metadata: defs/columns.py
+    describes each of their columns."""
+    lake = _lake(tmp_path)
+    for sql_file in [*CHECKS.values(), *load_models(SETTINGS.sql_dir)]:
+        assert undescribed(_offending(lake, sql_file).columns) == [], sql_file.name
 
 
 BAD = {

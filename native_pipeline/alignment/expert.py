@@ -6,7 +6,7 @@ rubric (`judge`). The endpoint's answers are cached on disk, so a re-run pays on
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -16,7 +16,9 @@ from native_pipeline.alignment.backends.base import Rewriter
 from native_pipeline.alignment.conduct import CodeOfConduct
 from native_pipeline.alignment.judge import judge
 from native_pipeline.alignment.rewrite import check_requests, rewrite_frame
+from native_pipeline.progress import Progress
 from native_pipeline.settings import AlignmentSettings, HarmSettings
+from native_pipeline.tables import ALIGNED, frame
 from native_pipeline.text.harm import make_scorer
 
 
@@ -26,11 +28,21 @@ def rewrite_seeds(
     conduct: CodeOfConduct,
     cache_dir: Path,
     harm: HarmSettings | None = None,
+    log: Callable[[str], None] = lambda message: None,
 ) -> tuple[pl.DataFrame, Rewriter]:
     """(the seeds rewritten by the expert and validated, in the ALIGNED schema; the expert).
-    `harm`: the scorer validation (and the policy baseline) measure harm with."""
+    `harm`: the scorer validation (and the policy baseline) measure harm with. Rewritten
+    `chunk_size` seeds at a time, so that `log` hears how far it is (a seed of 96K is hours of
+    requests)."""
     expert = make_rewriter(settings.expert, conduct, cache_dir=cache_dir, harm=harm)
-    rows = rewrite_frame(seeds, expert, settings.expert, settings.limits, make_scorer(harm))
+    scorer = make_scorer(harm)
+    progress = Progress(log, "seeds rewritten", seeds.height)
+    parts = [frame([], ALIGNED)]
+    for start in range(0, seeds.height, settings.chunk_size):
+        chunk = seeds.slice(start, settings.chunk_size)
+        parts.append(rewrite_frame(chunk, expert, settings.expert, settings.limits, scorer))
+        progress.add(chunk.height)
+    rows = pl.concat(parts)
     check_requests(rows, settings.max_failed_requests, "the expert's rewrites")
     return rows, expert
 

@@ -21,6 +21,7 @@ from native_pipeline.alignment.conduct import unwrap
 from native_pipeline.alignment.fidelity import Fidelity, compare, prepare
 from native_pipeline.alignment.validate import VALID, Candidate, Limits, review
 from native_pipeline.lake import ChunkLog
+from native_pipeline.progress import Progress
 from native_pipeline.settings import BackendSettings
 from native_pipeline.tables import ALIGNED, SEGMENTS, frame
 from native_pipeline.text.harm import HARM_KEYS, HarmBackend, make_scorer, text_harm
@@ -247,14 +248,18 @@ def rewrite_in_chunks(
     """(every segment rewritten, chunks resumed): chunks already in `chunks` are not redone,
     each new one is committed as soon as it is rewritten. A chunk with more failed requests
     than `max_failed_requests` raises before it is committed, so that a rerun asks again."""
-    resumed = 0
-    for index, start in enumerate(range(0, segments.height, chunk_size)):
-        if chunks.has(index):
-            resumed += 1
+    starts = range(0, segments.height, chunk_size)
+    committed = {index for index in range(len(starts)) if chunks.has(index)}
+    done = sum(min(chunk_size, segments.height - starts[index]) for index in committed)
+    if committed:
+        log(f"resuming: {len(committed)} chunks ({done:,} segments) committed by an earlier run")
+    progress = Progress(log, "segments rewritten", segments.height, done=done)
+    for index, start in enumerate(starts):
+        if index in committed:
             continue
         chunk = segments.slice(start, chunk_size)
         rows = rewrite_frame(chunk, rewriter, settings, limits, scorer)
         check_requests(rows, max_failed_requests, f"chunk {index}")
         chunks.write(index, rows)
-        log(f"chunk {index} committed ({min(start + chunk_size, segments.height)} segments)")
-    return pl.concat([frame([], ALIGNED), *chunks.frames()]), resumed
+        progress.add(chunk.height, f"chunk {index} committed")
+    return pl.concat([frame([], ALIGNED), *chunks.frames()]), len(committed)

@@ -23,7 +23,7 @@ from native_pipeline.alignment.segments import segment_frame, token_counter
 from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import gpu_tags
-from native_pipeline.defs.metadata import line_plot, markdown_table, png
+from native_pipeline.defs.metadata import line_plot, png, table
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import AlignmentResource, HarmResource
 from native_pipeline.draw import stable_hash
@@ -116,8 +116,8 @@ def seed_segments(
             "dagster/row_count": seeds.height,
             "strategy": settings.strategy,
             "pool": segments.select(pl.len()).collect().item(),
-            "by_dump": markdown_table(seeds.group_by("dump").len().sort("dump")),
-            "preview": markdown_table(seeds.select("segment_id", "text").head(5)),
+            "by_dump": table(seeds.group_by("dump").len("count").sort("dump")),
+            "preview": table(seeds.select("segment_id", "text").head(5)),
         }
     )
 
@@ -130,7 +130,7 @@ def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
         "mean_edit_ratio": round(float(rows["edit_ratio"].mean() or 0), 4),
         "harm_max_before": round(float(rows["harm_max_before"].mean() or 0), 4),
         "harm_max_after": round(float(rows["harm_max_after"].mean() or 0), 4),
-        "by_status": markdown_table(rows.group_by("status").len().sort("len", descending=True)),
+        "by_status": table(rows.group_by("status").len("count").sort("count", descending=True)),
     }
 
 
@@ -142,12 +142,20 @@ def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
     "validated (an OpenAI-compatible endpoint, cached on disk; `policy` on the CPU sample).",
 )
 def expert_rewrites(
-    lake: dg.ResourceParam[Lake], alignment: AlignmentResource, harm: HarmResource
+    context: dg.AssetExecutionContext,
+    lake: dg.ResourceParam[Lake],
+    alignment: AlignmentResource,
+    harm: HarmResource,
 ) -> dg.MaterializeResult:
     seeds = lake.scan("seed_segments", "data").collect()
     started = time.perf_counter()
     rows, rewriter = rewrite_seeds(
-        seeds, alignment.settings, alignment.conduct, lake.store("expert_cache"), harm.settings
+        seeds,
+        alignment.settings,
+        alignment.conduct,
+        lake.store("expert_cache"),
+        harm.settings,
+        log=context.log.info,
     )
     with lake.writer("expert_rewrites") as out:
         out.write("data", rows)
@@ -156,7 +164,7 @@ def expert_rewrites(
             **_rewrite_summary(rows),
             **_rewriter_metadata(rewriter),
             "seconds": round(time.perf_counter() - started, 2),
-            "preview": markdown_table(rows.select("original", "aligned", "status").head(5)),
+            "preview": table(rows.select("original", "aligned", "status").head(5)),
         }
     )
 
@@ -263,13 +271,13 @@ def aligned_corpus(
             if seconds
             else 0.0,
             "segments_per_second": round(rows.height / seconds, 2) if seconds else 0.0,
-            "rejected_by_reason": markdown_table(
+            "rejected_by_reason": table(
                 rows.filter(pl.col("rejected") != "")
                 .select(pl.col("rejected").str.split(",").alias("reason"))
                 .explode("reason")
                 .group_by("reason")
-                .len()
-                .sort("len", descending=True)
+                .len("count")
+                .sort("count", descending=True)
             ),
         }
     )
@@ -310,9 +318,9 @@ def rewrite_audit(
         metadata={
             "dagster/row_count": report.sample.height,
             **report.headline,
-            "harm_by_category": markdown_table(report.harm),
-            "fidelity_by_dump": markdown_table(report.fidelity),
+            "harm_by_category": table(report.harm),
+            "fidelity_by_dump": table(report.fidelity),
             "figures": png(report.figure()),
-            "summary": markdown_table(report.summary),
+            "summary": table(report.summary),
         }
     )

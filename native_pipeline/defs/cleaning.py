@@ -4,17 +4,17 @@ import time
 
 import dagster as dg
 import polars as pl
-import pyarrow.parquet as pq
 
 from native_pipeline.defs.crawl import raw_crawl
-from native_pipeline.defs.metadata import Progress, funnel, markdown_table, schema
+from native_pipeline.defs.metadata import funnel, schema, table
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import (
     CleaningResource,
     ComputeResource,
     HarmResource,
 )
-from native_pipeline.lake import Lake
+from native_pipeline.lake import Lake, parquet_rows
+from native_pipeline.progress import Progress
 from native_pipeline.tables import CLEANED, DECISIONS, frame, stages_frame
 from native_pipeline.text.blocks import Decision, Document
 from native_pipeline.text.cleaning import Cleaning, raw_batches
@@ -68,8 +68,7 @@ def cleaned_text(
             buffer.clear()
             decisions.clear()
 
-        total = sum(pq.ParquetFile(part).metadata.num_rows for part in parts)
-        progress = Progress(context.log.info, "documents cleaned", total)
+        progress = Progress(context.log.info, "documents cleaned", parquet_rows(parts))
         for docs, batch_decisions in run.run(raw_batches(parts, cleaning.settings.batch_size)):
             batch_removed = sum(d.action == "removed" for d in batch_decisions)
             progress.add(len(docs) + batch_removed)
@@ -88,7 +87,10 @@ def cleaned_text(
     seconds = time.perf_counter() - started
     decided = lake.scan("cleaned_text", "decisions", dump)
     reasons = (
-        decided.group_by("stage", "action", "reason").len().sort("len", descending=True).collect()
+        decided.group_by("stage", "action", "reason")
+        .len("count")
+        .sort("count", descending=True)
+        .collect()
     )
     head = head if head is not None else frame([], CLEANED)
     preview = ["url", "lang", "dialect", "harm_max", "text"]
@@ -99,9 +101,9 @@ def cleaned_text(
             "removed": removed,
             "documents_per_second": round((kept + removed) / seconds, 1) if seconds else 0.0,
             "parquet_MB": round(out.bytes_written / 1e6, 3),
-            "preview": markdown_table(head.select(preview)),
+            "preview": table(head.select(preview)),
             "funnel": funnel(stages),
-            "decisions_by_reason": markdown_table(reasons),
+            "decisions_by_reason": table(reasons),
             "blocks": dg.MetadataValue.json(
                 {name: s.as_dict() for name, s in run.pipeline.stats.items()}
             ),

@@ -1,17 +1,17 @@
 """landing zone ──sensor──▶ raw_crawl[dump]"""
 
-import json
 import time
 
 import dagster as dg
 import polars as pl
 
-from native_pipeline.defs.metadata import funnel, markdown_table, schema
+from native_pipeline.defs.metadata import funnel, schema, table
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import ComputeResource, LandingResource
 from native_pipeline.ingest import ingest_dump
 from native_pipeline.lake import Lake
 from native_pipeline.landing import fingerprint, landing_dumps, rejected_folders
+from native_pipeline.progress import Progress
 from native_pipeline.tables import QUARANTINE, RAW_RECORDS, SCANNED, frame, stages_frame
 from native_pipeline.text.blocks import BlockStats
 from native_pipeline.text.warc import dump_files
@@ -38,8 +38,14 @@ def raw_crawl(
     files = [(path, str(path.relative_to(folder))) for path in dump_files(folder)]
     started = time.perf_counter()
     with lake.writer("raw_crawl", dump) as out:
+        progress = Progress(context.log.info, "crawl files read", len(files))
         read = ingest_dump(
-            files, dump, out.table_path("data"), compute.workers, compute.read_limits
+            files,
+            dump,
+            out.table_path("data"),
+            compute.workers,
+            compute.read_limits,
+            on_progress=progress.add,
         )
         out.write("data", frame([], RAW_RECORDS))  # a typed table even when nothing was readable
         out.write("quarantine", frame(read.quarantined, QUARANTINE))
@@ -57,7 +63,10 @@ def raw_crawl(
         out.write("stages", stages)
     head = lake.scan("raw_crawl", "data", dump).head(10).collect()
     reasons = (
-        frame(read.quarantined, QUARANTINE).group_by("reason").len().sort("len", descending=True)
+        frame(read.quarantined, QUARANTINE)
+        .group_by("reason")
+        .len("count")
+        .sort("count", descending=True)
     )
     return dg.MaterializeResult(
         metadata={
@@ -66,13 +75,15 @@ def raw_crawl(
             "files": stats.files,
             "quarantined": stats.quarantined,
             "quarantine_rate": stats.quarantined / records_in if records_in else 0.0,
-            "control_records_skipped": json.dumps(dict(stats.skipped)),
+            # a number the UI plots, and its split by WARC-Type (request, metadata, warcinfo)
+            "control_records_skipped": sum(stats.skipped.values()),
+            "control_records_by_type": dg.MetadataValue.json(dict(stats.skipped)),
             "payload_MB": round(stats.bytes / 1e6, 3),
             "parquet_MB": round((out.bytes_written + read.parquet_bytes) / 1e6, 3),
-            "preview": markdown_table(
+            "preview": table(
                 head.select("url", "content_type", "charset", "charset_source", "byte_length")
             ),
-            "quarantine_reasons": markdown_table(reasons),
+            "quarantine_reasons": table(reasons),
             "funnel": funnel(stages),
             "path": dg.MetadataValue.path(str(lake.partition_path("raw_crawl", dump))),
             FINGERPRINT: state[0] if state else "",

@@ -12,7 +12,7 @@ from matplotlib.patches import Patch
 
 from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cluster import gpu_tags
-from native_pipeline.defs.metadata import markdown_table, png
+from native_pipeline.defs.metadata import png, table
 from native_pipeline.defs.resources import (
     EvaluationResource,
     HarmResource,
@@ -72,8 +72,8 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
                     f"{t}/{m}": round(v, 4)
                     for t, m, v in overall.select("task", "metric", "value").iter_rows()
                 },
-                "scores": markdown_table(overall.drop("by", "group")),
-                "by_subject": markdown_table(
+                "scores": table(overall.drop("by", "group")),
+                "by_subject": table(
                     scores.filter(pl.col("by") != "all", metric="acc").drop("metric")
                 ),
                 **report.counts,
@@ -126,23 +126,29 @@ def ablation_report(
     scores = pl.read_parquet(
         lake.table_glob("eval_scores", "scores", variant("*")), hive_partitioning=True
     )
-    table = ablation_table(scores, VARIANTS)
-    order = table.columns[1:]
+    compared = ablation_table(scores, VARIANTS)
+    order = compared.columns[1:]
     baseline = "original" if "original" in order else order[0]
     deltas = group_deltas(scores, VARIANTS, baseline)
     variants = training.settings.variants
     slices = {v: spec.fraction for v, spec in variants.items() if spec.source == "aligned"}
     with lake.writer("ablation_report") as out:
-        out.write("data", table)
+        out.write("data", compared)
         out.write("by_subject", deltas)
+    # the columns named after the variants
+    described = {
+        "score": "the whole-task score compared: task/metric",
+        **{v: f"variant {v}'s value" for v in order},
+        **{f"{v} - {baseline}": f"variant {v}'s value minus {baseline}'s" for v in order},
+    }
     return dg.MaterializeResult(
         metadata={
-            "dagster/row_count": table.height,
-            "table": markdown_table(table.with_columns(pl.col(order).round(4))),
-            "chart": png(_chart(table, slices)),
+            "dagster/row_count": compared.height,
+            "table": table(compared.with_columns(pl.col(order).round(4)), described=described),
+            "chart": png(_chart(compared, slices)),
             # per subject and category, the largest differences from the baseline first
-            f"by_subject (acc and harmful_rate, against {baseline})": markdown_table(
-                deltas.with_columns(pl.col(pl.Float64).round(4))
+            f"by_subject (acc and harmful_rate, against {baseline})": table(
+                deltas.with_columns(pl.col(pl.Float64).round(4)), described=described
             ),
         }
     )

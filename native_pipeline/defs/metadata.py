@@ -2,39 +2,63 @@
 
 import base64
 import io
-import time
+import math
 import unicodedata
-from collections.abc import Callable
 
 import dagster as dg
 import polars as pl
 from matplotlib.figure import Figure
 
+from native_pipeline.defs.columns import COLUMNS
+
 _RLI, _PDI = "\u2067", "\u2069"  # right-to-left isolate: Arabic cells keep their own order
 
+Cell = str | int | float | bool | None
 
-def _cell(value: object, width: int) -> str:
-    text = "" if value is None else str(value)
-    text = " ".join(text.split())
+
+def _cell(value: object, width: int) -> Cell:
+    """A number stays a number; anything else becomes one line of text, cut at `width`."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)  # JSON has no NaN for the UI
+    text = " ".join(str(value).split())
     if len(text) > width:
         text = text[:width] + "…"
-    text = text.replace("|", "\\|")
     if any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text):
         text = f"{_RLI}{text}{_PDI}"
     return text
 
 
-def markdown_table(frame: pl.DataFrame, width: int = 160) -> dg.MetadataValue:
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "---|" * len(frame.columns)
-    rows = ["| " + " | ".join(_cell(v, width) for v in row) + " |" for row in frame.iter_rows()]
-    return dg.MetadataValue.md("\n".join([header, rule, *rows]))
-
-
-def schema(frame: pl.DataFrame) -> dg.TableSchema:
+def schema(frame: pl.DataFrame, described: dict[str, str] | None = None) -> dg.TableSchema:
+    """The frame's columns and types, each described by `described` or else by COLUMNS."""
+    described = described or {}
     return dg.TableSchema(
-        columns=[dg.TableColumn(name, str(dtype)) for name, dtype in frame.schema.items()]
+        columns=[
+            dg.TableColumn(name, str(dtype), description=described.get(name, COLUMNS.get(name)))
+            for name, dtype in frame.schema.items()
+        ]
     )
+
+
+def table(
+    frame: pl.DataFrame,
+    width: int = 160,
+    described: dict[str, str] | None = None,
+    rows: int = 100,
+) -> dg.MetadataValue:
+    """The frame's first `rows` rows as a table the UI shows inline, its columns described
+    (`schema`); a last row says how many more the stored table has."""
+    records = [
+        dg.TableRecord({k: _cell(v, width) for k, v in row.items()})
+        for row in frame.head(rows).iter_rows(named=True)
+    ]
+    if frame.height > rows:
+        more = f"… {frame.height - rows:,} more rows"
+        records.append(
+            dg.TableRecord({c: more if i == 0 else None for i, c in enumerate(frame.columns)})
+        )
+    return dg.MetadataValue.table(records, schema(frame, described))
 
 
 def funnel(stages: pl.DataFrame) -> dg.MetadataValue:
@@ -48,7 +72,7 @@ def funnel(stages: pl.DataFrame) -> dg.MetadataValue:
         (pl.col("bytes_out") / 1e6).round(3).alias("MB_out"),
         pl.col("seconds").round(2),
     )
-    return markdown_table(view)
+    return table(view)
 
 
 def png(figure: Figure) -> dg.MetadataValue:
@@ -66,28 +90,3 @@ def line_plot(values: list[float], xlabel: str, ylabel: str) -> dg.MetadataValue
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     return png(figure)
-
-
-class Progress:
-    """Logs items done, the rate and the time left, at most every `every_s` seconds, so that a
-    long step says where it is."""
-
-    def __init__(
-        self, log: Callable[[str], None], what: str, total: int, every_s: float = 15.0
-    ) -> None:
-        self.log, self.what, self.total, self.every_s = log, what, total, every_s
-        self.done, self.started = 0, time.perf_counter()
-        self.said = self.started
-
-    def add(self, n: int) -> None:
-        self.done += n
-        now = time.perf_counter()
-        if now - self.said < self.every_s and self.done < self.total:
-            return
-        self.said = now
-        rate = self.done / max(now - self.started, 1e-9)
-        left = (self.total - self.done) / rate if rate else float("inf")
-        self.log(
-            f"{self.what}: {self.done:,} of {self.total:,} ({self.done / max(self.total, 1):.0%}),"
-            f" {rate:,.1f}/s, about {left:,.0f} s left"
-        )

@@ -9,7 +9,7 @@ from native_pipeline.defs.alignment import aligned_corpus, rewrite_segments
 from native_pipeline.defs.automation import FOLLOWS_INPUTS
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.crawl import raw_crawl
-from native_pipeline.defs.metadata import markdown_table
+from native_pipeline.defs.metadata import table
 from native_pipeline.defs.partitions import dump_key
 from native_pipeline.defs.resources import SqlResource
 from native_pipeline.defs.training import VARIANT_STAGES, VARIANTS, variant_key
@@ -89,7 +89,7 @@ def build_check(sql_file: SqlFile, of_variant: str | None = None) -> dg.AssetChe
             else dg.AssetCheckSeverity.WARN,
             metadata={
                 "offending_rows": offending.height,
-                "sample": markdown_table(offending.head(10)),
+                "sample": table(offending.head(10)),
                 "query": dg.MetadataValue.md(f"```sql\n{rendered.shown()}\n```"),
             },
         )
@@ -112,7 +112,7 @@ def build_model(sql_file: SqlFile) -> dg.AssetsDefinition:
         with lake.writer(sql_file.name) as out:
             out.write(MAIN_TABLE, result)
         return dg.MaterializeResult(
-            metadata={"dagster/row_count": result.height, "result": markdown_table(result)}
+            metadata={"dagster/row_count": result.height, "result": table(result)}
         )
 
     return _model

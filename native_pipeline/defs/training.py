@@ -20,9 +20,10 @@ from native_pipeline.defs.alignment import aligned_corpus
 from native_pipeline.defs.automation import GPU_RETRY
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import PipesResource, gpu_tags
-from native_pipeline.defs.metadata import line_plot, markdown_table
+from native_pipeline.defs.metadata import line_plot, table
 from native_pipeline.defs.resources import TrainingResource
-from native_pipeline.lake import Lake, variant
+from native_pipeline.lake import Lake, parquet_rows, variant
+from native_pipeline.progress import Progress
 from native_pipeline.settings import current_settings
 from native_pipeline.training.mix import HELD_OUT, documents_by_dump, write_variant
 
@@ -52,18 +53,22 @@ def corpus_mix(name: str) -> dg.AssetsDefinition:
         description=f"The documents variant `{name}` trains on (original, aligned or hybrid "
         "text, a nested slice, replay), with the held-out documents set aside in both forms.",
     )
-    def _asset(lake: dg.ResourceParam[Lake], training: TrainingResource) -> dg.MaterializeResult:
+    def _asset(
+        context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake], training: TrainingResource
+    ) -> dg.MaterializeResult:
         settings = training.settings
         with lake.writer("corpus_mix", variant(name)) as out:
-            summary = write_variant(out, lake, name, settings)
+            summary = write_variant(out, lake, name, settings, log=context.log.info)
         return dg.MaterializeResult(
             metadata={
                 "dagster/row_count": int(summary.by_source["documents"].sum()),
                 "dumps": dg.MetadataValue.json(summary.dumps),
                 "held_out_documents": summary.held_out_documents,
                 "characters": int(summary.by_source["characters"].sum()),
-                "by_source": markdown_table(summary.by_source),
-                "replay_shortfall_chars": dg.MetadataValue.json(summary.replay_shortfall_chars),
+                "by_source": table(summary.by_source),
+                # a number the UI plots, and its split by replay source
+                "replay_shortfall_chars": sum(summary.replay_shortfall_chars.values()),
+                "replay_shortfall_by_source": dg.MetadataValue.json(summary.replay_shortfall_chars),
                 "variant": dg.MetadataValue.json(settings.variants[name].model_dump(mode="json")),
             }
         )
@@ -144,11 +149,14 @@ def token_shards(name: str) -> dg.AssetsDefinition:
         from native_pipeline.training.shards import write_shards
 
         loaded = load_tokenizer(_tokenizer_folder(lake))
-        mixed = lake.partition_path("corpus_mix", variant(name)) / "documents"
+        parts = sorted(
+            (lake.partition_path("corpus_mix", variant(name)) / "documents").glob("*.parquet")
+        )
         frames = (
             pl.read_parquet(part, columns=["doc_id", "segment_ids", "source", "text"])
-            for part in sorted(mixed.glob("*.parquet"))
+            for part in parts
         )
+        progress = Progress(context.log.info, "documents tokenized", parquet_rows(parts))
         upstream = {
             "corpus_mix": _latest(context, variant_key("corpus_mix", name)),
             "tokenizer": _latest(context, tokenizer.key),
@@ -161,6 +169,7 @@ def token_shards(name: str) -> dg.AssetsDefinition:
                 frames,
                 shard_tokens=training.settings.shard_tokens,
                 upstream=upstream,
+                on_progress=progress.add,
             )
         seconds = time.perf_counter() - started
         return dg.MaterializeResult(

@@ -21,6 +21,7 @@ from native_pipeline.evaluation.multiple_choice import multiple_choice
 from native_pipeline.evaluation.perplexity import perplexity
 from native_pipeline.evaluation.tasks import load_harmful_prompts, load_task
 from native_pipeline.lm.device import pick_device, weights_dtype
+from native_pipeline.progress import Progress
 from native_pipeline.settings import EvaluationSettings, HarmSettings
 from native_pipeline.text.harm import make_scorer
 
@@ -35,6 +36,7 @@ SAMPLE_PATHS = {
     "aratrust": SAMPLES / "aratrust",
 }
 HARMFUL_PROMPTS = SAMPLES / "harmful_prompts.jsonl"
+FORMS = ("original", "aligned")  # the held-out text, as crawled and as rewritten
 ITEMS = {
     "task": pl.String,
     "id": pl.String,
@@ -86,17 +88,19 @@ def evaluate_checkpoint(
     batch = settings.batch_size
     scores: list[tuple[str, str, str, str, float, int]] = []  # SCORES' columns
     counts: dict[str, int] = {}
+    forms = {f: [t for t in held_out[f] if t] if held_out.height else [] for f in FORMS}
+    forms = {form: texts for form, texts in forms.items() if texts}
+    # Each task is said as it ends: a task is minutes of work on a real benchmark.
+    progress = Progress(log, "evaluation tasks", len(forms) + len(settings.tasks) + 1, every_s=0)
 
-    for form in ("original", "aligned"):
-        texts = [t for t in held_out[form] if t] if held_out.height else []
-        if texts:
-            result = perplexity(
-                model, tokenizer, texts, context_length=settings.context_length, batch_size=batch
-            )
-            task = f"held_out_{form}"
-            log(f"{task}: perplexity {result.perplexity:.2f} over {result.tokens:,} tokens")
-            scores.append((task, "all", "", "perplexity", result.perplexity, result.tokens))
-            scores.append((task, "all", "", "bits_per_byte", result.bits_per_byte, result.tokens))
+    for form, texts in forms.items():
+        result = perplexity(
+            model, tokenizer, texts, context_length=settings.context_length, batch_size=batch
+        )
+        task = f"held_out_{form}"
+        progress.add(1, f"{task}: perplexity {result.perplexity:.2f} over {result.tokens:,} tokens")
+        scores.append((task, "all", "", "perplexity", result.perplexity, result.tokens))
+        scores.append((task, "all", "", "bits_per_byte", result.bits_per_byte, result.tokens))
 
     items = []
     for name, task in settings.tasks.items():
@@ -118,7 +122,9 @@ def evaluate_checkpoint(
             template=task.template,
             batch_size=batch,
         )
-        log(f"{name}: acc {result.acc:.3f}, acc_norm {result.acc_norm:.3f} on {result.n} items")
+        progress.add(
+            1, f"{name}: acc {result.acc:.3f}, acc_norm {result.acc_norm:.3f} on {result.n} items"
+        )
         scores += [
             (name, "all", "", "acc", result.acc, result.n),
             (name, "all", "", "acc_norm", result.acc_norm, result.n),
@@ -143,6 +149,7 @@ def evaluate_checkpoint(
         batch_size=batch,
         scorer=make_scorer(harm_settings),
     )
+    progress.add(1, f"harmlessness: harmful rate {rate.harmful_rate:.3f} on {rate.n} prompts")
     scores += [
         ("harmlessness", "all", "", "harmful_rate", rate.harmful_rate, rate.n),
         ("harmlessness", "all", "", "mean_harm", rate.mean_harm, rate.n),

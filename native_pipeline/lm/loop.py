@@ -39,6 +39,7 @@ from native_pipeline.lm.checkpoint import (
     set_rng_states,
 )
 from native_pipeline.lm.device import pick_device, use_bf16
+from native_pipeline.progress import Progress
 from native_pipeline.settings import LoopSettings
 
 LOG_FILE = "train_log.jsonl"
@@ -272,6 +273,7 @@ def train(
         log_path.write_text("".join(json.dumps(r) + "\n" for r in kept if r["step"] <= step))
     tokens_before, latest = tokens, resume_from
     started = time.perf_counter()
+    steps_done = Progress(say, "optimizer steps", total_steps, done=step)
     while step < total_steps:
         batches = micro_batches(step)
         lr = optimizer.param_groups[0]["lr"]
@@ -303,6 +305,8 @@ def train(
                 f.write(json.dumps(record) + "\n")
             if step % s.log_every == 0 or step == total_steps:
                 say(f"step {step}/{total_steps} loss {losses[-1]:.4f} lr {lr:.2e}")
+            rate = (tokens - tokens_before) / max(time.perf_counter() - started, 1e-9)
+            steps_done.add(1, f"{tokens:,} tokens, {rate:,.0f} tokens/s")
             if on_step is not None:
                 on_step(record)
     seconds = time.perf_counter() - started

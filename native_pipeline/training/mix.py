@@ -13,7 +13,7 @@ Every variant is built from the same documents, so that the ablation compares li
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -23,6 +23,7 @@ import polars as pl
 from native_pipeline.alignment.segments import reassemble
 from native_pipeline.draw import units
 from native_pipeline.lake import Lake, PartitionWriter
+from native_pipeline.progress import Progress
 from native_pipeline.settings import TrainingSettings, VariantSettings
 
 Source = Literal["original", "aligned", "hybrid"]
@@ -193,12 +194,18 @@ class MixSummary:
 
 
 def write_variant(
-    out: PartitionWriter, lake: Lake, name: str, settings: TrainingSettings
+    out: PartitionWriter,
+    lake: Lake,
+    name: str,
+    settings: TrainingSettings,
+    log: Callable[[str], None] = lambda message: None,
 ) -> MixSummary:
     """Write variant `name`'s documents and held-out documents (with their dump) to `out`:
-    every dump's documents mixed as the variant says, then the replay sources."""
+    every dump's documents mixed as the variant says, then the replay sources. `log` hears how
+    many dumps are mixed."""
     variant = settings.variants[name]
     summary = MixSummary()
+    progress = Progress(log, "dumps mixed", len(aligned_dumps(lake)))
     out.write("documents", pl.DataFrame(schema={**DOCUMENTS, "dump": pl.String}))
     out.write("held_out", pl.DataFrame(schema={**HELD_OUT, "dump": pl.String}))
     for dump, train, held_out in documents_by_dump(lake, settings):
@@ -208,6 +215,7 @@ def write_variant(
         summary.tally(docs)
         summary.held_out_documents += held_out.height
         summary.dumps.append(dump)
+        progress.add(1, f"{int(summary.by_source['documents'].sum()):,} documents")
     if not summary.dumps:
         raise ValueError("no dump has both cleaned_text and aligned_corpus to mix")
     corpus_chars = int(summary.by_source["characters"].sum())

@@ -200,12 +200,15 @@ def write_shards(
     *,
     shard_tokens: int = 50_000_000,
     upstream: dict[str, Any] | None = None,
+    on_progress: Callable[[int, str], None] = lambda documents, note: None,
 ) -> dict[str, Any]:
     """Encode the documents into Megatron shards under `folder`; write and return the manifest.
 
     Each frame has columns doc_id, segment_ids, source ("original", "aligned" or
     "replay:<name>") and text. Documents with empty text are skipped and counted
     (`skipped_empty`). `upstream` (the versions of the inputs) is recorded as given.
+    `on_progress(documents, note)` hears of each batch written and each empty one skipped
+    (`Progress.add`).
     """
     if shard_tokens < 1:
         raise ValueError(f"shard_tokens must be positive, got {shard_tokens}")
@@ -231,6 +234,8 @@ def write_shards(
             frame = _check_frame(frame)
             empty = frame["text"].fill_null("").str.len_bytes() == 0
             skipped_empty += int(empty.sum())
+            if empty.any():
+                on_progress(int(empty.sum()), f"{skipped_empty:,} empty skipped")
             frame = frame.filter(~empty)
             for start in range(0, frame.height, BATCH_DOCUMENTS):
                 yield frame.slice(start, BATCH_DOCUMENTS)
@@ -240,8 +245,10 @@ def write_shards(
         (folder / sub).mkdir(parents=True, exist_ok=True)
     shards: list[dict[str, Any]] = []
     writer: _ShardWriter | None = None
+    written = 0
     for batch, encodings in _prefetch(batches(), encode):
         tokens, sizes = _concatenate(encodings, eos)
+        written += len(tokens)
         offsets = np.concatenate([[0], np.cumsum(sizes)])
         start = 0
         while start < len(sizes):  # fill the open shard up to shard_tokens, whole documents
@@ -254,6 +261,7 @@ def write_shards(
                 shards.append(writer.close())
                 writer = None
             start = stop
+        on_progress(len(sizes), f"{written:,} tokens")
     if writer is not None:
         shards.append(writer.close())
     if not shards:  # an empty dataset still has a sidecar table to read

@@ -11,9 +11,14 @@ from native_pipeline.alignment import rewrite
 from native_pipeline.alignment.backends.base import Completion, Sampling
 from native_pipeline.alignment.backends.policy import PolicyRewriter, fix_format, is_furniture
 from native_pipeline.alignment.conduct import CodeOfConduct, unwrap, wrap
+from native_pipeline.alignment.expert import rewrite_seeds
 from native_pipeline.alignment.fidelity import UNCHANGED, compare
-from native_pipeline.alignment.rewrite import align_segments, edit_ratio
+from native_pipeline.alignment.rewrite import align_segments, edit_ratio, rewrite_in_chunks
+from native_pipeline.alignment.segments import segment_document
 from native_pipeline.alignment.validate import Candidate, Limits, verdict
+from native_pipeline.lake import ChunkLog
+from native_pipeline.settings import AlignmentSettings, BackendSettings
+from native_pipeline.tables import SEGMENTS, frame
 
 CLEAN = "يتناول هذا المقال تاريخ المدينة القديمة وأسواقها الشعبية التي ازدهرت قرونا طويلة."
 INJECTION = (
@@ -223,3 +228,41 @@ def test_edit_ratio():
     assert edit_ratio(CLEAN, CLEAN) == 0.0
     assert edit_ratio("أ ب ج د", "أ ب ج هـ") == pytest.approx(0.25)
     assert edit_ratio("أ ب", "ج د") == 1.0
+
+
+def test_chunked_rewrite_says_how_far_it_is_and_what_a_resume_skipped(tmp_path):
+    segments = frame(
+        [
+            vars(s)
+            for i in range(3)
+            for s in segment_document(f"doc{i}", "\n".join([CLEAN] * 4), max_tokens=20)
+        ],
+        SEGMENTS,
+    )
+    chunks = ChunkLog(tmp_path / "chunks")
+    rewriter = PolicyRewriter()
+    first, _ = rewrite_in_chunks(segments, rewriter, BackendSettings(), Limits(), chunks, 4)
+    (chunks.folder / "chunk-000001.parquet").unlink()  # as if killed before the second commit
+    said: list[str] = []
+    rows, resumed = rewrite_in_chunks(
+        segments, rewriter, BackendSettings(), Limits(), chunks, 4, log=said.append
+    )
+    assert resumed == 2 and rows.equals(first)
+    n = segments.height
+    assert said[0] == f"resuming: 2 chunks ({n - 4} segments) committed by an earlier run"
+    assert said[1].startswith(f"segments rewritten: {n} of {n} (100%)")
+    assert said[1].endswith("; chunk 1 committed")
+
+
+def test_the_expert_rewrites_the_seed_a_chunk_at_a_time_as_it_would_at_once(tmp_path):
+    seeds = frame(
+        [vars(s) for i in range(5) for s in segment_document(f"doc{i}", CLEAN, max_tokens=20)],
+        SEGMENTS,
+    )
+    conduct = CodeOfConduct.load()
+    whole, _ = rewrite_seeds(seeds, AlignmentSettings(), conduct, tmp_path)
+    said: list[str] = []
+    settings = AlignmentSettings(chunk_size=2)
+    rows, _ = rewrite_seeds(seeds, settings, conduct, tmp_path, log=said.append)
+    assert rows.equals(whole)
+    assert said[-1].startswith(f"seeds rewritten: {seeds.height} of {seeds.height} (100%)")

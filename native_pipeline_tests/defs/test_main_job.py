@@ -19,6 +19,7 @@ from native_pipeline.lake import Lake
 from native_pipeline.landing import landing_dumps
 from native_pipeline.sample import SAMPLE_CRAWL, TRUTH
 from native_pipeline.settings import DEFAULT_CONFIG
+from native_pipeline_tests.defs.test_metadata import numbers_as_text, undescribed_columns
 from native_pipeline_tests.outputs import output_hashes
 
 DUMPS = list(landing_dumps(SAMPLE_CRAWL))
@@ -91,6 +92,18 @@ def _materialized(result) -> list[str]:
     return [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()]
 
 
+def _metadata_of_every_event(result) -> dict[str, dict]:
+    """Each materialization's and check evaluation's metadata, by asset (and check)."""
+    found = {}
+    for event in result.get_asset_materialization_events():
+        found[event.asset_key.to_user_string()] = event.materialization.metadata
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            data = event.event_specific_data
+            found[f"{data.asset_key.to_user_string()}:{data.check_name}"] = data.metadata
+    return found
+
+
 def test_every_asset_and_check_passes_and_corpus_wide_work_runs_once(sample):
     _, results = sample
     assert len(DUMPS) >= 2
@@ -109,6 +122,28 @@ def test_every_asset_and_check_passes_and_corpus_wide_work_runs_once(sample):
     checked = [c for r in results.values() for c in _check_evaluations(r)]
     # each dump's 9 ingest and 6 rewrite checks, and 4 checks of each variant's chain, once
     assert len(checked) == 15 * len(DUMPS) + 4 * len(VARIANTS)
+
+
+def test_every_table_in_the_metadata_has_its_columns_described(sample):
+    _, results = sample
+    missing = [
+        f"{owner} {column}"
+        for result in results.values()
+        for owner, metadata in _metadata_of_every_event(result).items()
+        for column in undescribed_columns(metadata)
+    ]
+    assert missing == [], "describe them in native_pipeline/defs/columns.py"
+
+
+def test_numbers_in_the_metadata_are_numbers_the_ui_plots(sample):
+    _, results = sample
+    as_text = [
+        f"{owner} {entry}"
+        for result in results.values()
+        for owner, metadata in _metadata_of_every_event(result).items()
+        for entry in numbers_as_text(metadata)
+    ]
+    assert as_text == []
 
 
 RECORDED = Path(__file__).with_name("sample_outputs.json")

@@ -21,8 +21,16 @@ HELD_OUT = pl.DataFrame(
 def test_every_configured_metric_is_scored(tiny_lm):
     folder, _, _ = tiny_lm
     settings = load_settings().evaluation
-    report = evaluate_checkpoint(folder, HELD_OUT, settings)
+    said: list[str] = []
+    report = evaluate_checkpoint(folder, HELD_OUT, settings, log=said.append)
     scores = report.scores
+    # each task is said as it ends, with how many are left and the time they may take
+    total = 2 + len(settings.tasks) + 1
+    assert [line.split(" (")[0] for line in said] == [
+        f"evaluation tasks: {i} of {total}" for i in range(1, total + 1)
+    ]
+    assert "left; held_out_original: perplexity" in said[0]
+    assert "left; harmlessness: harmful rate" in said[-1]
 
     whole = {(t, m) for t, m in scores.filter(by="all").select("task", "metric").iter_rows()}
     for form in ("held_out_original", "held_out_aligned"):

@@ -5,7 +5,8 @@ import json
 import polars as pl
 import pytest
 
-from native_pipeline.settings import VariantSettings
+from native_pipeline.lake import Lake
+from native_pipeline.settings import TrainingSettings, VariantSettings
 from native_pipeline.training.mix import (
     DOCUMENTS,
     documents_in_both_forms,
@@ -14,6 +15,7 @@ from native_pipeline.training.mix import (
     replay,
     replay_target_chars,
     split_held_out,
+    write_variant,
 )
 
 
@@ -132,3 +134,29 @@ def test_replay_formats_and_errors(tmp_path):
         list(read_replay(bad))
     with pytest.raises(ValueError, match=".jsonl, .parquet or .txt"):
         list(read_replay(tmp_path / "a.csv"))
+
+
+def test_a_variant_is_mixed_dump_by_dump_saying_how_far_it_is(tmp_path):
+    lake = Lake(tmp_path)
+    for dump in ("D1", "D2"):
+        docs = _docs(20).with_columns(pl.col("doc_id") + dump)
+        with lake.writer("cleaned_text", dump) as out:
+            out.write("data", docs.select("doc_id", text="original"))
+        spans = docs.select(
+            "doc_id",
+            segment_id=pl.col("doc_id") + "-0",
+            index=pl.lit(0, pl.Int32),
+            start=pl.lit(0, pl.Int64),
+            end=pl.col("original").str.len_chars().cast(pl.Int64),
+            aligned="aligned",
+        )
+        with lake.writer("aligned_corpus", dump) as out:
+            out.write("data", spans)
+    said: list[str] = []
+    settings = TrainingSettings()
+    with lake.writer("corpus_mix", "variant=aligned") as out:
+        summary = write_variant(out, lake, "aligned", settings, log=said.append)
+    assert summary.dumps == ["D1", "D2"]
+    trained = int(summary.by_source["documents"].sum())
+    assert said[-1].startswith("dumps mixed: 2 of 2 (100%)")
+    assert said[-1].endswith(f"; {trained:,} documents")

@@ -83,6 +83,12 @@ def test_loss_goes_down_on_a_repeated_pattern(tmp_path, tokenizer_folder):
     assert (report.device, report.dtype, report.world_size) == ("cpu", "float32", 1)
     assert report.learning_rates[1] > report.learning_rates[0]  # warming up
     assert any(line.startswith("step 12/12 loss") for line in logged)
+    # the progress line says steps done, the rate and the time left (the end always speaks)
+    assert any(
+        line.startswith("optimizer steps: 12 of 12 (100%)")
+        and f"{12 * 2 * 2 * 16:,} tokens" in line
+        for line in logged
+    )
     records = [json.loads(line) for line in (tmp_path / "out" / LOG_FILE).read_text().splitlines()]
     assert [r["step"] for r in records] == list(range(1, 13))
     assert [r["loss"] for r in records] == report.losses

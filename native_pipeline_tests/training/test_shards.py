@@ -137,9 +137,18 @@ def test_shards_split_between_documents(tokenizer, tmp_path, monkeypatch):
 def test_manifest_counts_and_checksums(tokenizer, tmp_path):
     texts = [*TEXTS[:5], "", *TEXTS[5:]]
     upstream = {"corpus_mix/aligned": "v3", "tokenizer": "abc"}
+    heard: list[tuple[int, str]] = []
     manifest = write_shards(
-        tmp_path, tokenizer, [frame(texts)], shard_tokens=100, upstream=upstream
+        tmp_path,
+        tokenizer,
+        [frame(texts)],
+        shard_tokens=100,
+        upstream=upstream,
+        on_progress=lambda *a: heard.append(a),
     )
+    # every document is heard of, the empty one too; the last word is the tokens written
+    assert sum(n for n, _ in heard) == len(texts)
+    assert heard[-1][1] == f"{manifest['tokens']:,} tokens"
 
     assert manifest == read_manifest(tmp_path)
     assert manifest["skipped_empty"] == 1

@@ -1,0 +1,162 @@
+"""Metadata as the UI shows it: tables inline with every column described, numbers as numbers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from native_pipeline import tables
+from native_pipeline.alignment.audit import fidelity_by_dump
+from native_pipeline.defs.columns import COLUMNS, undescribed
+from native_pipeline.defs.evaluation import ablation_report
+from native_pipeline.defs.metadata import funnel, schema, table
+from native_pipeline.defs.resources import build_resources
+from native_pipeline.defs.training import VARIANTS
+from native_pipeline.evaluation.ablation import SCORES
+from native_pipeline.lake import Lake, variant
+from native_pipeline.settings import Settings
+from native_pipeline.training.mix import MixSummary
+
+
+def undescribed_columns(metadata: Mapping[str, object]) -> list[str]:
+    """`label: column` for each column of a table (or table schema) in `metadata` that has no
+    description."""
+    missing = []
+    for label, value in metadata.items():
+        if isinstance(value, dg.TableMetadataValue | dg.TableSchemaMetadataValue):
+            missing += [f"{label}: {c.name}" for c in value.schema.columns if not c.description]
+    return missing
+
+
+# A number written as text, perhaps with a unit ("12.5", "1,234 tokens", "3 s", "80%").
+NUMBER_AS_TEXT = re.compile(r"-?\d[\d,]*(\.\d+)?\s*[A-Za-z%/]*")
+
+
+def numbers_as_text(metadata: Mapping[str, object]) -> list[str]:
+    """`label: value` for each text value of `metadata` that is a number the UI cannot plot."""
+    return [
+        f"{label}: {value.value}"
+        for label, value in metadata.items()
+        if isinstance(value, dg.TextMetadataValue) and NUMBER_AS_TEXT.fullmatch(value.value.strip())
+    ]
+
+
+def test_a_number_written_as_text_is_found():
+    text = dg.MetadataValue.text
+    metadata = {
+        "tokens": dg.MetadataValue.int(1234),
+        "rate": text("12.5 tokens/s"),
+        "share": text("80%"),
+        "fingerprint": text("3-51200-1733011200000000000"),
+        "tokenizer_hash": text("9f86d081884c7d65"),
+        "source": text("byte-level BPE trained on the corpus"),
+    }
+    assert numbers_as_text(metadata) == ["rate: 12.5 tokens/s", "share: 80%"]
+
+
+def test_a_table_keeps_numbers_numeric_and_text_on_one_readable_line():
+    frame = pl.DataFrame(
+        {
+            "doc_id": ["a", "b"],
+            "n": [3, None],
+            "value": [0.25, float("nan")],
+            "unchanged": [True, False],
+            "text": ["نص  عربي\nقصير", "x" * 30],
+        }
+    )
+    value = table(frame, width=20)
+    assert isinstance(value, dg.TableMetadataValue)
+    first, second = (record.data for record in value.records)
+    assert first == {
+        "doc_id": "a",
+        "n": 3,
+        "value": 0.25,
+        "unchanged": True,
+        "text": "\u2067نص عربي قصير\u2069",  # one line, isolated right to left
+    }
+    assert second["n"] is None and second["value"] == "nan"  # the UI reads JSON: no NaN
+    assert second["text"] == "x" * 20 + "…"
+
+
+def test_a_long_table_shows_its_first_rows_and_says_how_many_more():
+    value = table(pl.DataFrame({"dump": [f"D{i}" for i in range(5)], "n": range(5)}), rows=3)
+    assert [r.data for r in value.records] == [
+        {"dump": "D0", "n": 0},
+        {"dump": "D1", "n": 1},
+        {"dump": "D2", "n": 2},
+        {"dump": "… 2 more rows", "n": None},
+    ]
+
+
+def test_every_column_is_described_from_the_one_map_or_where_the_table_is_built():
+    frame = pl.DataFrame({"doc_id": ["a"], "aligned_25": [0.5]})
+    described = table(frame, described={"aligned_25": "variant aligned_25's value"}).schema
+    assert [(c.name, c.type, c.description) for c in described.columns] == [
+        ("doc_id", "String", COLUMNS["doc_id"]),
+        ("aligned_25", "Float64", "variant aligned_25's value"),
+    ]
+    bare = dg.MetadataValue.table_schema(schema(frame))
+    assert undescribed_columns({"dagster/column_schema": bare}) == [
+        "dagster/column_schema: aligned_25"
+    ]
+
+
+# The tables the stages write, whose columns the metadata previews and groups show.
+WRITTEN = {
+    "raw_crawl": tables.RAW_RECORDS,
+    "quarantine": tables.QUARANTINE,
+    "scanned": tables.SCANNED,
+    "cleaned_text": tables.CLEANED,
+    "decisions": tables.DECISIONS,
+    "stages": tables.STAGES,
+    "rewrite_segments": tables.SEGMENTS,
+    "aligned_corpus": tables.ALIGNED,
+    "eval_scores": SCORES,
+    "corpus_mix by_source": MixSummary().by_source.schema,
+}
+
+
+@pytest.mark.parametrize("name", WRITTEN)
+def test_the_columns_the_stages_write_are_described(name):
+    assert undescribed(list(WRITTEN[name])) == []
+
+
+def test_the_funnel_and_the_fidelity_table_are_described():
+    stages = tables.stages_frame({})
+    corpus = pl.DataFrame(
+        {"dump": ["D"], "rejected": ["names_lost"], "numbers_kept": [1.0], "names_kept": [0.5]}
+    )
+    judged = pl.DataFrame({"dump": ["D"], "judge_accuracy": [8.0]})
+    fidelity = fidelity_by_dump(corpus, judged)  # a column per fidelity check
+    assert undescribed_columns({"funnel": funnel(stages), "fidelity": table(fidelity)}) == []
+
+
+def test_the_ablation_report_shows_inline_with_every_column_described(tmp_path):
+    settings = Settings(data_root=tmp_path)
+    lake = Lake(tmp_path)
+    for i, name in enumerate(VARIANTS):
+        scores = pl.DataFrame(
+            [
+                ("exams", "all", "", "acc", 0.25 + i / 100, 24),
+                ("exams", "subject", "Biology", "acc", 0.5 - i / 100, 8),
+                ("harmlessness", "category", "insult", "harmful_rate", 0.1, 10),
+            ],
+            schema=SCORES,
+            orient="row",
+        )
+        with lake.writer("eval_scores", variant(name)) as out:
+            out.write("scores", scores)
+    result = dg.materialize(
+        [ablation_report], resources=build_resources(settings), raise_on_error=True
+    )
+    (event,) = result.get_asset_materialization_events()
+    metadata = event.materialization.metadata
+    compared = metadata["table"]
+    assert isinstance(compared, dg.TableMetadataValue)  # a table the UI shows inline
+    assert [r.data["score"] for r in compared.records] == ["exams/acc"]
+    assert compared.records[0].data[VARIANTS[0]] == 0.25
+    assert undescribed_columns(metadata) == []
