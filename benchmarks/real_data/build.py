@@ -288,7 +288,7 @@ class AnnotatedSource:
 
 
 _WIKI_TALK = '//div[@class="mw-parser-output"]'
-_USER_TALK = f"{_WIKI_TALK}/div[2]/div"  # the talk page below its banners
+_USER_TALK = f"{_WIKI_TALK}/div[2]/div"  # holds the banners, then the threads
 _CC_TEXT = (  # the licence or deed: its title, its notices and body, and the deed's footnotes
     "//main/header/h1",
     '//main/div[@class="content"]/div[@id] | //main/div[@class="content"]/footer',
