@@ -16,6 +16,9 @@ from that repository's HEAD with `git show`. What it builds stays outside the re
     python benchmarks/real_data/build.py --out DIR \\
         --fundus PATH/fundus.git --trafilatura PATH/trafilatura.git \\
         --htmldate PATH/htmldate.git --magic_html PATH/magic-html.git \\
+        --mobileapps PATH/mediawiki-services-mobileapps.git \\
+        --discussiontools PATH/mediawiki-extensions-DiscussionTools.git \\
+        --cc_legal PATH/cc-licenses-artifacts.git --w3c_i18n PATH/i18n-drafts.git \\
         --arwiki PATH/comparableWikiCoprus.git --pud PATH/UD_Arabic-PUD.git \\
         --wikinews PATH/wild_diacritics.git
 
@@ -34,6 +37,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -213,7 +217,8 @@ def htmldate_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
 
 def _annotated_text(html: bytes, xpaths: list[str], dropped: str) -> str:
     """The text of the nodes the XPaths select, one line per node and per <br>."""
-    tree = lxml.html.fromstring(html)
+    # UTF-8, as the benchmark reads the stored page (a fragment declares no charset)
+    tree = lxml.html.fromstring(html, parser=lxml.html.HTMLParser(encoding="utf-8"))
     # scripts (ad slots) sit inside some article bodies; their code is never text
     for node in tree.xpath(
         "//script | //style | //noscript" + (f" | {dropped}" if dropped else "")
@@ -257,6 +262,171 @@ def magic_html_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
                 licence=MAGIC_HTML_LICENCE,
             ),
             repo.read(f"{MAGIC_HTML_DATA}/htmls/{key}.html"),
+        )
+
+
+# Pages of other types, annotated here the way the htmldate pages were: each page was read and
+# the XPaths of its main-text nodes written down (with the nodes inside them that are not main
+# text); the gold is the text of those nodes. The pages' licences allow this use (DATA_CARD.md).
+
+
+@dataclass(frozen=True, slots=True)
+class Annotated:
+    key: str  # the page id, after the source's name
+    path: str  # in the repository
+    url: str  # where the page was published
+    page_type: str
+    xpaths: tuple[str, ...]  # the main-text nodes, in reading order
+    dropped: str = ""  # nodes inside them that are not main text
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotatedSource:
+    repo: str  # owner/name
+    licence: str
+    pages: tuple[Annotated, ...]
+
+
+_WIKI_TALK = '//div[@class="mw-parser-output"]'
+_USER_TALK = f"{_WIKI_TALK}/div[2]/div"  # holds the banners, then the threads
+_CC_TEXT = (  # the licence or deed: its title, its notices and body, and the deed's footnotes
+    "//main/header/h1",
+    '//main/div[@class="content"]/div[@id] | //main/div[@class="content"]/footer',
+)
+# W3C's navigation, sidebar and footer are written by script; "further reading" and the
+# "read more" side notes are link lists
+_W3C_TEXT = (
+    "//header/h1",
+    '//body/p | //body/section[not(@id="endlinks" or @id="sidebarExtras")]',
+)
+_W3C_LINKS = '//div[@class="sidenote"]'
+_W3C = "https://www.w3.org/International/"
+
+ANNOTATED: dict[str, AnnotatedSource] = {
+    "mobileapps": AnnotatedSource(
+        "wikimedia/mediawiki-services-mobileapps",
+        "Apache-2.0 (repository); page text CC BY-SA 3.0 (Arabic Wikipedia)",
+        (
+            Annotated(  # Parsoid HTML of the article, revision 28762698 (2018)
+                "mathematics",
+                "test/fixtures/ar-Mathematics.html",
+                "https://ar.wikipedia.org/wiki/رياضيات",
+                "encyclopaedic",
+                # headings, paragraphs and lists of the body; not captions, formula tables,
+                # "see also", references, external links and navigation boxes (sections 22-24)
+                (
+                    "//section[@data-mw-section-id <= 21]/*[self::h2 or self::h3 or self::h4"
+                    " or self::p or self::ul or self::dl]",
+                ),
+            ),
+        ),
+    ),
+    "discussiontools": AnnotatedSource(
+        "wikimedia/mediawiki-extensions-DiscussionTools",
+        "MIT (repository); page text CC BY-SA 3.0 (Arabic Wikipedia)",
+        (
+            Annotated(  # a community announcement and its 24 replies (action=render, 2020)
+                "ip_masking",
+                "tests/cases/ar-nbsp-timezone-oldparser/ar-nbsp-timezone-oldparser.html",
+                "https://ar.wikipedia.org/wiki/ويكيبيديا:إخفاء_أرقام_الآي_بي?oldid=46583196",
+                "discussion",
+                # the posts; not the reply headings (each is the replier's name), captions,
+                # the table of contents or the "add a comment" button
+                (
+                    f"{_WIKI_TALK}/*[self::p or self::ul or self::dl"
+                    ' or contains(@class, "boilerplate")]',
+                ),
+            ),
+            Annotated(  # a user talk page: threads of messages, some bot messages (2019)
+                "user_talk",
+                "tests/cases/ar-no-paragraph-oldparser/ar-no-paragraph-oldparser.html",
+                "https://ar.wikipedia.org/wiki/نقاش_المستخدم:Khaled?oldid=45576943",
+                "discussion",
+                (_USER_TALK,),
+                # what stands above the first thread: the welcome banner, the page's header
+                # box, the community notice board and the archive box
+                f"{_USER_TALK}/*[not(preceding-sibling::h2) and not(self::h2)]",
+            ),
+        ),
+    ),
+    "cc_legal": AnnotatedSource(
+        "creativecommons/cc-licenses-artifacts",
+        "CC0-1.0 (repository: the generated creativecommons.org legal-tool pages)",
+        tuple(
+            Annotated(
+                re.sub(r"[^a-z0-9]+", "_", path.removeprefix("licenses/")),
+                f"docs/{path}.ar.html",
+                f"https://creativecommons.org/{path}.ar",
+                "legal",
+                _CC_TEXT,
+            )
+            for path in (
+                "licenses/by/4.0/legalcode",
+                "licenses/by-sa/3.0/igo/legalcode",
+                "licenses/by/3.0/eg/legalcode",
+                "licenses/by/4.0/deed",
+                "publicdomain/zero/1.0/deed",
+            )
+        ),
+    ),
+    "w3c_i18n": AnnotatedSource(
+        "w3c/i18n-drafts",
+        "W3C Document License (W3C Internationalization articles, Arabic translations)",
+        (
+            *(
+                Annotated(
+                    path.replace("/", "_").replace("-", "_"),
+                    f"{path}.ar.html",
+                    f"{_W3C}{path}.ar",
+                    "technical_article",
+                    _W3C_TEXT,
+                    _W3C_LINKS,
+                )
+                for path in (
+                    "articles/article-text-size",
+                    "getting-started/characters",
+                    "getting-started/language",
+                    "questions/qa-forms-utf-8",
+                    "questions/qa-i18n",
+                    "questions/qa-international-multilingual",
+                    "questions/qa-mono-multilingual",
+                    "questions/qa-navigation-select",
+                    "quicktips/index",
+                )
+            ),
+            Annotated(  # a hub page: short descriptions of linked articles
+                "getting_started_index",
+                "getting-started/index.ar.html",
+                f"{_W3C}getting-started/index.ar",
+                "listing",
+                ('//div[@class="content"]',),
+            ),
+        ),
+    ),
+}
+
+
+def annotated_pages(name: str, repo: Repo) -> Iterator[tuple[Page, bytes]]:
+    """The pages of one annotated source, with the gold made from their annotated XPaths."""
+    source = ANNOTATED[name]
+    commit = repo.commit()[:12]
+    for page in source.pages:
+        html = repo.read(page.path)
+        page_id = f"{name}-{page.key}"
+        yield (
+            Page(
+                id=page_id,
+                url=page.url,
+                site=urlparse(page.url).netloc,
+                page_type=page.page_type,
+                html_file=f"pages/{page_id}.html",
+                gold_text=_annotated_text(html, list(page.xpaths), page.dropped),
+                gold_kind="full",
+                gold_without=[],
+                source=f"github.com/{source.repo}@{commit}:{page.path}",
+                licence=source.licence,
+            ),
+            html,
         )
 
 
@@ -418,6 +588,7 @@ PAGE_SOURCES: dict[str, Callable[[Repo], Iterator[tuple[Page, bytes]]]] = {
     "trafilatura": trafilatura_pages,
     "htmldate": htmldate_pages,
     "magic_html": magic_html_pages,
+    **{name: partial(annotated_pages, name) for name in ANNOTATED},
 }
 CLEAN_SOURCES: dict[str, Callable[[Repo], Iterator[CleanDoc]]] = {
     "wikinews": wikinews_docs,
