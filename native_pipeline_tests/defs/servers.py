@@ -56,9 +56,7 @@ def bin_path(name: str) -> str:
 
 
 @contextmanager
-def process_group(
-    command: list[str], env: dict[str, str], log: Path
-) -> Iterator[subprocess.Popen]:
+def process_group(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
     """`command` started from the repository root in a session of its own, its output in `log`;
     the whole group (code servers and run workers are its children) stopped on exit."""
     with log.open("wb") as out:
