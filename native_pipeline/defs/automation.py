@@ -23,3 +23,13 @@ FOLLOWS_INPUTS = (
 # A GPU step that fails (a preempted node, a flaky driver) is tried again, later each time; the
 # chunked and checkpointed steps resume where they stopped.
 GPU_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+
+# What evaluates the conditions, on from the start: the sensor Dagster creates by itself is
+# stopped until someone switches it on in the UI, and a dump dropped under `make dev` would wait.
+automation_sensor = dg.AutomationConditionSensorDefinition(
+    "automation",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Runs what the automation conditions ask for: a dump's aligned corpus after its "
+    "segments or a new worker, the scores after a new checkpoint, the reports after their inputs.",
+)

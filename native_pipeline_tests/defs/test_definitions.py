@@ -95,6 +95,8 @@ def test_jobs_sensor_and_resources_load():
     assert {job.name for job in definitions.jobs} >= jobs
     assert definitions.resolve_sensor_def("landing_zone_sensor").job_name == "ingest"
     assert definitions.resolve_schedule_def("weekly_training").job_name == "train"
+    automation = definitions.resolve_sensor_def("automation")
+    assert automation.default_status == dg.DefaultSensorStatus.RUNNING  # no click needed
     assert {"lake", "cleaning", "alignment", "training", "evaluation", "sql", "pipes"} <= set(
         definitions.resources or {}
     )
