@@ -65,20 +65,22 @@ def _language(items: list, cap: int = 256) -> set[str] | None:
 
 
 def anchors(pattern: str, shortest: int = 3) -> tuple[str, ...]:
-    """The most selective set of literals one of which every match of `pattern` holds: the
-    finite run of top-level items whose shortest string is longest; () when none reaches
-    `shortest` letters (the rule is then always searched)."""
-    best: set[str] = set()
-    run: set[str] | None = {""}
+    """A small set of literals one of which every match of `pattern` holds: of the finite runs
+    of top-level items whose strings all have `shortest` letters or more, the one with the
+    fewest strings (the gate is one substring test per string); () when there is none (the
+    rule is then always searched)."""
+    candidates: list[set[str]] = []
+    run: set[str] = {""}
     for item in _parser.parse(pattern):
         part = _language([item])
         if part is None:
             run = {""}
             continue
-        run = {a + b for a in run for b in part} if run and len(run) * len(part) <= 256 else part
-        if min(map(len, run)) > min(map(len, best), default=0):
-            best = run
-    return tuple(sorted(best)) if best and min(map(len, best)) >= shortest else ()
+        run = {a + b for a in run for b in part} if len(run) * len(part) <= 256 else part
+        candidates += [c for c in (run, part) if min(map(len, c)) >= shortest]
+    if not candidates:
+        return ()
+    return tuple(sorted(min(candidates, key=lambda c: (len(c), -min(map(len, c))))))
 
 
 def _compile(source: str) -> Rule:
