@@ -88,10 +88,7 @@ def test_every_rule_is_anchored_and_the_anchors_never_hide_a_match() -> None:
             assert bool(rule.search(text)) == bool(rule.pattern.search(text)), rule.pattern
 
 
-def test_anchors_are_the_most_selective_literals_every_match_holds() -> None:
+def test_anchors_are_the_fewest_literals_every_match_holds() -> None:
     assert anchors(r"(?<!\w)(هم|هؤلاء)\s+(حشرات|جرذان)") == ("جرذان", "حشرات")
-    threats = {
-        f"س{a}{verb}{suffix}" for a in "ان" for verb in ("حرق", "قتل") for suffix in ("ك", "كم")
-    }
-    assert anchors(r"س[ان](حرق|قتل)(ك|كم)") == tuple(sorted(threats))
+    assert anchors(r"س[ان](حرق|قتل)(ك|كم)") == ("حرق", "قتل")  # not their 8 products
     assert anchors(r"يا\s+\w+") == ()  # nothing of three letters every match must hold
