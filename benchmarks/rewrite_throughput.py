@@ -25,8 +25,8 @@
      fails on seeded sampling in a batch this large ("CPU Generator does not use offset").
 5. Prints for each side the median wall time, output tokens per second, their ratio to the
    reference's, and the overhead: the extra wall time for the same segments, as the ratio of
-   the medians and as the median of each repeat's ratio (sides run back to back in a repeat). Then the roofline
-   bounds of the device.
+   the medians, and paired: each side timed right after a reference run, the median of those
+   ratios. Then the roofline bounds of the device.
 
 Greedy decoding on the same prompt ids gives each side the same tokens, so output counts are
 comparable without `ignore_eos` (the retried side generates twice).
@@ -211,10 +211,17 @@ def main() -> None:
     for run in sides.values():  # warm-up: first-call costs, loading the harm and language models
         run()
     runs: dict[str, list[tuple[float, int]]] = {side: [] for side in sides}
+    # Every other side is timed right after a run of the reference, and compared with it: a
+    # shared machine drifts by tens of per cent within a minute, less within two runs.
+    paired: dict[str, list[float]] = {side: [] for side in sides}
     for _ in range(args.repeats):
-        for side, run in sides.items():
-            llm.reset_prefix_cache()  # every run starts cold, as a new batch of segments would
-            runs[side].append(timed(run))
+        for side in list(sides)[1:]:
+            walls = []
+            for name in (RAW, side):
+                llm.reset_prefix_cache()  # every run starts cold, as a new batch of segments would
+                runs[name].append(timed(sides[name]))
+                walls.append(runs[name][-1][0])
+            paired[side].append(walls[1] / walls[0])
     backend.close()
 
     n_params = weights(folder)
@@ -232,7 +239,8 @@ def main() -> None:
     print(
         f"model: {args.model_size} preset, {n_params / 1e6:.2f} M parameters, {dtype}; "
         f"N={args.n} segments, max_tokens={args.max_tokens}, batch {batch}, "
-        f"{context:.0f} tokens of context, {args.repeats} runs per side"
+        f"{context:.0f} tokens of context, {args.repeats} runs per side "
+        "(the reference: one before each of the others)"
     )
     print(
         f"decode roofline: memory-bound {memory_bound:,.0f} tok/s (bandwidth / weight bytes x "
@@ -244,21 +252,17 @@ def main() -> None:
         "| overhead, paired |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    raw_walls = [w for w, _ in next(iter(runs.values()))]  # the first side is the reference
-    raw_wall = statistics.median(raw_walls)
-    raw_rate = next(iter(runs.values()))[-1][1] / raw_wall
+    raw_wall = statistics.median(w for w, _ in runs[RAW])
+    raw_rate = runs[RAW][-1][1] / raw_wall
     for side, results in runs.items():
         walls = [w for w, _ in results]
         wall = statistics.median(walls)
         tokens = results[-1][1]  # greedy: the same in every run
         rate = tokens / wall
-        # Each repeat runs every side back to back: the median of the per-repeat ratios cancels
-        # the machine's slow drifts that the ratio of medians keeps.
-        paired = statistics.median(w / r for w, r in zip(walls, raw_walls, strict=True))
+        pair = (statistics.median(paired[side]) - 1) * 100 if paired[side] else 0.0
         print(
             f"| {side} | {wall:.2f} ({min(walls):.2f}-{max(walls):.2f}) | {tokens} | {rate:,.0f} "
-            f"| {rate / raw_rate:.3f} | {(wall / raw_wall - 1) * 100:+.1f} % "
-            f"| {(paired - 1) * 100:+.1f} % |"
+            f"| {rate / raw_rate:.3f} | {(wall / raw_wall - 1) * 100:+.1f} % | {pair:+.1f} % |"
         )
 
 
