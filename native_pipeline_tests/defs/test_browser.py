@@ -240,6 +240,10 @@ class Pages:
         return self.wait.until(seen.visibility_of_element_located(DIALOG))
 
     def close_dialog(self) -> None:
+        """Closes the dialog `metadata` opened for an entry shown as Markdown; inline entries
+        (tables) open none."""
+        if not self.browser.find_elements(*DIALOG):
+            return
         self.browser.find_element(By.XPATH, "//button[normalize-space()='Close']").click()
         self.wait.until(seen.invisibility_of_element_located(DIALOG))
 
