@@ -3,8 +3,8 @@
     python benchmarks/cleaning_memory.py --gb 1.0 [--gb 0.3 ...] [--work benchmarks/.work/memory]
 
 For each size: builds the dump with make_big_crawl (compressed GB), runs native_pipeline on it in
-a child process exactly as cleaning_throughput.py does (`--child ours`: the Dagster job `main`
-in process, workers=2), and
+a child process exactly as cleaning_throughput.py does (`--child ours`: the Dagster job `ingest`
+cut down to raw_crawl → cleaned_text, in process, workers=2), and
 samples the resident set size of the whole process tree (the child plus its worker processes,
 summed) every 0.2 s with psutil from a thread of this process, which is not counted.
 

@@ -9,8 +9,8 @@
      tokenizer (spaCy blank "ar") and Arabic stop words. No language filter: datatrove's needs a
      downloaded fastText model.
    - native_pipeline: exactly the two assets that are its cleaning stage, raw_crawl →
-     cleaned_text, materialised in process for the dump's partition (the job `main` cut down to
-     them: no SQL checks, no other asset), with workers=2, once with the configured extractor
+     cleaned_text, materialised in process for the dump's partition (the job `ingest` cut down
+     to them: no SQL checks, no other asset), with workers=2, once with the configured extractor
      (`scored`: resiliparse with Arabic block scoring) and once with trafilatura.
 3. Prints a markdown table: input records / wall seconds, kept documents, per-step times.
 
@@ -131,7 +131,7 @@ def run_ours(dump: Path, work: Path, library: str) -> dict[str, Any]:
 
     job = (
         defs()
-        .resolve_job_def("main")
+        .resolve_job_def("ingest")
         .get_subset(
             asset_selection={dg.AssetKey(name) for name in STAGE}, asset_check_selection=set()
         )

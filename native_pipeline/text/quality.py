@@ -365,7 +365,8 @@ class C4Filter(Filter):
                 kept.append("")  # keep paragraph breaks for the repetition filter
                 continue
             n_lines += 1
-            if any(p in fold(line) for p in LOREM_PHRASES):
+            folded = fold(line)
+            if any(p in folded for p in LOREM_PHRASES):
                 return "c4:lorem_ipsum", 1.0
             if _has_code_braces(line):
                 return "c4:curly_bracket", 1.0

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pickle
 
 from native_pipeline.text.blocks import Document
-from native_pipeline.text.normalize import Normalizer, fold, normalize, words
+from native_pipeline.text.normalize import FOLD_TABLE, Normalizer, fold, normalize, words
 
 
 def test_normalize_removes_tatweel_and_invisible_controls() -> None:
@@ -36,6 +36,13 @@ def test_fold_matching_key() -> None:
     assert fold("عـــربي") == "عربي"
     assert fold("ABC ٢٠٢٤ ۱۴۰۳") == "abc 2024 1403"
     assert fold("ء") == "ء"  # the lone hamza is a letter and stays
+
+
+def test_fold_is_its_table_on_every_character_and_mixed_text() -> None:
+    every = "".join(map(chr, range(0x20, 0x0800))) + "".join(map(chr, range(0xFB50, 0xFF00)))
+    mixed = "قالَ الوزيرُ: «ارتفعت الأسعار ٢٫٣٪» وأُغلقت المدرسةُ في ۱۴۰۲ ـــ Ünïcode ABC إلى آخره ئؤ"
+    for text in (every, mixed, every[::-1], ""):
+        assert fold(text) == text.translate(FOLD_TABLE).lower()
 
 
 def test_words_split_on_arabic_punctuation_and_keep_diacritics() -> None:
