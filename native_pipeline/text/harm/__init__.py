@@ -79,16 +79,17 @@ class WithLexicon:
         self.categories = tuple(c for c in CATEGORIES if c in backend.categories or c in self.rules)
 
     def score(self, texts: list[str]) -> list[dict[str, float]]:
+        return self.lift(texts, self.backend.score(texts))
+
+    def lift(self, texts: Sequence[str], scores: list[dict[str, float]]) -> list[dict[str, float]]:
+        """`scores` of `texts`, each category a rule matches raised to the rules' score."""
         from native_pipeline.text.harm.lexicon import matches
 
         out = []
-        for text, scores in zip(texts, self.backend.score(texts), strict=True):
+        for text, row in zip(texts, scores, strict=True):
             hits = matches(text, self.rules)
-            out.append(
-                complete({c: max(scores[c], self.score_on_match * (c in hits)) for c in CATEGORIES})
-                if hits
-                else scores
-            )
+            lifted = {c: max(row[c], self.score_on_match * (c in hits)) for c in CATEGORIES}
+            out.append(complete(lifted) if hits else row)
         return out
 
 
@@ -147,14 +148,17 @@ def text_harm(
 ) -> list[dict[str, float]]:
     """Category scores of each text: the maximum over its chunks, all scored in one call."""
     scorer = scorer or make_scorer()
+    # The written rules read each text whole, once: a phrase is found wherever chunks cut it,
+    # and a long document costs one pass instead of one per chunk.
+    model = scorer.backend if isinstance(scorer, WithLexicon) else scorer
     pieces = [chunks(text, chunk_chars) for text in texts]
-    flat = scorer.score([chunk for text_chunks in pieces for chunk in text_chunks])
+    flat = model.score([chunk for text_chunks in pieces for chunk in text_chunks])
     scores, start = [], 0
     for text_chunks in pieces:
         rows = flat[start : start + len(text_chunks)]
         start += len(text_chunks)
         scores.append({key: max(row[key] for row in rows) for key in HARM_KEYS})
-    return scores
+    return scorer.lift(texts, scores) if isinstance(scorer, WithLexicon) else scores
 
 
 class HarmScorer(Block):
