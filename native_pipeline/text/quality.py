@@ -36,8 +36,9 @@ _LAST_SENTENCE_END = re.compile(
 _ELLIPSES = ("...", "…")
 _BULLETS = ("•", "-", "*", "–", "▪", "●", "·", "►")
 # Braces that hold code, not a quotation: a program's or a style sheet's punctuation inside,
-# no Arabic letter inside, or a brace that does not close on its line.
-_BRACES = re.compile(r"\{[^{}]*\}|[{}]")
+# no Arabic letter inside, or a brace that does not close on its line. Doubled braces are one
+# pair: a wiki template named in prose ("{{مستخدم أوب}}") is a mention, "{{cite|url=…}}" code.
+_BRACES = re.compile(r"\{\{[^{}]*\}\}|\{[^{}]*\}|[{}]")
 _CODE_IN_BRACES = re.compile(r"[;=<>$\\|&]")
 _ARABIC_LETTER = re.compile(r"[\u0621-\u064a]")
 # A figure: digits (any script) with decimal, thousands, date or ratio separators and an
@@ -109,7 +110,7 @@ def _is_list_item(line: str) -> bool:
 
 def _has_code_braces(line: str) -> bool:
     for span in _BRACES.findall(line):
-        inside = span[1:-1]
+        inside = span.strip("{}")
         if len(span) == 1 or _CODE_IN_BRACES.search(inside) or not _ARABIC_LETTER.search(inside):
             return True
     return False

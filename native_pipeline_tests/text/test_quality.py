@@ -301,6 +301,7 @@ def test_c4_takes_braces_around_arabic_words_as_quotation_marks() -> None:
         + "\nوأعلن تنظيم {داعش} مسؤوليته عن الهجوم في بيان نشره على مواقعه."
         + "\nواستشهد الخطيب بقوله تعالى: {وَتَعَاوَنُوا عَلَى الْبِرِّ وَالتَّقْوَى}"
         + "\nوختم بقوله تعالى: ﴿إِنَّ مَعَ الْعُسْرِ يُسْرًا﴾"
+        + "\nوأشار أحد المحررين إلى القالب {{مستخدم أوب}} في رده على الاقتراح."
     )
     kept, reason, _ = run(C4Filter(), text)
     assert reason is None
@@ -314,6 +315,7 @@ def test_c4_takes_braces_around_arabic_words_as_quotation_marks() -> None:
         "if (window.innerWidth < 600) { menu.hide(); }",
         "var config = {",
         "مرحبا {{user_name}}، لديك رسائل جديدة في صندوق الوارد.",
+        "انظر المصدر {{استشهاد ويب|مسار=https://a.example|عنوان=الخبر}} للمزيد.",
     ],
 )
 def test_c4_still_removes_code_braces(code: str) -> None:
