@@ -36,7 +36,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlparse
@@ -50,14 +50,18 @@ DEFAULT_OUT = Path(__file__).resolve().parents[1] / ".work" / "real_data"
 class Page:
     id: str
     url: str
-    site: str
     page_type: str
-    html_file: str
     gold_text: str
     gold_kind: str
     gold_without: list[str]
     source: str
     licence: str
+    site: str = field(init=False)  # the URL's host
+    html_file: str = field(init=False)  # where the page's HTML is kept, beside pages.jsonl
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "site", urlparse(self.url).netloc)
+        object.__setattr__(self, "html_file", f"pages/{self.id}.html")
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +129,7 @@ def fundus_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
                 Page(
                     id=page_id,
                     url=info["url"],
-                    site=urlparse(info["url"]).netloc,
                     page_type="news",
-                    html_file=f"pages/{page_id}.html",
                     gold_text=gold,
                     gold_kind="full",
                     gold_without=[],
@@ -153,9 +155,7 @@ def trafilatura_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
             Page(
                 id=page_id,
                 url=url,
-                site=urlparse(url).netloc,
                 page_type="news_interview",
-                html_file=f"pages/{page_id}.html",
                 gold_text="\n".join(case["with"]),
                 gold_kind="snippets",
                 gold_without=case["without"],
@@ -202,9 +202,7 @@ def htmldate_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
             Page(
                 id=page_id,
                 url=urls[name],
-                site=urlparse(urls[name]).netloc,
                 page_type="news",
-                html_file=f"pages/{page_id}.html",
                 gold_text=_annotated_text(html, [_HEADLINE, paragraphs], dropped),
                 gold_kind="full",
                 gold_without=[],
@@ -251,9 +249,7 @@ def magic_html_pages(repo: Repo) -> Iterator[tuple[Page, bytes]]:
             Page(
                 id=page_id,
                 url=case["url"],
-                site=urlparse(case["url"]).netloc,
                 page_type="news",
-                html_file=f"pages/{page_id}.html",
                 gold_text=case["content"],
                 gold_kind="full",
                 gold_without=[],
@@ -417,9 +413,7 @@ def annotated_pages(name: str, repo: Repo) -> Iterator[tuple[Page, bytes]]:
             Page(
                 id=page_id,
                 url=page.url,
-                site=urlparse(page.url).netloc,
                 page_type=page.page_type,
-                html_file=f"pages/{page_id}.html",
                 gold_text=_annotated_text(html, list(page.xpaths), page.dropped),
                 gold_kind="full",
                 gold_without=[],
