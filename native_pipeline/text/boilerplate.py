@@ -15,8 +15,9 @@ article text in it (boilerpipe's and jusText's idea, with Arabic features):
 - sentence punctuation: prose ends sentences, menus and bylines do not;
 - headline lists: headings or headline-long links in a row with no prose between them.
 
-When the main-content pass leaves no article (resiliparse sometimes drops the element that
-holds it), the whole page is scored instead.
+When the main-content pass leaves little article (resiliparse sometimes drops the element that
+holds it, or a hub page's linked titles with their descriptions), the whole page is scored too,
+and its region taken if it holds three times the article text.
 """
 
 from __future__ import annotations
@@ -63,7 +64,11 @@ class Weights:
     # inline "read also" list does not split an article
     free_link_words: int = 2
     max_link_penalty: float = 40.0
-    min_region_words: int = 20  # less article text than this: score the whole page instead
+    min_region_words: int = 20  # less article text than this is no article
+    # A shorter region is checked against the whole page's: resiliparse's rules can drop the
+    # element holding the article, or read a list of linked titles with descriptions as
+    # navigation (a site's hub page)
+    recheck_region_words: int = 100
     min_list_headings: int = 3  # titles in a row, no prose between: a headline list
     min_headline_words: int = 4  # a link block this long is a headline (shorter: a button)
     title_bonus: float = 20.0  # an unlinked <h1> (the page's own title) pulls the region to it
@@ -249,7 +254,7 @@ def _marked(tree: HTMLTree, main_content: bool) -> str:
 def extract(tree: HTMLTree, weights: Weights) -> str:
     """Main text of a parsed page, one paragraph a line."""
     kept, total = select(blocks(_marked(tree, main_content=True)), weights)
-    if total < weights.min_region_words:
+    if total < weights.recheck_region_words:
         whole, whole_total = select(blocks(_marked(tree, main_content=False)), weights)
         # a short article the pass did find is not traded for boilerplate prose it removed
         if whole_total >= max(weights.min_region_words, 3 * total):

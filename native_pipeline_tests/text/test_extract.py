@@ -270,6 +270,30 @@ ARTICLE_IN_DROPPED_ELEMENT = _page(
     '<div class="foot"><a href="/">الرئيسية</a></div>'
 )
 
+# A site's hub page: an introduction, then linked titles each with a sentence about it.
+# resiliparse's main-content pass reads the list as navigation and keeps the introduction only.
+GUIDES = [
+    (
+        "دليل الكتابة من اليمين إلى اليسار",
+        "كيف تعرض الصفحة النصوص العربية والعبرية في اتجاهها الصحيح؟",
+    ),
+    ("ترميز الحروف", "ما الترميز الذي نختاره للصفحات، ولماذا يوصى باستخدام الترميز الموحد؟"),
+    ("اللغة في الصفحات", "كيف نصرح بلغة المحتوى حتى تختار المتصفحات الخطوط والقواعد المناسبة له؟"),
+    ("الأسماء الشخصية", "كيف تختلف الأسماء بين البلدان، وما أثر ذلك على تصميم الاستمارات؟"),
+    ("التواريخ والأوقات", "ما المفاهيم التي يحتاجها من يتعامل مع المناطق الزمنية في التطبيقات؟"),
+    ("حجم النصوص", "لماذا تحتاج النصوص المترجمة إلى مساحة أكبر من النص الأصلي في التصميم؟"),
+    ("الخطوط العربية", "كيف نختار خطا يعرض الحروف العربية وعلامات التشكيل بوضوح على الشاشات؟"),
+    ("الأرقام", "متى نكتب الأرقام العربية ومتى نكتب الأرقام الهندية في الصفحات العربية؟"),
+    ("القوائم المنسدلة", "كيف نعرض قائمة اللغات حتى يجد كل زائر لغته بسهولة في الموقع؟"),
+]
+HUB_INTRO = "موارد لمن يبدأ في تدويل مواقع الويب، مرتبة من المفاهيم إلى التطبيق."
+HUB_PAGE = _page(
+    f'<div class="main"><h1>دليل البداية في التدويل</h1><p>{HUB_INTRO}</p><ul>'
+    + "".join(f'<li><a href="/g/{i}">{t}</a><br>{d}</li>' for i, (t, d) in enumerate(GUIDES))
+    + "</ul></div>",
+    title="دليل البداية في التدويل",
+)
+
 
 def _extract(html: str) -> str:
     [doc] = _run(Extractor(library="scored"), _html(html))
@@ -302,6 +326,12 @@ def test_short_article_chosen_over_longer_boilerplate_prose() -> None:
 def test_article_found_when_main_content_pass_drops_it() -> None:
     text = _extract(ARTICLE_IN_DROPPED_ELEMENT)
     assert token_prf(text, "\n".join(NEWS))[1] == 1.0
+
+
+def test_hub_page_keeps_the_descriptions_of_its_links() -> None:
+    lines = _extract(HUB_PAGE).split("\n")
+    assert HUB_INTRO in lines
+    assert all(description in lines for _, description in GUIDES)
 
 
 # ---- The block scorer's parts ----
