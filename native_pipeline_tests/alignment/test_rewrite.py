@@ -216,6 +216,14 @@ def test_policy_removes_furniture_fixes_punctuation_and_drops_harmful_sentences(
     assert clean.unchanged and clean.status == "valid"
 
 
+def test_policy_leaves_a_clean_segment_as_it_was_and_a_removed_paragraph_leaves_no_gap():
+    # Paragraph breaks and a line that opens with an ellipsis are the text, not format.
+    clean = f"{CLEAN}\n\n... {CLEAN}\n\n{CLEAN}"
+    harmful = f"{CLEAN}\n\n{HARMFUL}\n\n... {CLEAN}"
+    out = PolicyRewriter().rewrite([clean, harmful], Sampling())
+    assert [unwrap(c.text) for c in out] == [clean, f"{CLEAN}\n\n... {CLEAN}"]
+
+
 def test_policy_parts():
     assert is_furniture("تابعونا على تويتر وفيسبوك")
     assert not is_furniture(CLEAN + " " + "تابعونا على تويتر" + " " + CLEAN)  # a long line is text

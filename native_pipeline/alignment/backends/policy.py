@@ -58,7 +58,10 @@ _FIXES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(rf"([،؛؟!])(?=[{_ARABIC}])"), r"\1 "),  # a space after a mark
     (re.compile(r"[ \t]{2,}"), " "),
 )
-_SENTENCE = re.compile(r"[^.!?؟\n]+[.!?؟]*")
+# Text up to and with its end marks, or a last run without any: every character of a line
+# is in one sentence, so a line that starts with "..." keeps it.
+_SENTENCE = re.compile(r"[^.!?؟\n]*[.!?؟]+|[^.!?؟\n]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def is_furniture(line: str) -> bool:
@@ -101,6 +104,16 @@ class PolicyRewriter:
         )
         out = []
         for seg in sentences:
-            kept = ["".join(s for s in line if not next(harmful)).strip() for line in seg]
-            out.append(Completion(wrap("\n".join(line for line in kept if line))))
+            kept, removed = [], False
+            for line in seg:
+                flagged = [next(harmful) for _ in line]
+                rest = "".join(s for s, f in zip(line, flagged, strict=True) if not f)
+                removed |= any(flagged)
+                # blank lines stay: a clean segment keeps its paragraphs as they were
+                if rest.strip() or not line:
+                    kept.append(rest.strip() if any(flagged) else rest)
+            text = "\n".join(kept)
+            if removed:  # a paragraph removed whole leaves one break, not two
+                text = _BLANK_LINES.sub("\n\n", text).strip("\n")
+            out.append(Completion(wrap(text)))
         return out
