@@ -97,7 +97,9 @@ def fit(
     weights, bias, platt, report = [], [], [], {}
     for i, head in enumerate(HEADS):
         model = LogisticRegression(C=options.c, max_iter=2000, random_state=seed)
-        model.fit(x[fit_rows], y[fit_rows, i], sample_weight=class_balanced(w[fit_rows], y[fit_rows, i]))
+        model.fit(
+            x[fit_rows], y[fit_rows, i], sample_weight=class_balanced(w[fit_rows], y[fit_rows, i])
+        )
         logit = model.decision_function(x[held])
         curve = LogisticRegression(C=1e6).fit(logit[:, None], y[held, i], sample_weight=w[held])
         weights.append(model.coef_[0])
@@ -145,7 +147,13 @@ def main() -> None:
     size_kib = args.out.stat().st_size / 1024
     print(
         json.dumps(
-            {"rows": len(rows), "train": args.train, **asdict(options), **report, "kib": round(size_kib)}
+            {
+                "rows": len(rows),
+                "train": args.train,
+                **asdict(options),
+                **report,
+                "kib": round(size_kib),
+            }
         )
     )
 

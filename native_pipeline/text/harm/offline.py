@@ -107,7 +107,9 @@ class Featurizer:
                 indices += [offset + _bucket(f"{a} {b}", self.word_bits) for a, b in pairwise(toks)]
             if self.marks:
                 # "\x01" keeps a mark's bucket apart from a word's that hashes the same text.
-                indices += [offset + _bucket("\x01" + m, self.word_bits) for m in _MARK.findall(cleaned)]
+                indices += [
+                    offset + _bucket("\x01" + m, self.word_bits) for m in _MARK.findall(cleaned)
+                ]
             indptr.append(len(indices))
         counts = csr_matrix(
             (np.ones(len(indices), dtype=np.float32), indices, indptr),
