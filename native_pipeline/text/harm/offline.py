@@ -165,7 +165,7 @@ def load(path: Path | str = MODEL_PATH) -> OfflineModel:
         if version > FORMAT or len(shape) != {1: 4, 2: 5}.get(version):
             raise ValueError(
                 f"{path}: model file format {version} with shape {shape} is not one this code "
-                f"reads (format {FORMAT} or older): retrain it with benchmarks/harm/train_offline.py"
+                f"reads (format {FORMAT} or older); retrain it: benchmarks/harm/train_offline.py"
             )
         char_bits, word_bits, char_min, char_max, marks = [*shape, 0][:5]
         featurizer = Featurizer(char_bits, word_bits, char_min, char_max, bool(marks))
