@@ -36,6 +36,7 @@ class Options:
     char_max: int = 5
     word_bits: int = 17  # 0: characters only
     marks: bool = False  # emoji and punctuation as tokens
+    loose: bool = False  # merge letters that dialects swap (ظ ض, ذ د, ث ت)
 
     def featurizer(self) -> Featurizer:
         return Featurizer(
@@ -43,6 +44,7 @@ class Options:
             char_min=self.char_min,
             char_max=self.char_max,
             marks=self.marks,
+            loose=self.loose,
         )
 
 

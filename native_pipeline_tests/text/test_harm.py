@@ -127,6 +127,9 @@ def test_mark_tokens_and_a_characters_only_featurizer() -> None:
     assert chars.size == 1 << 12 == chars.transform([INSULT]).shape[1]
     with pytest.raises(ValueError, match="word_bits"):
         Featurizer(word_bits=0, marks=True)
+    loose = Featurizer(char_bits=12, word_bits=10, loose=True)
+    a, b = loose.transform(["هذا ظالم", "هدا ضالم"]).toarray()  # dialect spelling, same words
+    np.testing.assert_allclose(a, b)
 
 
 def test_a_format_1_file_loads_and_an_unknown_format_is_refused(tmp_path: Path) -> None:

@@ -27,12 +27,15 @@ from native_pipeline.text.normalize import fold, words
 MODEL_PATH = Path(__file__).with_name("offline_model.npz")
 HEADS = ("offensive", "hate")
 # Version of the model file's `shape` field: 1 = [char_bits, word_bits, char_min, char_max];
-# 2 adds `marks`. A version-1 file (no `version` key) loads with marks off, as it was trained.
+# 2 adds `marks` and `loose`. A version-1 file (no `version` key) loads with both off, as it
+# was trained.
 FORMAT = 2
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _REPEAT = re.compile(r"(.)\1{2,}")  # "ههههه" and "كلبببب" -> two letters
 _MARK = re.compile(r"[^\w\s]")  # emoji and punctuation, one character each
+# Letters that dialects pronounce, and so often write, as another: ظ as ض, ذ as د, ث as ت.
+_LOOSE = str.maketrans("ظذث", "ضدت")
 
 
 def _clean(text: str) -> str:
@@ -54,13 +57,15 @@ class Featurizer:
     """Counts of hashed character n-grams (inside each word, padded with spaces, as sklearn's
     `char_wb`) and of hashed word unigrams and bigrams, each block log-scaled and L2-normed.
     `word_bits=0`: no word block. `marks`: emoji and punctuation marks ("؟", "!", "😡") count
-    in the word block as tokens of their own (dialect-free signals of tone)."""
+    in the word block as tokens of their own (dialect-free signals of tone). `loose`: letters
+    that dialects swap are merged first (see _LOOSE)."""
 
     char_bits: int = 18
     word_bits: int = 17
     char_min: int = 2
     char_max: int = 5
     marks: bool = False
+    loose: bool = False
     # Each distinct word's feature ids (its n-grams and itself): words repeat across texts and
     # batches, so each is cut and hashed once. Started afresh past MAX_WORDS words.
     cache: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
@@ -77,7 +82,8 @@ class Featurizer:
     @property
     def shape(self) -> list[int]:
         """What the model file stores to rebuild this featurizer (see FORMAT)."""
-        return [self.char_bits, self.word_bits, self.char_min, self.char_max, int(self.marks)]
+        f = [self.char_bits, self.word_bits, self.char_min, self.char_max]
+        return [*f, int(self.marks), int(self.loose)]
 
     def _word_ids(self, word: str) -> list[int]:
         padded = f" {word} "
@@ -96,7 +102,7 @@ class Featurizer:
         offset = 1 << self.char_bits
         indptr, indices = [0], []
         for text in texts:
-            cleaned = _clean(text)
+            cleaned = _clean(text).translate(_LOOSE) if self.loose else _clean(text)
             toks = words(cleaned)
             for tok in toks:
                 ids = self.cache.get(tok)
@@ -162,13 +168,13 @@ def load(path: Path | str = MODEL_PATH) -> OfflineModel:
     with np.load(path) as data:
         version = int(data["version"]) if "version" in data else 1
         shape = [int(v) for v in data["shape"]]
-        if version > FORMAT or len(shape) != {1: 4, 2: 5}.get(version):
+        if version > FORMAT or len(shape) != {1: 4, 2: 6}.get(version):
             raise ValueError(
                 f"{path}: model file format {version} with shape {shape} is not one this code "
                 f"reads (format {FORMAT} or older); retrain it: benchmarks/harm/train_offline.py"
             )
-        char_bits, word_bits, char_min, char_max, marks = [*shape, 0][:5]
-        featurizer = Featurizer(char_bits, word_bits, char_min, char_max, bool(marks))
+        char_bits, word_bits, char_min, char_max, marks, loose = [*shape, 0, 0][:6]
+        featurizer = Featurizer(char_bits, word_bits, char_min, char_max, bool(marks), bool(loose))
         weights = data["weights"].astype(np.float32)
         if weights.shape != (featurizer.size, len(HEADS)):
             raise ValueError(f"{path}: weights of shape {weights.shape} do not fit the featurizer")
