@@ -43,11 +43,6 @@ def _clean(text: str) -> str:
     return _REPEAT.sub(r"\1\1", fold(_URL.sub(" ", text)))
 
 
-def tokens(text: str) -> list[str]:
-    """The words of `_clean(text)`."""
-    return words(_clean(text))
-
-
 def _bucket(gram: str, bits: int) -> int:
     return zlib.crc32(gram.encode()) & ((1 << bits) - 1)
 
