@@ -125,8 +125,10 @@ def test_mark_tokens_and_a_characters_only_featurizer() -> None:
     np.testing.assert_allclose(shout, shout_more)  # repeated marks are cut to two, like letters
     chars = Featurizer(char_bits=12, word_bits=0)
     assert chars.size == 1 << 12 == chars.transform([INSULT]).shape[1]
-    with pytest.raises(ValueError, match="word_bits"):
-        Featurizer(word_bits=0, marks=True)
+    # Without a word block, marks count among the characters.
+    chars_marks = Featurizer(char_bits=12, word_bits=0, marks=True)
+    a, b = chars_marks.transform(["انت غبي", "انت غبي!!"]).toarray()
+    assert a.shape == (1 << 12,) and not np.allclose(a, b)
     loose = Featurizer(char_bits=12, word_bits=10, loose=True)
     a, b = loose.transform(["هذا ظالم", "هدا ضالم"]).toarray()  # dialect spelling, same words
     np.testing.assert_allclose(a, b)

@@ -52,7 +52,8 @@ class Featurizer:
     """Counts of hashed character n-grams (inside each word, padded with spaces, as sklearn's
     `char_wb`) and of hashed word unigrams and bigrams, each block log-scaled and L2-normed.
     `word_bits=0`: no word block. `marks`: emoji and punctuation marks ("؟", "!", "😡") count
-    in the word block as tokens of their own (dialect-free signals of tone). `loose`: letters
+    as tokens of their own (dialect-free signals of tone), in the word block if there is one,
+    else in the character block. `loose`: letters
     that dialects swap are merged first (see _LOOSE)."""
 
     char_bits: int = 18
@@ -65,10 +66,6 @@ class Featurizer:
     # batches, so each is cut and hashed once. Started afresh past MAX_WORDS words.
     cache: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
     MAX_WORDS: ClassVar[int] = 500_000
-
-    def __post_init__(self) -> None:
-        if self.marks and not self.word_bits:
-            raise ValueError("marks are counted in the word block: they need word_bits > 0")
 
     @property
     def size(self) -> int:
@@ -95,6 +92,7 @@ class Featurizer:
         if len(self.cache) > self.MAX_WORDS:
             self.cache.clear()
         offset = 1 << self.char_bits
+        mark_offset, mark_bits = (offset, self.word_bits) if self.word_bits else (0, self.char_bits)
         indptr, indices = [0], []
         for text in texts:
             cleaned = _clean(text).translate(_LOOSE) if self.loose else _clean(text)
@@ -107,9 +105,9 @@ class Featurizer:
             if self.word_bits:
                 indices += [offset + _bucket(f"{a} {b}", self.word_bits) for a, b in pairwise(toks)]
             if self.marks:
-                # "\x01" keeps a mark's bucket apart from a word's that hashes the same text.
+                # "\x01" keeps a mark's bucket apart from an n-gram's that hashes the same text.
                 indices += [
-                    offset + _bucket("\x01" + m, self.word_bits) for m in _MARK.findall(cleaned)
+                    mark_offset + _bucket("\x01" + m, mark_bits) for m in _MARK.findall(cleaned)
                 ]
             indptr.append(len(indices))
         counts = csr_matrix(
