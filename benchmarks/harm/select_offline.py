@@ -9,9 +9,9 @@ harm_max >= 0.8; and the share of clean news chunks (/work/realdata/clean.jsonl,
 the labelled sets) flagged at 0.5 and 0.8, averaged over the three fold models.
 
 Rule, fixed before any run: the chosen candidate has the highest mean harm_max ROC-AUC over
-the three folds among those flagging at most 5 % of the news at 0.8; it replaces the shipped
-configuration only if that mean beats the shipped one's by 0.01 or more. The six unseen sets are
-never read here.
+the three folds among those flagging at most 5 % of the news at 0.8 (a tie, to the printed
+three decimals: the one flagging less news at 0.5); it replaces the shipped configuration only
+if that mean beats the shipped one's by 0.01 or more. The six unseen sets are never read here.
 
     python benchmarks/harm/select_offline.py "c=4" "c=1 balance_datasets=1" "word_bits=0" ...
 """
