@@ -30,12 +30,12 @@ TRAIN_SETS = ("mpold", "mlma", "saudi_hate")
 
 @dataclass(frozen=True)
 class Options:
-    c: float = 4.0  # inverse L2 strength
-    balance_datasets: bool = False  # each training set weighs the same, whatever its size
-    char_min: int = 2
-    char_max: int = 5
-    word_bits: int = 17  # 0: characters only
-    marks: bool = False  # emoji and punctuation as tokens
+    c: float = 1.0  # inverse L2 strength
+    balance_datasets: bool = True  # each training set weighs the same, whatever its size
+    char_min: int = 3
+    char_max: int = 6
+    word_bits: int = 0  # 0: characters only
+    marks: bool = True  # emoji and punctuation as tokens
     loose: bool = False  # merge letters that dialects swap (ظ ض, ذ د, ث ت)
 
     def featurizer(self) -> Featurizer:
