@@ -1,11 +1,14 @@
-"""The `offline` harm scorer: hashed character and word n-grams, two calibrated linear heads.
+"""The `offline` harm scorer: hashed character n-grams (words and marks optional), two
+calibrated linear heads.
 
 Trained by `benchmarks/harm/train_offline.py` on public labelled Arabic posts (see its data
-card); the model file holds only the weights, so loading it needs numpy alone, and scoring a
-batch is one sparse matrix product. Heads: `offensive` (insults, abuse, profanity, hate) and
-`hate` (offensive language aimed at a group or at a person for who they are). Each head's raw
-probability is mapped through a Platt curve fitted on held-out posts, so 0.8 means about four
-in five such posts are offensive (or hateful) as labelled by people.
+card); the model file holds only the weights and the featurizer's shape, so loading it needs
+numpy alone, and scoring a batch is one sparse matrix product. Heads: `offensive` (insults,
+abuse, profanity, hate) and `hate` (offensive language aimed at a group or at a person for who
+they are). Each head's raw probability is mapped through a Platt curve fitted on held-out posts
+(each training set weighing the same), so 0.8 means about four in five such posts of those sets
+are offensive (or hateful) as labelled by people; on other sets it means less (see
+docs/benchmarks/real_data.md).
 """
 
 from __future__ import annotations
