@@ -3,7 +3,7 @@ calibrated linear heads.
 
 Trained by `benchmarks/harm/train_offline.py` on public labelled Arabic posts (see its data
 card); the model file holds only the weights and the featurizer's shape, so loading it needs
-numpy alone, and scoring a batch is one sparse matrix product. Heads: `offensive` (insults,
+numpy and scipy only, and scoring a batch is one sparse matrix product. Heads: `offensive` (insults,
 abuse, profanity, hate) and `hate` (offensive language aimed at a group or at a person for who
 they are). Each head's raw probability is mapped through a Platt curve fitted on held-out posts
 (each training set weighing the same), so 0.8 means about four in five such posts of those sets
