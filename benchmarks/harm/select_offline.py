@@ -8,10 +8,11 @@ offensive head alone, of the hate head for hate vs the rest, and the recall of h
 harm_max >= 0.8; and the share of clean news chunks (/work/realdata/clean.jsonl, not one of
 the labelled sets) flagged at 0.5 and 0.8, averaged over the three fold models.
 
-Rule, fixed before any run (the tie-break added at the first tie): the chosen candidate has the highest mean harm_max ROC-AUC over
-the three folds among those flagging at most 5 % of the news at 0.8 (a tie, to the printed
-three decimals: the one flagging less news at 0.5); it replaces the shipped configuration only
-if that mean beats the shipped one's by 0.01 or more. The six unseen sets are never read here.
+Rule, fixed before any run (the tie-break added at the first tie): the chosen candidate has
+the highest mean harm_max ROC-AUC over the three folds among those flagging at most 5 % of the
+news at 0.8 (a tie, to the printed three decimals: the one flagging less news at 0.5); it
+replaces the shipped configuration only if that mean beats the shipped one's by 0.01 or more.
+The six unseen sets are never read here.
 
     python benchmarks/harm/select_offline.py "c=4" "c=1 balance_datasets=1" "word_bits=0" ...
 """
