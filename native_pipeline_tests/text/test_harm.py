@@ -17,7 +17,7 @@ from native_pipeline.text.harm import (
     make_scorer,
     text_harm,
 )
-from native_pipeline.text.harm.offline import Featurizer, bundled, load
+from native_pipeline.text.harm.offline import Featurizer, OfflineModel, bundled, load
 
 NEUTRAL = "الطقس اليوم جميل والسماء صافية، وخرجت العائلات إلى الحدائق العامة."
 INSULT = "يا حمار يا غبي يا ابن الكلب يا حقير"
@@ -115,3 +115,36 @@ def test_a_saved_model_loads_and_scores_the_same(tmp_path: Path) -> None:
         [s["harm_max"] for s in make_scorer().score(texts)],
         atol=1e-6,
     )
+
+
+def test_mark_tokens_and_a_characters_only_featurizer() -> None:
+    marks = Featurizer(char_bits=12, word_bits=10, marks=True)
+    plain, shout, shout_more = marks.transform(["انت غبي", "انت غبي!!", "انت غبي!!!!!"]).toarray()
+    assert (plain[: 1 << 12] == shout[: 1 << 12]).all()  # marks live in the word block only
+    assert not np.allclose(plain, shout)
+    np.testing.assert_allclose(shout, shout_more)  # repeated marks are cut to two, like letters
+    chars = Featurizer(char_bits=12, word_bits=0)
+    assert chars.size == 1 << 12 == chars.transform([INSULT]).shape[1]
+    # Without a word block, marks count among the characters.
+    chars_marks = Featurizer(char_bits=12, word_bits=0, marks=True)
+    a, b = chars_marks.transform(["انت غبي", "انت غبي!!"]).toarray()
+    assert a.shape == (1 << 12,) and not np.allclose(a, b)
+    loose = Featurizer(char_bits=12, word_bits=10, loose=True)
+    a, b = loose.transform(["هذا ظالم", "هدا ضالم"]).toarray()  # dialect spelling, same words
+    np.testing.assert_allclose(a, b)
+
+
+def test_a_format_1_file_loads_and_an_unknown_format_is_refused(tmp_path: Path) -> None:
+    featurizer = Featurizer(char_bits=12, word_bits=10)
+    weights = np.random.default_rng(0).normal(size=(featurizer.size, 2)).astype(np.float32)
+    model = OfflineModel(featurizer, weights, np.zeros(2, np.float32), np.array([[1.0, 0], [1, 0]]))
+    fields = {"weights": weights, "bias": model.bias, "platt": model.platt}
+    old = tmp_path / "format1.npz"  # format 1: four shape values, no version key
+    np.savez(old, **fields, shape=np.array([12, 10, 2, 5]))
+    again = load(old)
+    assert again.featurizer == featurizer
+    np.testing.assert_allclose(again.predict([INSULT])["hate"], model.predict([INSULT])["hate"])
+    newer = tmp_path / "format9.npz"
+    np.savez(newer, **fields, shape=np.array([12, 10, 2, 5, 0, 1]), version=np.array(9))
+    with pytest.raises(ValueError, match="format 9"):
+        load(newer)
