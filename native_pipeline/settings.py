@@ -164,7 +164,7 @@ class BackendSettings(_Strict):
         description="temperature of the one retry of a rejected output; 0 (or none with a "
         "greedy sampling) makes no retry, since greedy decoding repeats the same output",
     )
-    harm_threshold: float = Field(0.8, description="policy: sentences this harmful are removed")
+    harm_threshold: float = Field(0.7, description="policy: sentences this harmful are removed")
     batch_size: int = Field(8, ge=1, description="transformers: conversations per generate call")
     engine: EngineSettings = EngineSettings()
     sampling: Sampling = Sampling()
@@ -250,9 +250,9 @@ class Limits(_Strict):
     # segment's words kept, the rewrite is a summary.
     sentence_kept_min: float = Field(0.5, ge=0, le=1)
     # A sentence the harm scorer scores at least this high may be removed or replaced (the
-    # policy rewriter removes at its harm_threshold, 0.8 too); lower, the scorer's false alarms
+    # policy rewriter removes at its harm_threshold, 0.7 too); lower, the scorer's false alarms
     # on names and news would excuse dropped facts.
-    harm_removal_min: float = Field(0.8, ge=0, le=1)
+    harm_removal_min: float = Field(0.7, ge=0, le=1)
     coverage_min: float = Field(0.6, ge=0, le=1)
     names_lost_max: float = Field(0, ge=0, description="names and rare words it may lose")
     new_names_max: float = Field(2, ge=0, description="names and rare words it may add")

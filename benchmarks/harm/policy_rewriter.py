@@ -11,6 +11,12 @@ and the configured harm scorer:
 removals: the scorer that removed a sentence always agrees that it is gone.
 
     python benchmarks/harm/policy_rewriter.py --out /tmp/policy.json
+
+`--sweep` instead measures, for each threshold, the share of clean segments that harm removal
+leaves untouched, on documents of clean.jsonl that the report does not use (1,000-1,399 by
+default): how the config's `harm_threshold` is chosen for a new scorer.
+
+    python benchmarks/harm/policy_rewriter.py --sweep
 """
 
 from __future__ import annotations
@@ -38,6 +44,25 @@ def _rewrite(texts: list[str], threshold: float, settings: HarmSettings) -> list
     return align_segments(
         texts, PolicyRewriter(threshold, scorer), Sampling(), Limits(), scorer=scorer
     )
+
+
+def news_segments(path: Path, start: int, stop: int) -> list[str]:
+    """Documents [start, stop) of clean.jsonl, cut into the platform's segments."""
+    with path.open(encoding="utf-8") as lines:
+        docs = [json.loads(line) for line in lines][start:stop]
+    return [s.text for d in docs for s in segment_document(d["id"], d["text"], 256)]
+
+
+def sweep(segments: list[str], settings: HarmSettings) -> dict[str, float]:
+    """Share of segments the policy leaves as its format fixes alone would, per threshold."""
+    scorer = make_scorer(settings)
+    fixed_only = PolicyRewriter(2.0, scorer).rewrite(segments, Sampling())
+    shares = {}
+    for threshold in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        out = PolicyRewriter(threshold, scorer).rewrite(segments, Sampling())
+        same = [a.text == b.text for a, b in zip(out, fixed_only, strict=True)]
+        shares[str(threshold)] = round(float(np.mean(same)), 4)
+    return shares
 
 
 def table(results: list, categories: tuple[str, ...], peer) -> list[dict]:
@@ -77,8 +102,14 @@ def main() -> None:
     parser.add_argument("--backend", default="offline")
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--sweep", action="store_true", help="untouched share per threshold")
+    parser.add_argument("--sweep-docs", type=int, nargs=2, default=(1000, 1400))
     args = parser.parse_args()
     settings = HarmSettings(backend=args.backend, model=args.model)
+    if args.sweep:
+        segments = news_segments(args.news, *args.sweep_docs)
+        print(json.dumps({"segments": len(segments), "untouched": sweep(segments, settings)}))
+        return
     threshold = load_settings().alignment.rewriter.harm_threshold
     categories = make_scorer(settings).categories
     try:
@@ -124,13 +155,12 @@ def main() -> None:
         }
 
     # Clean news, in the platform's segments.
-    docs = [json.loads(line) for line in args.news.open(encoding="utf-8")][: args.news_docs]
-    segments = [s.text for d in docs for s in segment_document(d["id"], d["text"], 256)]
+    segments = news_segments(args.news, 0, args.news_docs)
     with_harm = _rewrite(segments, threshold, settings)
     without_harm = _rewrite(segments, 2.0, settings)  # furniture and format fixes only
     harm_edits = [a.aligned != b.aligned for a, b in zip(with_harm, without_harm, strict=True)]
     report["clean_news"] = {
-        "documents": len(docs),
+        "documents": args.news_docs,
         "segments": len(segments),
         "untouched_share": round(float(np.mean([r.unchanged for r in with_harm])), 4),
         "untouched_by_harm_removal_share": round(1 - float(np.mean(harm_edits)), 4),

@@ -76,7 +76,7 @@ def fix_format(text: str) -> str:
 
 
 class PolicyRewriter:
-    def __init__(self, harm_threshold: float = 0.8, scorer: HarmBackend | None = None) -> None:
+    def __init__(self, harm_threshold: float = 0.7, scorer: HarmBackend | None = None) -> None:
         self.harm_threshold = harm_threshold
         self.scorer = scorer or make_scorer()
 
