@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 import torch
 
-from native_pipeline.evaluation.suite import SAMPLE_FILES, evaluate_checkpoint
+from native_pipeline.evaluation.suite import SAMPLE_PATHS, evaluate_checkpoint
 from native_pipeline.lm.tokenizer import train_tokenizer
 from native_pipeline.settings import EvaluationSettings, TaskSettings
 from native_pipeline.training.run import MODULE
@@ -86,7 +86,7 @@ def train(work: Path, args: argparse.Namespace, texts: list[str]) -> dict:
 
 def compare_dtypes(folder: Path, texts: list[str]) -> None:
     held_out = pl.DataFrame({"original": texts[:40], "aligned": texts[40:80]})
-    tasks = {fmt: TaskSettings(format=fmt) for fmt in SAMPLE_FILES}
+    tasks = {fmt: TaskSettings(format=fmt) for fmt in SAMPLE_PATHS}
     reports = {
         dtype: evaluate_checkpoint(folder, held_out, EvaluationSettings(tasks=tasks, dtype=dtype))
         for dtype in ("float32", "bfloat16")
@@ -105,9 +105,13 @@ def compare_dtypes(folder: Path, texts: list[str]) -> None:
         f"acc_norm predictions {agree_norm:.1%}"
     )
     print(f"  largest per-choice log-likelihood difference {diff:.4f}")
-    scores = {dtype: {(t, m): v for t, m, v, _ in r.scores} for dtype, r in reports.items()}
-    for key in [k for k in scores["float32"] if k[1] in ("perplexity", "harmful_rate")]:
-        print(f"  {key[0]} {key[1]}: {scores['float32'][key]:.4f} vs {scores['bfloat16'][key]:.4f}")
+    scores = {
+        dtype: {(t, g, m): v for t, _, g, m, v, _ in r.scores.iter_rows()}
+        for dtype, r in reports.items()
+    }
+    for key in [k for k in scores["float32"] if k[2] in ("perplexity", "harmful_rate")]:
+        name = " ".join(part for part in key if part)
+        print(f"  {name}: {scores['float32'][key]:.4f} vs {scores['bfloat16'][key]:.4f}")
     print(f"  wall time: float32 {full.seconds:.1f} s, bfloat16 {half.seconds:.1f} s")
 
 

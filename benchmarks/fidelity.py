@@ -32,7 +32,7 @@ from native_pipeline.alignment.conduct import wrap
 from native_pipeline.alignment.rewrite import align_segments
 from native_pipeline.alignment.segments import count_pieces, segment_document
 from native_pipeline.alignment.validate import Limits
-from native_pipeline.text.harm import harm_scores
+from native_pipeline.text.harm import text_harm
 
 
 class Prepared:
@@ -81,7 +81,7 @@ def load_comments(path: Path, harmful: bool, rng: random.Random, k: int = 2000) 
 def flagged(comments: list[str], threshold: float) -> list[str]:
     """The comments the pipeline's harm scorer flags: what the checks may let a rewrite remove.
     The labelled comments it misses are the harm scorer's recall, reported apart."""
-    scores = harm_scores(comments)
+    scores = text_harm(comments)
     return [c for c, s in zip(comments, scores, strict=True) if s["harm_max"] >= threshold]
 
 
