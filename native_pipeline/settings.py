@@ -254,9 +254,14 @@ class Limits(_Strict):
     # on names and news would excuse dropped facts.
     harm_removal_min: float = Field(0.7, ge=0, le=1)
     coverage_min: float = Field(0.6, ge=0, le=1)
-    names_lost_max: float = Field(0, ge=0, description="names and rare words it may lose")
-    new_names_max: float = Field(2, ge=0, description="names and rare words it may add")
-    added_run_min: float = Field(6, ge=1, description="new words in a row: invented content")
+    names_lost_max: float = Field(0, ge=0, description="protected words it may lose")
+    new_names_max: float = Field(0, ge=0, description="protected words it may add from nothing")
+    added_words_max: float = Field(
+        2, ge=0, description="new content words in one place; more is invented content"
+    )
+    # The synonym budget: common words swapped for others, per sentence and per segment.
+    synonyms_max: float = Field(3, ge=0)
+    synonym_share_max: float = Field(0.5, ge=0, le=1)
 
 
 class AlignmentSettings(_Strict):

@@ -1,28 +1,39 @@
 """Does a rewrite still say what the original said? Knowledge preservation, checked by rule.
 
-The code of conduct lets a rewrite fix format, remove advertising and boilerplate and neutralise
-harm, never change the facts. `compare` lines the rewrite up against the original word by word
-(folded, light-stemmed words, so punctuation, spacing, line breaks and joined conjunctions do not
-count) and gives, per sentence of the original, the share of its words kept in order, its
-numbers, its names and rare words, and its quotations. `Comparison.check` then says which rule
-the rewrite breaks, if any:
+The code of conduct lets a rewrite change wording, order, punctuation, the script of digits and
+the format, and remove advertising, boilerplate and harm; never a fact: who, what, how many,
+when, where, whether. `compare` lines the rewrite up against the original word by word (folded,
+light-stemmed words: `lexicon.stem`), finds sentences that moved as a whole, and reads the facts
+of each sentence: its numbers, its protected words (names, dates and rare words: every content
+word that is not a common word, `lexicon.common_words`), its polarity and relation words, and its
+quotations. `Comparison.check` then says which rule the rewrite breaks, if any:
 
-- `quote_changed`: the words of a quotation (Qur'an in ﴿ ﴾ or braces, speech in quotation
-  marks) are not in the rewrite letter for letter, diacritics included (its punctuation and
-  spacing may be fixed);
-- `numbers_changed`: the numbers (digits of any script, decimal and thousands separators, small
-  number words) of the rewrite differ from the original's;
-- `names_lost`: names and rare words (every word that is not a function word) are missing;
+- `quote_changed`: scripture (﴿ ﴾ or braces) not kept letter for letter, diacritics included;
+  reported speech (quotation marks) with other words (digit script, diacritics and punctuation
+  may change);
+- `numbers_changed`: the numbers (any digit script, separators, number words) differ;
+- `transposed`: two numbers or two protected words of one sentence traded places (each moved
+  without the words around it), where a clause moved whole keeps its neighbours;
+- `negation_changed`: a negation (لا لم لن ما ليس غير دون بلا عدم ...) added or removed;
+- `relation_changed`: a relation word swapped for its opposite (قبل/بعد, فوق/تحت, كل/بعض,
+  أكثر/أقل, ارتفع/انخفض ...), or added or removed;
+- `names_lost`: a protected word is missing;
 - `summarised`: less than `coverage_min` of the original's words survive;
 - `sentence_dropped`: a sentence is gone (or rewritten beyond recognition) without a reason;
-- `content_added`: a run of new words as long as a sentence, which the original never had;
-- `names_added`: new names or rare words (a likely invented fact).
+- `content_added`: more than `added_words_max` new content words in one place;
+- `names_added`: new protected words that replace nothing (a likely invented fact);
+- `reworded`: more common words swapped for others than the synonym budget allows
+  (`synonyms_max` in one sentence, `synonym_share_max` of the segment's).
 
-Removing a sentence is allowed when it has a reason: it is page furniture (an ad, a call to
-subscribe, boilerplate; `policy.is_furniture`) or harmful (the harm scorer, run by the caller on
-`Comparison.questioned` only, so a faithful rewrite costs no harm scoring). Numbers, names and
-quotations of such a sentence may go with it, and new words may take its place (neutralised);
-a harmful sentence edited in place (most of its words kept) keeps its facts like any other.
+`content_added` and `reworded` are what rules cannot decide (`UNDECIDED`): the rewrite step may
+ask a judge about them (`judge.keeps_facts`) instead of rejecting.
+
+Removing a sentence is allowed when it has a reason: it is page furniture by what the line is
+(`policy.is_furniture`: a link-only line, "read also", "source:", share and follow widgets,
+outlet tags) or harmful (the harm scorer, run by the caller on `Comparison.questioned` only, so a
+faithful rewrite costs no harm scoring). Facts of such a sentence may go with it, and new words
+may take its place (neutralised); a harmful sentence edited in place keeps its facts like any
+other.
 """
 
 from __future__ import annotations
@@ -30,23 +41,36 @@ from __future__ import annotations
 import difflib
 import re
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Protocol
 
 from native_pipeline.alignment.backends.policy import is_furniture
+from native_pipeline.alignment.lexicon import (
+    FUNCTION_WORDS,
+    NEGATIONS,
+    RELATIONS,
+    common_words,
+    known_names,
+    stems_folded,
+)
 from native_pipeline.text.normalize import fold, words
 
 FIDELITY_REJECTIONS = (
     "quote_changed",
     "numbers_changed",
+    "transposed",
+    "negation_changed",
+    "relation_changed",
     "names_lost",
     "summarised",
     "sentence_dropped",
     "content_added",
     "names_added",
+    "reworded",
 )
+# What the rules cannot decide: a judge may (off by default).
+UNDECIDED = frozenset({"content_added", "reworded"})
 
 
 class FidelityLimits(Protocol):
@@ -56,83 +80,84 @@ class FidelityLimits(Protocol):
     coverage_min: float
     names_lost_max: float
     new_names_max: float
-    added_run_min: float
+    added_words_max: float
+    synonyms_max: float
+    synonym_share_max: float
 
 
 # A sentence ends at . ! ? ؟ (not a decimal point: "2.3") or at a line break.
 _SENTENCE_END = re.compile(r"[.!?؟]+(?!\d)|\n")
-# Quotations: Qur'an in ornate parentheses or braces, speech in guillemets or quotation marks.
-_QUOTE = re.compile(r"﴿([^﴾]+)﴾|\{([^{}]+)\}|«([^»]+)»|“([^”]+)”|\"([^\"\n]+)\"")
+# Scripture: Qur'an in ornate parentheses, hadith and verses in braces. Speech: guillemets and
+# quotation marks.
+_SCRIPTURE = re.compile(r"﴿([^﴾]+)﴾|\{([^{}]+)\}")
+_SPEECH = re.compile(r"«([^»]+)»|“([^”]+)”|\"([^\"\n]+)\"")
 # A number: digits with decimal or thousands separators (ASCII, Arabic ٫ ٬ and the comma).
 _NUMBER = re.compile(r"\d+(?:[.,٫٬،]\d+)*")
 _THOUSANDS = re.compile(r"\d{1,3}(?:[,٬،]\d{3})+")
 
-# Folded function words: prepositions, conjunctions, particles, pronouns, demonstratives,
-# relatives, auxiliaries and common adverbs. What is left of a text are its names and content
-# words, which a faithful rewrite keeps.
-_FUNCTION_WORDS = """
-    في من على إلى الى عن مع أن إن أو أم ثم حتى لكن لكنّ بل لا لم لن ما ماذا متى أين كيف كم هل قد
-    لقد سوف كل بعض غير سوى بين بعد قبل عند عندما حين حيث منذ خلال ضد نحو لدى لدي دون تحت فوق أمام
-    خلف حول عبر وفق إذا إذ لو لولا كي لكي لأن إلا أي أيّ أيضا أيضاً كما مثل جدا فقط هنا هناك الآن
-    هو هي هم هن هما أنا نحن أنت أنتم إياه إياها له لها لهم لهن به بها بهم منه منها منهم عنه عنها
-    عليه عليها عليهم إليه إليها فيه فيها فيهم هذا هذه هذان هاتان هؤلاء ذلك تلك أولئك الذي التي
-    اللذان اللتان الذين اللواتي اللاتي كان كانت كانوا يكون تكون يكن ليس ليست ليسوا أصبح أصبحت
-    صار ظل مازال لازال ما زال تم تمت يتم وقد فقد وإن وأن أنه أنها إنه إنها بأن لأنه كذلك ذلك
-    عليك إليك لك لكم منكم عنكم فيكم وهو وهي وهم
-"""
-FUNCTION_WORDS = frozenset(fold(w) for w in _FUNCTION_WORDS.split())
-# Small number words and their values, folded. Ambiguous ones ("واحد" in "في آن واحد") are left
-# out: a rewrite that writes one as a digit then fails safe (numbers_changed).
+# Small number words and ordinals with their values, folded. Ambiguous ones ("واحد" in "في آن
+# واحد") are left out: a rewrite that writes one as a digit then fails safe (numbers_changed).
 NUMBER_WORDS = {
     fold(w): v
     for v, ws in {
-        2: "اثنان اثنين اثنتان اثنتين",
-        3: "ثلاث ثلاثة",
-        4: "أربع أربعة",
-        5: "خمس خمسة",
-        7: "سبع سبعة",
-        8: "ثماني ثمانية ثمان",
-        9: "تسع تسعة",
-        10: "عشر عشرة",
-        20: "عشرون عشرين",
-        30: "ثلاثون ثلاثين",
-        40: "أربعون أربعين",
-        50: "خمسون خمسين",
-        60: "ستون ستين",
-        70: "سبعون سبعين",
-        80: "ثمانون ثمانين",
-        90: "تسعون تسعين",
-        100: "مئة مائة",
-        1000: "ألف",
+        "2": "اثنان اثنين اثنتان اثنتين",
+        "3": "ثلاث ثلاثة",
+        "4": "أربع أربعة",
+        "5": "خمس خمسة",
+        "7": "سبع سبعة",
+        "8": "ثماني ثمانية ثمان",
+        "9": "تسع تسعة",
+        "10": "عشر عشرة",
+        "20": "عشرون عشرين",
+        "30": "ثلاثون ثلاثين",
+        "40": "أربعون أربعين",
+        "50": "خمسون خمسين",
+        "60": "ستون ستين",
+        "70": "سبعون سبعين",
+        "80": "ثمانون ثمانين",
+        "90": "تسعون تسعين",
+        "100": "مئة مائة",
+        "1000": "ألف",
+        "2nd": "ثاني ثانية",
+        "3rd": "ثالث ثالثة",
+        "4th": "رابع رابعة",
+        "5th": "خامس خامسة",
+        "6th": "سادس سادسة",
+        "7th": "سابع سابعة",
+        "8th": "ثامن ثامنة",
+        "9th": "تاسع تاسعة",
+        "10th": "عاشر عاشرة",
+        # months are dates: a month changed is a date changed
+        "month1": "يناير",
+        "month2": "فبراير شباط",
+        "month3": "مارس آذار",
+        "month4": "أبريل إبريل نيسان",
+        "month5": "مايو أيار",
+        "month6": "يونيو يونيه حزيران",
+        "month7": "يوليو يوليه تموز",
+        "month8": "أغسطس آب",
+        "month9": "سبتمبر أيلول",
+        "month10": "أكتوبر",
+        "month11": "نوفمبر",
+        "month12": "ديسمبر",
+        # كانون الثاني, تشرين الأول: the month's number is the ordinal after it
+        "kanun": "كانون",
+        "tishrin": "تشرين",
+        "hijri1": "محرم",
+        "hijri7": "رجب",
+        "hijri8": "شعبان",
+        "hijri9": "رمضان",
+        "hijri10": "شوال",
     }.items()
     for w in ws.split()
 }
-_PREFIXES = ("بال", "كال", "لل", "ال", "ب", "ل")
 
+_GHAYR, _ANNA = fold("غير"), fold("أن")
 
-def stem(word: str) -> str:
-    """A folded word without the article and joined conjunctions or prepositions: "وبالرياض"
-    and "الرياض" meet. Applied to both texts alike, so an over-cut word still matches itself."""
-    return _stem_folded(fold(word))
-
-
-def stems(text: str) -> list[str]:
-    """The stem of each word of a text (each distinct word cut once)."""
-    return _stems_folded(fold(text))
-
-
-def _stems_folded(folded: str) -> list[str]:
-    return [_stem_folded(w) for w in words(folded)]
-
-
-@lru_cache(maxsize=1 << 17)
-def _stem_folded(word: str) -> str:
-    if word[:1] in ("و", "ف") and len(word) >= 4:
-        word = word[1:]
-    for prefix in _PREFIXES:
-        if word.startswith(prefix) and len(word) - len(prefix) >= 3:
-            return word[len(prefix) :]
-    return word
+# Kinds of word, as `kind` gives them. A name or a rare word of the original is protected.
+FUNCTION, NUMBER, COMMON, NAME, RARE = "function", "number", "common", "name", "rare"
+PROTECTED = (NAME, RARE)
+FACTS = (NUMBER, NAME, RARE)
 
 
 def number_value(token: str) -> str:
@@ -149,53 +174,55 @@ def number_value(token: str) -> str:
 def numbers(text: str) -> Counter[str]:
     """How many times each number occurs (a number repeated and changed once still counts)."""
     folded = fold(text)
-    return _numbers_folded(folded, _stems_folded(folded))
+    return _numbers_folded(folded, stems_folded(folded))
 
 
 def _numbers_folded(folded: str, text_stems: list[str]) -> Counter[str]:
     found = Counter(number_value(m.group(0)) for m in _NUMBER.finditer(folded))
-    found.update(str(NUMBER_WORDS[w]) for w in text_stems if w in NUMBER_WORDS)
+    found.update(NUMBER_WORDS[w] for w in text_stems if w in NUMBER_WORDS)
     return found
 
 
-def names(text_stems: list[str]) -> Counter[str]:
-    """The names and rare words among a text's `stems`."""
-    return Counter(w for w in text_stems if is_name(w))
+def kind(stemmed: str) -> str:
+    """FUNCTION (polarity and relation words included: they are counted apart), NUMBER, COMMON (a
+    rewrite may swap it for a synonym), NAME (a known name: never a synonym) or RARE (a rare or
+    technical word, or a name the lexicon does not know)."""
+    if stemmed in FUNCTION_WORDS or stemmed in NEGATIONS or stemmed in RELATIONS:
+        return FUNCTION
+    if stemmed.isdigit() or stemmed in NUMBER_WORDS:
+        return NUMBER
+    if len(stemmed) < 3:
+        return FUNCTION
+    if stemmed in common_words():
+        return COMMON
+    return NAME if stemmed in known_names() else RARE
 
 
-@lru_cache(maxsize=1 << 17)
-def is_name(stemmed: str) -> bool:
-    """A name or rare word: not a function word, a number or a letter or two."""
-    return (
-        len(stemmed) >= 3
-        and stemmed not in FUNCTION_WORDS
-        and stemmed not in NUMBER_WORDS
-        and not stemmed.isdigit()
-    )
+def kinds(text_stems: Sequence[str]) -> list[str]:
+    return [kind(w) for w in text_stems]
 
 
 def letters(text: str) -> str:
-    """The words of a text as written (diacritics included), one space apart and around: what a
-    quotation must keep. Punctuation and spacing may be fixed."""
+    """The words of a text as written (diacritics included), one space apart and around: what
+    scripture must keep. Punctuation and spacing may be fixed."""
     return f" {' '.join(words(text))} "
 
 
-def quotes(text: str) -> list[tuple[int, str]]:
-    """(offset, `letters` of the quoted text) of each quotation."""
-    found = [(m.start(), next(g for g in m.groups() if g)) for m in _QUOTE.finditer(text)]
-    return [(offset, letters(quoted)) for offset, quoted in found if words(quoted)]
+def spoken(text: str) -> str:
+    """The folded words of reported speech: its digits, diacritics and punctuation may change."""
+    return f" {' '.join(words(fold(text)))} "
 
 
-@dataclass(frozen=True)
-class Sentence:
-    text: str
-    line: str  # the line it is on: a harmful comment is often scored right only as a whole
-    start: int  # offset in the original
-    kept: float  # share of its words found in the rewrite, in order (1 when it has none)
-    size: int  # its words
-    furniture: bool  # an ad or boilerplate line: may be removed
-    numbers: Counter[str]
-    names: Counter[str]
+def quotes(text: str) -> list[tuple[int, str, bool]]:
+    """(offset, the quotation's words, whether it is scripture) of each quotation."""
+    found = []
+    for pattern, scripture in ((_SCRIPTURE, True), (_SPEECH, False)):
+        for m in pattern.finditer(text):
+            quoted = next(g for g in m.groups() if g)
+            if words(quoted):
+                key = letters(quoted) if scripture else spoken(quoted)
+                found.append((m.start(), key, scripture))
+    return sorted(found)
 
 
 def sentences(text: str) -> list[tuple[int, str]]:
@@ -208,16 +235,49 @@ def sentences(text: str) -> list[tuple[int, str]]:
     return out
 
 
+def polarity_at(text_stems: Sequence[str], at: Iterable[int]) -> Counter[object]:
+    """How many negations ("negation") and relation words ((group, side)) stand at the indexes
+    `at` of a text's stems."""
+    found: Counter[object] = Counter()
+    for i in at:
+        w = text_stems[i]
+        # "غير أن" is "however", not a negation
+        if w in NEGATIONS and not (
+            w == _GHAYR and i + 1 < len(text_stems) and text_stems[i + 1] == _ANNA
+        ):
+            found["negation"] += 1
+        if w in RELATIONS:
+            found[RELATIONS[w]] += 1
+    return found
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    line: str  # the line it is on: a harmful comment is often scored right only as a whole
+    start: int  # offset in the original
+    kept: float  # share of its words found in the rewrite, in order (1 when it has none)
+    size: int  # its words
+    furniture: bool  # an ad or boilerplate line: may be removed
+    numbers: Counter[str]
+    names: Counter[str]
+    polarity: Counter[object]  # its negations and relation words that the rewrite changed
+    commons: int  # its common words
+    synonyms: int  # common words of it the rewrite swapped for other words
+    transposed: bool  # two of its numbers or protected words traded places
+
+
 @dataclass(frozen=True)
 class Fidelity:
     """The verdict of `check` and what the audit follows: is the worker drifting?"""
 
     reason: str | None  # None: faithful
     numbers_kept: float  # share of the original's numbers found in the rewrite
-    names_kept: float  # share of the original's names and rare words found in the rewrite
-    new_names: int  # names and rare words the rewrite has and the original had not
+    names_kept: float  # share of the original's protected words found in the rewrite
+    new_names: int  # protected words the rewrite has and the original had not
     dropped: int  # sentences removed without a reason
     new_words: int  # words of the rewrite the original does not have (any kind, with repeats)
+    synonyms: int = 0  # common words swapped for others
 
 
 # A rewrite equal to its original says what it said: nothing to line up.
@@ -227,17 +287,27 @@ UNCHANGED = Fidelity(
 
 
 @dataclass(frozen=True)
+class Added:
+    """New words of the rewrite in one place: what they are, and the original sentences they
+    replaced or sit between (a neutral sentence written where a harmful one was)."""
+
+    stems: tuple[str, ...]
+    polarity: Counter[object]  # its negations and relation words
+    content: int  # content words beyond the common words they replaced
+    names: frozenset[str]  # protected words among them that the original does not have
+    replaced: frozenset[int]
+
+
+@dataclass(frozen=True)
 class Comparison:
     sentences: tuple[Sentence, ...]
-    quotes: tuple[tuple[int, str], ...]  # of the original
+    quotes: tuple[tuple[int, str, bool], ...]  # of the original
     numbers: Counter[str]  # of the original
     names: Counter[str]  # of the original
-    rewrite_letters: str  # for the quotations
+    rewrite_quotes: tuple[str, str]  # letters and spoken words of the rewrite, if needed
     rewrite_numbers: Counter[str]
     rewrite_names: Counter[str]
-    # Runs of new words in the rewrite: (its words' stems, indexes of the original sentences
-    # whose words it replaced or that it sits between).
-    added: tuple[tuple[tuple[str, ...], frozenset[int]], ...]
+    added: tuple[Added, ...]
     new_words: int
 
     @property
@@ -258,47 +328,60 @@ class Comparison:
             s.line for s in self.sentences if s.size and s.kept >= limits.sentence_kept_min
         }
         excused = [
-            s.furniture
-            or s.kept < limits.sentence_kept_min
-            and (s.text in harmful or (s.line in harmful and s.line not in line_kept))
+            s.kept < limits.sentence_kept_min
+            and (
+                s.furniture or s.text in harmful or (s.line in harmful and s.line not in line_kept)
+            )
             for s in self.sentences
         ]
         required = [s for s, e in zip(self.sentences, excused, strict=True) if not e]
-        all_numbers, all_names = self.numbers, self.names
-        need_numbers, need_names = all_numbers, all_names
-        if len(required) < len(self.sentences):
-            need_numbers = _total(s.numbers for s in required)
-            need_names = _total(s.names for s in required)
+        need_numbers = _total(s.numbers for s in required)
+        need_names = _total(s.names for s in required)
         # New words that replaced harmful or furniture sentences are a neutralised rewrite.
-        new_runs = [run for run, replaced in self.added if not any(excused[i] for i in replaced)]
-        new_names = {w for run in new_runs for w in run if is_name(w) and w not in all_names}
+        new_runs = [a for a in self.added if not any(excused[i] for i in a.replaced)]
+        lost_polarity = _total(s.polarity for s in required)
+        new_polarity = _total(a.polarity for a in new_runs)
+        polarity_changed = (lost_polarity - new_polarity) + (new_polarity - lost_polarity)
+        new_names = {w for a in new_runs for w in a.names}
         required_chars = sum(len(s.text) for s in required)
         kept_chars = sum(s.kept * len(s.text) for s in required)
         coverage = kept_chars / required_chars if required_chars else 1.0
         dropped = sum(s.kept < limits.sentence_kept_min for s in required)
         lost_names = need_names - self.rewrite_names
+        synonyms = sum(s.synonyms for s in required)
+        commons = sum(s.commons for s in required)
         starts = [s.start for s in self.sentences]
         lost_quotes = [
             q
-            for offset, q in self.quotes
-            if q not in self.rewrite_letters
+            for offset, q, scripture in self.quotes
+            if q not in self.rewrite_quotes[0 if scripture else 1]
             and not excused[max(0, sum(st <= offset for st in starts) - 1)]
         ]
         reason = None
         if lost_quotes:
             reason = "quote_changed"
-        elif need_numbers - self.rewrite_numbers or self.rewrite_numbers - all_numbers:
+        elif need_numbers - self.rewrite_numbers or self.rewrite_numbers - self.numbers:
             reason = "numbers_changed"
+        elif any(s.transposed for s in required):
+            reason = "transposed"
+        elif polarity_changed["negation"]:
+            reason = "negation_changed"
+        elif polarity_changed:
+            reason = "relation_changed"
         elif lost_names.total() > limits.names_lost_max:
             reason = "names_lost"
         elif coverage < limits.coverage_min:
             reason = "summarised"
         elif dropped:
             reason = "sentence_dropped"
-        elif any(len(run) >= limits.added_run_min for run in new_runs):
-            reason = "content_added"
         elif len(new_names) > limits.new_names_max:
             reason = "names_added"
+        elif any(a.content > limits.added_words_max for a in new_runs):
+            reason = "content_added"
+        elif any(s.synonyms > limits.synonyms_max for s in required) or (
+            commons and synonyms / commons > limits.synonym_share_max
+        ):
+            reason = "reworded"
         return Fidelity(
             reason,
             numbers_kept=_share(need_numbers, self.rewrite_numbers),
@@ -306,11 +389,12 @@ class Comparison:
             new_names=len(new_names),
             dropped=dropped,
             new_words=self.new_words,
+            synonyms=synonyms,
         )
 
 
-def _total(counters: Iterable[Counter[str]]) -> Counter[str]:
-    total: Counter[str] = Counter()
+def _total(counters: Iterable[Counter]) -> Counter:
+    total: Counter = Counter()
     for counter in counters:
         total.update(counter)
     return total
@@ -328,10 +412,12 @@ class Original:
     spans: tuple[tuple[int, str], ...]  # (offset, text) of each sentence
     lines: tuple[str, ...]  # the line each sentence is on
     furniture: tuple[bool, ...]
-    stems: tuple[list[str], ...]
+    stems: tuple[str, ...]  # every word's stem, in order
+    kinds: tuple[str, ...]  # every word's kind
+    owner: tuple[int, ...]  # every word's sentence
     numbers: tuple[Counter[str], ...]
     names: tuple[Counter[str], ...]
-    quotes: tuple[tuple[int, str], ...]
+    quotes: tuple[tuple[int, str, bool], ...]
     words: Counter[str]  # every stem, counted
     all_numbers: Counter[str]
     all_names: Counter[str]
@@ -339,74 +425,198 @@ class Original:
 
 def prepare(original: str) -> Original:
     spans = sentences(original)
-    lines, furniture, all_stems, all_numbers, all_names = [], [], [], [], []
+    lines, furniture, all_numbers, all_names = [], [], [], []
+    all_stems: list[str] = []
+    all_kinds: list[str] = []
+    owner: list[int] = []
     is_ad: dict[str, bool] = {}  # per line: a paragraph holds many sentences
-    for start, text in spans:
+    for index, (start, text) in enumerate(spans):
         line_end = original.find("\n", start)
         line = original[original.rfind("\n", 0, start) + 1 : line_end if line_end >= 0 else None]
         if line not in is_ad:
             is_ad[line] = is_furniture(line)
         folded = fold(text)
-        text_stems = _stems_folded(folded)
+        text_stems = stems_folded(folded)
+        text_kinds = kinds(text_stems)
         lines.append(line)
         furniture.append(is_ad[line])
-        all_stems.append(text_stems)
+        all_stems += text_stems
+        all_kinds += text_kinds
+        owner += [index] * len(text_stems)
         all_numbers.append(_numbers_folded(folded, text_stems))
-        all_names.append(names(text_stems))
+        found_names = (w for w, k in zip(text_stems, text_kinds, strict=True) if k in PROTECTED)
+        all_names.append(Counter(found_names))
     return Original(
         spans=tuple(spans),
         lines=tuple(lines),
         furniture=tuple(furniture),
         stems=tuple(all_stems),
+        kinds=tuple(all_kinds),
+        owner=tuple(owner),
         numbers=tuple(all_numbers),
         names=tuple(all_names),
         quotes=tuple(quotes(original)),
-        words=Counter(w for ws in all_stems for w in ws),
+        words=Counter(all_stems),
         all_numbers=_total(all_numbers),
         all_names=_total(all_names),
     )
 
 
+def _moved(tokens: tuple[str, ...], new: list[str], in_place: list[bool], taken: set[int]) -> None:
+    """Words the line-up left out on both sides that stand in the same order on both: a sentence
+    or a clause moved elsewhere (two sentences swapped, a clause put first). Runs of two words
+    or more count: they are marked `in_place` in the original and `taken` in the rewrite."""
+    left = [i for i, kept in enumerate(in_place) if not kept]
+    right = [j for j in range(len(new)) if j not in taken]
+    matcher = difflib.SequenceMatcher(
+        None, [tokens[i] for i in left], [new[j] for j in right], autojunk=False
+    )
+    for block in matcher.get_matching_blocks():
+        if block.size >= 2:
+            for k in range(block.size):
+                in_place[left[block.a + k]] = True
+                taken.add(right[block.b + k])
+
+
+def _neighbours(text_stems: Sequence[str], text_kinds: Sequence[str]) -> list[tuple[str, str]]:
+    """The nearest content words before and after each word ("" at the ends): its role in the
+    sentence ("12" counts "شخص", "القاهرة" is where "ولد" happened)."""
+    size = len(text_stems)
+    before, after = [""] * size, [""] * size
+    last = ""
+    for i in range(size):
+        before[i] = last
+        if text_kinds[i] != FUNCTION:
+            last = text_stems[i]
+    last = ""
+    for i in reversed(range(size)):
+        after[i] = last
+        if text_kinds[i] != FUNCTION:
+            last = text_stems[i]
+    return list(zip(before, after, strict=True))
+
+
+def _transposed(
+    before: Original, new: list[str], new_kinds: list[str], swaps: set[tuple[int, str, str]]
+) -> set[int]:
+    """Sentences in which two numbers or protected words traded places: each lost both its
+    neighbours (a clause that moved, or a synonym next to a name, leaves one in place), or
+    each was written where the other stood (`swaps`: (sentence, old, new) one for one)."""
+    roles: Counter[tuple[str, str, str]] = Counter()
+    for w, (left, right) in zip(new, _neighbours(new, new_kinds), strict=True):
+        roles[w, "<", left] += 1
+        roles[w, ">", right] += 1
+    present = set(new)
+    loose: Counter[int] = Counter()
+    for i, (left, right) in enumerate(_neighbours(before.stems, before.kinds)):
+        w = before.stems[i]
+        if before.kinds[i] not in FACTS or w not in present:
+            continue
+        # a word said twice keeps its role only once
+        for key in ((w, "<", left), (w, ">", right)):
+            if roles[key]:
+                roles[key] -= 1
+                break
+        else:
+            loose[before.owner[i]] += 1
+    traded = {sentence for sentence, a, b in swaps if (sentence, b, a) in swaps}
+    return traded | {sentence for sentence, n in loose.items() if n >= 2}
+
+
 def compare(original: str | Original, rewrite: str) -> Comparison:
     """Line the rewrite up against the original (a text, or one `prepare`d already)."""
     before = prepare(original) if isinstance(original, str) else original
-    # Each word of the original, with the sentence it belongs to.
-    tokens = [w for ws in before.stems for w in ws]
-    owner = [i for i, ws in enumerate(before.stems) for _ in ws]
+    tokens, owner, token_kinds = before.stems, before.owner, before.kinds
     rewrite_folded = fold(rewrite)
-    new_tokens = _stems_folded(rewrite_folded)
-    matcher = difflib.SequenceMatcher(None, tokens, new_tokens, autojunk=False)
-    matched = [0] * len(before.spans)
-    added = []
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    new = stems_folded(rewrite_folded)
+    new_kinds = kinds(new)
+    opcodes = difflib.SequenceMatcher(None, tokens, new, autojunk=False).get_opcodes()
+    count = len(before.spans)
+    in_place = [False] * len(tokens)
+    taken: set[int] = set()  # words of the rewrite lined up with the original's
+    runs = []
+    for op, i1, i2, j1, j2 in opcodes:
         if op == "equal":
-            for i in range(i1, i2):
-                matched[owner[i]] += 1
-        elif op in ("insert", "replace"):
-            # The sentences it replaced, or sits between: a neutral sentence written where a
-            # harmful one was may share a word or two with it, which splits the edit.
-            around = owner[max(i1 - 1, 0) : i2 + 1]
-            added.append((tuple(new_tokens[j1:j2]), frozenset(around)))
+            in_place[i1:i2] = [True] * (i2 - i1)
+            taken.update(range(j1, j2))
+        else:
+            runs.append((i1, i2, j1, j2))
+    _moved(tokens, new, in_place, taken)
+    matched = [0] * count
+    for i in range(len(tokens)):
+        matched[owner[i]] += in_place[i]
+    synonyms = [0] * count
+    changed_polarity: list[Counter[object]] = [Counter() for _ in range(count)]
+    added = []
+    swaps: set[tuple[int, str, str]] = set()
+    for i1, i2, j1, j2 in runs:
+        if i2 - i1 == j2 - j1:  # one for one: what was written where each word stood
+            swaps.update(
+                (owner[i], tokens[i], new[j])
+                for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
+                if token_kinds[i] in FACTS
+            )
+        fresh = [j for j in range(j1, j2) if j not in taken]
+        gone = [i for i in range(i1, i2) if not in_place[i]]
+        for sentence in {owner[i] for i in gone}:
+            changed_polarity[sentence] += polarity_at(
+                tokens, [i for i in gone if owner[i] == sentence]
+            )
+        # Common words replaced one for one by content words that are not known names (a
+        # common word, or a rarer one): synonyms. A known name never is.
+        gone_commons = [i for i in gone if token_kinds[i] == COMMON]
+        content = [j for j in fresh if new_kinds[j] != FUNCTION]
+        candidates = sorted(
+            (j for j in content if new_kinds[j] in (COMMON, RARE)),
+            key=lambda j: new_kinds[j] != COMMON,
+        )
+        synonym_words = set(candidates[: len(gone_commons)])
+        for i in gone_commons[: len(synonym_words)]:
+            synonyms[owner[i]] += 1
+        if fresh:
+            added.append(
+                Added(
+                    stems=tuple(new[j] for j in fresh),
+                    polarity=polarity_at(new, fresh),
+                    content=len(content) - len(synonym_words),
+                    names=frozenset(
+                        new[j]
+                        for j in content
+                        if new_kinds[j] in PROTECTED
+                        and j not in synonym_words
+                        and new[j] not in before.all_names
+                    ),
+                    # the sentences it replaced, or sits between
+                    replaced=frozenset(owner[max(i1 - 1, 0) : i2 + 1]),
+                )
+            )
+    transposed = _transposed(before, new, new_kinds, swaps)
+    commons = Counter(o for o, k in zip(owner, token_kinds, strict=True) if k == COMMON)
+    sizes = Counter(owner)
     result = tuple(
         Sentence(
             text=text,
             line=line,
             start=start,
-            kept=kept / len(ws) if ws else 1.0,
-            size=len(ws),
+            kept=matched[index] / sizes[index] if sizes[index] else 1.0,
+            size=sizes[index],
             furniture=ad,
             numbers=found_numbers,
             names=found_names,
+            polarity=changed_polarity[index],
+            commons=commons[index],
+            synonyms=synonyms[index],
+            transposed=index in transposed,
         )
-        for (start, text), line, ad, ws, found_numbers, found_names, kept in zip(
-            before.spans,
-            before.lines,
-            before.furniture,
-            before.stems,
-            before.numbers,
-            before.names,
-            matched,
-            strict=True,
+        for index, ((start, text), line, ad, found_numbers, found_names) in enumerate(
+            zip(
+                before.spans,
+                before.lines,
+                before.furniture,
+                before.numbers,
+                before.names,
+                strict=True,
+            )
         )
     )
     return Comparison(
@@ -414,9 +624,14 @@ def compare(original: str | Original, rewrite: str) -> Comparison:
         quotes=before.quotes,
         numbers=before.all_numbers,
         names=before.all_names,
-        rewrite_letters=letters(rewrite) if before.quotes else "",
-        rewrite_numbers=_numbers_folded(rewrite_folded, new_tokens),
-        rewrite_names=names(new_tokens),
+        rewrite_quotes=(letters(rewrite), spoken(rewrite)) if before.quotes else ("", ""),
+        rewrite_numbers=_numbers_folded(rewrite_folded, new),
+        # a protected word of the original is found by its stem, whatever its new neighbours
+        rewrite_names=Counter(
+            w
+            for w, k in zip(new, new_kinds, strict=True)
+            if k in PROTECTED or w in before.all_names
+        ),
         added=tuple(added),
-        new_words=(Counter(new_tokens) - before.words).total(),
+        new_words=(Counter(new) - before.words).total(),
     )

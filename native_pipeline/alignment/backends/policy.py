@@ -17,35 +17,59 @@ from native_pipeline.alignment.conduct import wrap
 from native_pipeline.text.harm import HarmBackend, make_scorer
 from native_pipeline.text.normalize import fold
 
-# Matched on folded text (no hamza variants, diacritics or tatweel), so one spelling serves.
-FURNITURE = tuple(
-    fold(phrase)
-    for phrase in (
-        "اضغط هنا",
-        "انقر هنا",
-        "اشترك الآن",
-        "اشترك في",
-        "اشترك معنا",
-        "تابعونا على",
-        "تابعنا على",
-        "حمل التطبيق",
-        "شارك على",
-        "شارك المقال",
-        "شارك هذا",
-        "اقرأ أيضا",
-        "اقرأ أيضًا",
-        "إعلان",
-        "عرض خاص",
-        "اتصل الآن",
-        "جميع الحقوق محفوظة",
-        "سياسة الخصوصية",
-        "ملفات تعريف الارتباط",
-        "click here",
-        "subscribe",
-        "cookies",
-    )
+# Page furniture is recognised by what the line is, never by a word that news prose also uses
+# ("إعلان" is an announcement as often as an advert). Matched on folded text.
+# A line that opens with one of these (a reading link, a source tag, a share or follow widget).
+_OPENERS = (
+    "اقرأ أيضا",
+    "اقرأ أيضًا",
+    "اقرأ المزيد",
+    "اقرأ ايضا",
+    "للمزيد",
+    "المزيد:",
+    "المصدر:",
+    "مصدر الخبر",
+    "رابط الخبر",
+    "رابط القصة",
+    "رابط المقال",
+    "رابط مختصر",
+    "اضغط هنا",
+    "انقر هنا",
+    "اشترك الآن",
+    "اشترك في",
+    "اشترك معنا",
+    "تابعونا على",
+    "تابعنا على",
+    "تابعوا",
+    "حمل التطبيق",
+    "شارك على",
+    "شارك المقال",
+    "شارك هذا",
+    "عرض خاص",
+    "اتصل الآن",
+    "read more",
+    "click here",
+    "subscribe",
+    "follow us",
+    "share",
 )
+# A line that holds one of these anywhere (the footer's notices).
+_NOTICES = (
+    "جميع الحقوق محفوظة",
+    "سياسة الخصوصية",
+    "ملفات تعريف الارتباط",
+    "©",
+    "cookies",
+)
+# A whole line that is only a label: an advert slot, a sponsor tag.
+_LABELS = ("إعلان", "اعلان ممول", "محتوى ممول", "مساحة إعلانية", "advertisement", "sponsored")
+_URL = re.compile(r"(?:https?://|www\.)\S+")
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # bullets, dashes and marks around a line
+FURNITURE = tuple(fold(p) for p in (*_OPENERS, *_NOTICES, *_LABELS))
 FURNITURE_MAX_WORDS = 15  # a longer line is text that mentions one of these, not furniture
+_OPENER_RE = re.compile("|".join(re.escape(fold(p)) for p in _OPENERS))
+_LABEL_SET = frozenset(fold(p) for p in _LABELS)
+_NOTICES_FOLDED = tuple(fold(p) for p in _NOTICES)
 
 _ARABIC = "\u0600-\u06ff"
 _FIXES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -65,8 +89,18 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def is_furniture(line: str) -> bool:
-    folded = fold(line)
-    return len(line.split()) <= FURNITURE_MAX_WORDS and any(p in folded for p in FURNITURE)
+    """A short line that is page furniture by its shape: only a link, an advert label, a line
+    that opens as a reading link, source tag or widget does, or a footer notice."""
+    if len(line.split()) > FURNITURE_MAX_WORDS:
+        return False
+    folded = fold(line).strip()
+    if any(p in folded for p in _NOTICES_FOLDED):
+        return True
+    bare = _EDGES.sub("", folded)
+    if not _URL.sub("", bare).strip(" :-|"):
+        return bool(bare)  # a link and nothing else
+    return bare in _LABEL_SET or _OPENER_RE.match(bare) is not None
+
 
 
 def fix_format(text: str) -> str:
