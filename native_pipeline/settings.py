@@ -453,8 +453,11 @@ class HarmSettings(_Strict):
     backend: Literal["offline", "moderation_api", "hf_classifier", "llm_judge"] = "offline"
     model: str | None = Field(
         None,
-        description="offline: a .npz (none: the bundled one); hf_classifier: a model folder; "
-        "moderation_api, llm_judge: the model name",
+        description="offline: a .npz (none: the bundled offline_model); hf_classifier: a model "
+        "folder; moderation_api, llm_judge: the model name",
+    )
+    offline_model: Literal["v1", "v2"] = Field(
+        "v2", description="offline: which bundled weights (docs/benchmarks/real_data.md)"
     )
     base_url: str | None = Field(
         None, description="moderation_api, llm_judge: .../v1 (llm_judge, none: the expert's)"

@@ -102,7 +102,7 @@ def test_features_of_a_text_do_not_depend_on_its_batch() -> None:
 
 
 def test_a_saved_model_loads_and_scores_the_same(tmp_path: Path) -> None:
-    model = bundled()
+    model = bundled("v2")
     model.save(tmp_path / "model.npz")
     again = load(tmp_path / "model.npz")
     texts = [NEUTRAL, INSULT, SLUR]
