@@ -164,7 +164,12 @@ class BackendSettings(_Strict):
         description="temperature of the one retry of a rejected output; 0 (or none with a "
         "greedy sampling) makes no retry, since greedy decoding repeats the same output",
     )
-    harm_threshold: float = Field(0.7, description="policy: sentences this harmful are removed")
+    harm_threshold: float = Field(
+        0.7,
+        ge=0,
+        description="policy: sentences this harmful are removed; left out of the config: the "
+        "harm scorer's own (HarmSettings.policy_threshold)",
+    )
     batch_size: int = Field(8, ge=1, description="transformers: conversations per generate call")
     engine: EngineSettings = EngineSettings()
     sampling: Sampling = Sampling()
@@ -249,9 +254,9 @@ class Limits(_Strict):
     # share is removed (allowed only for harm, ads and boilerplate); below coverage_min of the
     # segment's words kept, the rewrite is a summary.
     sentence_kept_min: float = Field(0.5, ge=0, le=1)
-    # A sentence the harm scorer scores at least this high may be removed or replaced (the
-    # policy rewriter removes at its harm_threshold, 0.7 too); lower, the scorer's false alarms
-    # on names and news would excuse dropped facts.
+    # A sentence the harm scorer scores at least this high may be removed or replaced (left out
+    # of the config: the scorer's own policy threshold, where the policy rewriter removes too);
+    # lower, the scorer's false alarms on names and news would excuse dropped facts.
     harm_removal_min: float = Field(0.7, ge=0, le=1)
     coverage_min: float = Field(0.6, ge=0, le=1)
     names_lost_max: float = Field(0, ge=0, description="protected words it may lose")
@@ -451,6 +456,10 @@ class ClusterSettings(_Strict):
         return self.gpu_steps.get(step, GpuStepSettings())
 
 
+# The documented rule's threshold per bundled offline model (docs/benchmarks/real_data.md)
+OFFLINE_POLICY_THRESHOLDS = {"v1": 0.8, "v2": 0.7}
+
+
 class HarmSettings(_Strict):
     """The one harm scorer every consumer uses: cleaning's `harm` block, the policy rewriter,
     validation, the audit and harmlessness."""
@@ -458,8 +467,11 @@ class HarmSettings(_Strict):
     backend: Literal["offline", "moderation_api", "hf_classifier", "llm_judge"] = "offline"
     model: str | None = Field(
         None,
-        description="offline: a .npz (none: the bundled one); hf_classifier: a model folder; "
-        "moderation_api, llm_judge: the model name",
+        description="offline: a .npz (none: the bundled offline_model); hf_classifier: a model "
+        "folder; moderation_api, llm_judge: the model name",
+    )
+    offline_model: Literal["v1", "v2"] = Field(
+        "v2", description="offline: which bundled weights (docs/benchmarks/real_data.md)"
     )
     base_url: str | None = Field(
         None, description="moderation_api, llm_judge: .../v1 (llm_judge, none: the expert's)"
@@ -484,6 +496,14 @@ class HarmSettings(_Strict):
     lexicon_score: float = Field(
         0.9, ge=0, le=1, description="what a rule's category scores when it matches; 0: no rules"
     )
+
+    @property
+    def policy_threshold(self) -> float:
+        """The harm score from which a sentence is removed, for this scorer: the lowest, in steps
+        of 0.1, at which harm removal leaves at least 97 % of clean segments untouched
+        (`benchmarks/harm/policy_rewriter.py --sweep`; docs/benchmarks/real_data.md). 0.7 for
+        the other backends until measured: set the thresholds when you choose one."""
+        return OFFLINE_POLICY_THRESHOLDS[self.offline_model] if self.backend == "offline" else 0.7
 
 
 class ReadingSettings(_Strict):
@@ -524,6 +544,19 @@ class Settings(_Strict):
     reading: ReadingSettings = ReadingSettings()
     checks: ChecksSettings = ChecksSettings()
     cluster: ClusterSettings = ClusterSettings()
+
+    @model_validator(mode="after")
+    def _harm_thresholds_follow_the_scorer(self) -> Settings:
+        """Thresholds the config leaves out are the harm scorer's own, so that choosing another
+        offline model moves them with it; ones it sets stay as set."""
+        rewriter, limits = self.alignment.rewriter, self.alignment.limits
+        if "harm_threshold" not in rewriter.model_fields_set:
+            rewriter.harm_threshold = self.harm.policy_threshold
+        if "harm_removal_min" not in limits.model_fields_set:  # Limits is frozen: a copy
+            self.alignment.limits = limits.model_copy(
+                update={"harm_removal_min": self.harm.policy_threshold}
+            )
+        return self
 
     @property
     def landing_path(self) -> Path:

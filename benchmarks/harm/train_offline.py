@@ -1,4 +1,4 @@
-"""Train the `offline` harm scorer and write native_pipeline/text/harm/offline_model.npz.
+"""Train the `offline` harm scorer and write native_pipeline/text/harm/offline_model_v2.npz.
 
 Reads the rows of `build_data.py` (/work/realdata/harm.jsonl), keeps the training datasets
 (only those whose licence lets the weights ship: see DATA_CARD.md), fits two logistic-regression
@@ -23,7 +23,7 @@ from scipy.sparse import csr_matrix
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from native_pipeline.text.harm.offline import HEADS, MODEL_PATH, Featurizer, OfflineModel
+from native_pipeline.text.harm.offline import BUNDLED, HEADS, Featurizer, OfflineModel
 
 TRAIN_SETS = ("mpold", "mlma", "saudi_hate")
 
@@ -138,7 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=Path("/work/realdata/harm.jsonl"))
     parser.add_argument("--train", nargs="+", default=list(TRAIN_SETS))
-    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    parser.add_argument("--out", type=Path, default=BUNDLED["v2"])
     parser.add_argument("--seed", type=int, default=0)
     add_options(parser)
     args = parser.parse_args()

@@ -56,6 +56,8 @@ class Page:
     gold_without: list[str]
     source: str
     licence: str
+    # frozen before the extractor was worked on again (2026-12-07): reported apart, first
+    held_out: bool = False
     site: str = field(init=False)  # the URL's host
     html_file: str = field(init=False)  # where the page's HTML is kept, beside pages.jsonl
 
@@ -274,6 +276,7 @@ class Annotated:
     page_type: str
     xpaths: tuple[str, ...]  # the main-text nodes, in reading order
     dropped: str = ""  # nodes inside them that are not main text
+    held_out: bool = False  # see Page.held_out
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +291,16 @@ _USER_TALK = f"{_WIKI_TALK}/div[2]/div"  # holds the banners, then the threads
 _CC_TEXT = (  # the licence or deed: its title, its notices and body, and the deed's footnotes
     "//main/header/h1",
     '//main/div[@class="content"]/div[@id] | //main/div[@class="content"]/footer',
+)
+# Held out (2026-12-07): every other Arabic 4.0 legal code and 4.0 / 1.0 deed, annotated the
+# same way; frozen before the extractor was worked on again, and no change looked at them
+_CC_HELD_OUT = (
+    *(
+        f"licenses/{kind}/4.0/{page}"
+        for page in ("legalcode", "deed")
+        for kind in ("by-sa", "by-nc", "by-nd", "by-nc-sa", "by-nc-nd")
+    ),
+    "publicdomain/mark/1.0/deed",
 )
 # W3C's navigation, sidebar and footer are written by script; "further reading" and the
 # "read more" side notes are link lists
@@ -355,6 +368,7 @@ ANNOTATED: dict[str, AnnotatedSource] = {
                 f"https://creativecommons.org/{path}.ar",
                 "legal",
                 _CC_TEXT,
+                held_out=path in _CC_HELD_OUT,
             )
             for path in (
                 "licenses/by/4.0/legalcode",
@@ -362,6 +376,7 @@ ANNOTATED: dict[str, AnnotatedSource] = {
                 "licenses/by/3.0/eg/legalcode",
                 "licenses/by/4.0/deed",
                 "publicdomain/zero/1.0/deed",
+                *_CC_HELD_OUT,
             )
         ),
     ),
@@ -419,6 +434,7 @@ def annotated_pages(name: str, repo: Repo) -> Iterator[tuple[Page, bytes]]:
                 gold_without=[],
                 source=f"github.com/{source.repo}@{commit}:{page.path}",
                 licence=source.licence,
+                held_out=page.held_out,
             ),
             html,
         )

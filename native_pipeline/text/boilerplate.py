@@ -168,12 +168,21 @@ def headline_lists(
 
     A teaser card (headline, date, one-line pitch) repeats without prose; an article's
     subheadings have paragraphs between them, and a forum thread's links between posts are
-    usernames and buttons, not headlines."""
+    usernames and buttons, not headlines. Related stories whose pitches are prose (a heading
+    that is all link, then its pitch, `min_list_headings` times or more) are a list too,
+    pitches included."""
     listed: set[int] = set()
     run: list[int] = []
+    pitches: list[int] = []  # prose right under a heading of the run that is all link
+    pitch_allowed = False  # such a heading came since the run's last prose block
     for i in range(len(page) + 1):
-        if i < len(page) and not prose[i]:
+        if i < len(page) and (not prose[i] or pitch_allowed):
             run.append(i)
+            if prose[i]:
+                pitches.append(i)
+            # all link: another page's title ("deletion of <page>" names a page, not its title)
+            headline = page[i].tag[:1] == "h" and page[i].link_density == 1.0
+            pitch_allowed = headline or (pitch_allowed and not prose[i])
             continue
         titles = sum(
             page[j].tag[:1] == "h" or (links[j] and page[j].n_words >= weights.min_headline_words)
@@ -186,7 +195,13 @@ def headline_lists(
                 for j in run
                 if page[j].tag[:1] == "h" or links[j] or page[j].n_words < weights.min_prose_words
             )
-        run = []
+        # Headings that are all link, each with a pitch under it, again and again: related
+        # stories, whose pitches copy the linked pages' ledes. An article's subheadings are not
+        # links, a talk page's headings only hold some, and an inline "read also" list before a
+        # paragraph makes one such pair, not a list.
+        if len(pitches) >= weights.min_list_headings:
+            listed.update(pitches)
+        run, pitches, pitch_allowed = [], [], False
     return listed
 
 

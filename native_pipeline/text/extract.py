@@ -31,7 +31,10 @@ class Extracted:
 class Options:
     """What each library is asked for; options of the other library are ignored."""
 
-    favor: str = "precision"  # trafilatura: one of FAVORS
+    # trafilatura: one of FAVORS. Its own default, "balanced": "precision" also turns off the
+    # retry with recall settings of a short extract, and lost whole articles and forum posts
+    # (docs/benchmarks/extraction.md)
+    favor: str = "balanced"
     include_tables: bool = True  # trafilatura: old Arabic CMSs and forums put articles in tables
     fast: bool = False  # trafilatura: skip the readability/jusText fallbacks
     main_content: bool = True  # resiliparse: drop nav, footers, sidebars by heuristics
@@ -68,7 +71,7 @@ def _trafilatura(html: str, opts: Options) -> Extracted:
         favor_precision=opts.favor == "precision",
         favor_recall=opts.favor == "recall",
         fast=opts.fast,
-        include_comments=False,
+        include_comments=False,  # trafilatura's default is True: comments are not the page's text
         include_tables=opts.include_tables,
         # dedup off: trafilatura's cache is per process, so results would depend on batching
         deduplicate=False,
@@ -97,7 +100,7 @@ class Extractor(Block):
     def __init__(
         self,
         library: str = "scored",
-        favor: str = "precision",
+        favor: str = "balanced",
         include_tables: bool = True,
         fast: bool = False,
         main_content: bool = True,

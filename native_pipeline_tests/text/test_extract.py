@@ -294,6 +294,48 @@ HUB_PAGE = _page(
     title="دليل البداية في التدويل",
 )
 
+# Related stories as a WordPress news theme writes them (JNews on elbaladtv.net, 2020): a linked
+# heading, a linked date, a pitch in prose and a "read more" link per story, in plain <div>s
+# that resiliparse's class rules keep. The pitches are prose, so they split the headings into
+# runs too short to be a headline list.
+RELATED_STORIES = [
+    (
+        "ارتفاع أسعار الذهب في الأسواق المحلية مع نهاية الأسبوع",
+        "شهدت أسعار الذهب في الأسواق المحلية ارتفاعا ملحوظا مع نهاية تعاملات الأسبوع، وسط إقبال "
+        "من المواطنين على الشراء قبل موسم الأعياد",
+    ),
+    (
+        "المنتخب الوطني يفوز على ضيفه بثلاثة أهداف في مباراة ودية",
+        "حقق المنتخب الوطني فوزا كبيرا على ضيفه في المباراة الودية التي أقيمت مساء أمس على الملعب "
+        "الرئيسي في العاصمة أمام جمهور غفير",
+    ),
+    (
+        "انطلاق معرض الكتاب الدولي بمشاركة أكثر من خمسمئة دار نشر",
+        "انطلقت اليوم فعاليات معرض الكتاب الدولي في دورته الجديدة، بمشاركة واسعة من دور النشر "
+        "العربية والأجنبية وبرنامج ثقافي حافل",
+    ),
+    (
+        "الأرصاد تتوقع أمطارا غزيرة على المناطق الشمالية غدا",
+        "توقعت هيئة الأرصاد الجوية أن تشهد المناطق الشمالية أمطارا غزيرة خلال الساعات المقبلة، "
+        "ودعت المواطنين إلى توخي الحذر على الطرق",
+    ),
+]
+ARTICLE_WITH_RELATED_STORIES = _page(
+    '<div class="jeg_header"><a href="/">الرئيسية</a><a href="/news">أخبار</a></div>'
+    f'<div class="jeg_main"><div class="entry-header"><h1 class="jeg_post_title">{TITLE}</h1>'
+    f'</div><div class="content-inner">{"".join(f"<p>{p}</p>" for p in NEWS)}</div>'
+    '<div class="box"><div class="boxTitle"><h3><span>أخبار ذات صلة</span></h3></div>'
+    + "".join(
+        f'<div class="item"><div class="img"><a href="/p/{i}"><div class="thumb"></div></a></div>'
+        f'<div class="body"><h3 class="t"><a href="/p/{i}">{headline}</a></h3>'
+        f'<div class="m"><div class="d"><a href="/p/{i}">ديسمبر 25, 2020</a></div></div>'
+        f'<div class="txt"><p>{pitch}</p><a href="/p/{i}" class="btn">اقرأ المزيد</a></div>'
+        "</div></div>"
+        for i, (headline, pitch) in enumerate(RELATED_STORIES)
+    )
+    + "</div></div>"
+)
+
 
 def _extract(html: str) -> str:
     [doc] = _run(Extractor(library="scored"), _html(html))
@@ -326,6 +368,48 @@ def test_short_article_chosen_over_longer_boilerplate_prose() -> None:
 def test_article_found_when_main_content_pass_drops_it() -> None:
     text = _extract(ARTICLE_IN_DROPPED_ELEMENT)
     assert token_prf(text, "\n".join(NEWS))[1] == 1.0
+
+
+def test_related_stories_with_prose_pitches_dropped() -> None:
+    text = _extract(ARTICLE_WITH_RELATED_STORIES)
+    assert token_prf(text, "\n".join([TITLE, *NEWS])) == (1.0, 1.0, 1.0)
+
+
+def test_one_read_also_link_before_a_paragraph_keeps_the_paragraph() -> None:
+    weights = boilerplate.Weights()
+    read_also = "".join(f'<h3><a href="/n/{i}">{h}</a></h3>\n' for i, h in enumerate(HEADLINES))
+    page = boilerplate.blocks(f"<p>{NEWS[0]}</p>\n{read_also}<p>{NEWS[1]}</p>\n<p>{NEWS[2]}</p>")
+    links = [boilerplate.is_link_block(b, weights) for b in page]
+    prose = [
+        not link and boilerplate.is_prose(b, weights) for b, link in zip(page, links, strict=True)
+    ]
+    listed = boilerplate.headline_lists(page, prose, links, weights)
+    assert listed == set(range(1, 1 + len(HEADLINES)))  # the headlines, not the paragraphs
+
+
+def test_talk_page_headings_that_name_a_page_keep_their_messages() -> None:
+    """A user talk page's bot notices: a heading that holds a link ("speedy deletion of <the
+    page>"), then one paragraph, again and again. Those headings are not other pages' titles."""
+    weights = boilerplate.Weights()
+    notices = "\n".join(
+        f'<h2>إشعار بشأن <a href="/wiki/{i}">{h}</a></h2>\n<p>{NEWS[i % 3]}</p>'
+        for i, h in enumerate(HEADLINES[:4])
+    )
+    page = boilerplate.blocks(notices)
+    links = [boilerplate.is_link_block(b, weights) for b in page]
+    prose = [
+        not link and boilerplate.is_prose(b, weights) for b, link in zip(page, links, strict=True)
+    ]
+    listed = boilerplate.headline_lists(page, prose, links, weights)
+    assert not listed & {i for i, is_prose in enumerate(prose) if is_prose}
+
+
+def test_trafilatura_switch_keeps_the_forum_posts_as_trafilatura_does() -> None:
+    """The switch asks trafilatura for what its own defaults give (comments aside): with
+    favor_precision it returned only the similar-threads table of this thread."""
+    [doc] = _run(Extractor(library="trafilatura"), _html(FORUM_THREAD))
+    lines = doc.text.split("\n")
+    assert all(post in lines for post in POSTS)
 
 
 def test_hub_page_keeps_the_descriptions_of_its_links() -> None:

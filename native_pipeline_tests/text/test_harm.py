@@ -17,7 +17,7 @@ from native_pipeline.text.harm import (
     make_scorer,
     text_harm,
 )
-from native_pipeline.text.harm.offline import Featurizer, OfflineModel, bundled, load
+from native_pipeline.text.harm.offline import BUNDLED, Featurizer, OfflineModel, bundled, load
 
 NEUTRAL = "الطقس اليوم جميل والسماء صافية، وخرجت العائلات إلى الحدائق العامة."
 INSULT = "يا حمار يا غبي يا ابن الكلب يا حقير"
@@ -102,7 +102,7 @@ def test_features_of_a_text_do_not_depend_on_its_batch() -> None:
 
 
 def test_a_saved_model_loads_and_scores_the_same(tmp_path: Path) -> None:
-    model = bundled()
+    model = bundled("v2")
     model.save(tmp_path / "model.npz")
     again = load(tmp_path / "model.npz")
     texts = [NEUTRAL, INSULT, SLUR]
@@ -148,3 +148,47 @@ def test_a_format_1_file_loads_and_an_unknown_format_is_refused(tmp_path: Path) 
     np.savez(newer, **fields, shape=np.array([12, 10, 2, 5, 0, 1]), version=np.array(9))
     with pytest.raises(ValueError, match="format 9"):
         load(newer)
+
+
+@pytest.mark.parametrize("name", ["v1", "v2"])
+def test_each_bundled_model_is_selectable_and_ranks_insults_above_clean_text(name: str) -> None:
+    scorer = make_scorer(HarmSettings(offline_model=name, lexicon_score=0))
+    neutral, insult = (s["harm_max"] for s in scorer.score([NEUTRAL, INSULT]))
+    assert insult > neutral
+    np.testing.assert_allclose(
+        [neutral, insult],
+        [
+            s["harm_max"]
+            for s in make_scorer(HarmSettings(model=str(BUNDLED[name]))).score([NEUTRAL, INSULT])
+        ],
+        atol=1e-6,
+    )
+    # the two are different weights, not one file under two names
+    other = make_scorer(HarmSettings(offline_model="v2" if name == "v1" else "v1", lexicon_score=0))
+    assert other.score([NEUTRAL])[0]["harm_max"] != pytest.approx(neutral, abs=1e-3)
+
+
+def test_an_unknown_bundled_model_is_refused() -> None:
+    with pytest.raises(ValidationError, match="offline_model"):
+        HarmSettings(offline_model="v3")
+    with pytest.raises(ValueError, match="no bundled offline model 'v3'"):
+        bundled("v3")
+
+
+def test_policy_thresholds_follow_the_offline_model_unless_the_config_sets_them() -> None:
+    from native_pipeline.settings import Settings
+
+    default = Settings()
+    assert default.harm.offline_model == "v2"
+    assert default.alignment.rewriter.harm_threshold == 0.7
+    assert default.alignment.limits.harm_removal_min == 0.7
+    v1 = Settings.model_validate({"harm": {"offline_model": "v1"}})
+    assert (v1.alignment.rewriter.harm_threshold, v1.alignment.limits.harm_removal_min) == (
+        0.8,
+        0.8,
+    )
+    pinned = Settings.model_validate(
+        {"harm": {"offline_model": "v1"}, "alignment": {"limits": {"harm_removal_min": 0.6}}}
+    )
+    assert pinned.alignment.limits.harm_removal_min == 0.6
+    assert pinned.alignment.rewriter.harm_threshold == 0.8

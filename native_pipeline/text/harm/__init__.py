@@ -52,10 +52,10 @@ class OfflineScorer:
     name = "offline"
     categories = ("harm_hate", "harm_harassment")
 
-    def __init__(self, model_path: str | None = None) -> None:
+    def __init__(self, model_path: str | None = None, bundled: str = "v2") -> None:
         from native_pipeline.text.harm import offline
 
-        self.model = offline.load(model_path) if model_path else offline.bundled()
+        self.model = offline.load(model_path) if model_path else offline.bundled(bundled)
 
     def score(self, texts: list[str]) -> list[dict[str, float]]:
         p = self.model.predict(texts)
@@ -106,7 +106,7 @@ def _scorer(settings_json: str) -> HarmBackend:
 
 def _backend(settings: HarmSettings) -> HarmBackend:
     if settings.backend == "offline":
-        return OfflineScorer(settings.model)
+        return OfflineScorer(settings.model, settings.offline_model)
     if settings.backend == "hf_classifier":
         from native_pipeline.text.harm.hf import HFClassifierScorer
 

@@ -27,7 +27,11 @@ from scipy.sparse import csr_matrix
 
 from native_pipeline.text.normalize import fold, words
 
-MODEL_PATH = Path(__file__).with_name("offline_model.npz")
+# The bundled weights, by name (`harm.offline_model`): v1, shipped until 2026-12-01 (C=4,
+# character 2-5-grams and words); v2, its retrained successor (C=1, character 3-6-grams and
+# marks, training sets weighed equally). benchmarks/harm/select_default.py chose the default
+# on sources neither model was trained on (docs/benchmarks/real_data.md).
+BUNDLED = {name: Path(__file__).with_name(f"offline_model_{name}.npz") for name in ("v1", "v2")}
 HEADS = ("offensive", "hate")
 # Version of the model file's `shape` field: 1 = [char_bits, word_bits, char_min, char_max];
 # 2 adds `marks` and `loose`. A version-1 file (no `version` key) loads with both off, as it
@@ -160,7 +164,7 @@ class OfflineModel:
         )
 
 
-def load(path: Path | str = MODEL_PATH) -> OfflineModel:
+def load(path: Path | str) -> OfflineModel:
     with np.load(path) as data:
         version = int(data["version"]) if "version" in data else 1
         shape = [int(v) for v in data["shape"]]
@@ -178,6 +182,8 @@ def load(path: Path | str = MODEL_PATH) -> OfflineModel:
 
 
 @cache
-def bundled() -> OfflineModel:
-    """The shipped model, loaded once per process."""
-    return load(MODEL_PATH)
+def bundled(name: str) -> OfflineModel:
+    """A shipped model (a key of BUNDLED), loaded once per process."""
+    if name not in BUNDLED:
+        raise ValueError(f"no bundled offline model {name!r}; choose from {sorted(BUNDLED)}")
+    return load(BUNDLED[name])
