@@ -262,7 +262,7 @@ class Limits(_Strict):
     names_lost_max: float = Field(0, ge=0, description="protected words it may lose")
     new_names_max: float = Field(0, ge=0, description="protected words it may add from nothing")
     added_words_max: float = Field(
-        2, ge=0, description="new content words in one place; more is invented content"
+        1, ge=0, description="new content words in one place; more is invented content"
     )
     # The synonym budget: common words swapped for others, per sentence and per segment.
     synonyms_max: float = Field(3, ge=0)

@@ -339,7 +339,8 @@ class Comparison:
         need_names = _total(s.names for s in required)
         # New words that replaced harmful or furniture sentences are a neutralised rewrite.
         new_runs = [a for a in self.added if not any(excused[i] for i in a.replaced)]
-        lost_polarity = _total(s.polarity for s in required)
+        # a dropped sentence is one fact lost, said as such (sentence_dropped)
+        lost_polarity = _total(s.polarity for s in required if s.kept >= limits.sentence_kept_min)
         new_polarity = _total(a.polarity for a in new_runs)
         polarity_changed = (lost_polarity - new_polarity) + (new_polarity - lost_polarity)
         new_names = {w for a in new_runs for w in a.names}
@@ -500,8 +501,9 @@ def _transposed(
     before: Original, new: list[str], new_kinds: list[str], swaps: set[tuple[int, str, str]]
 ) -> set[int]:
     """Sentences in which two numbers or protected words traded places: each lost both its
-    neighbours (a clause that moved, or a synonym next to a name, leaves one in place), or
-    each was written where the other stood (`swaps`: (sentence, old, new) one for one)."""
+    neighbours (a clause that moved, or a synonym next to a name, leaves one in place), or two
+    content words were each written where the other stood (`swaps`: (sentence, old, new) one
+    for one: "the big house and the small car" made "the small house and the big car")."""
     roles: Counter[tuple[str, str, str]] = Counter()
     for w, (left, right) in zip(new, _neighbours(new, new_kinds), strict=True):
         roles[w, "<", left] += 1
@@ -554,7 +556,7 @@ def compare(original: str | Original, rewrite: str) -> Comparison:
             swaps.update(
                 (owner[i], tokens[i], new[j])
                 for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
-                if token_kinds[i] in FACTS
+                if token_kinds[i] != FUNCTION
             )
         fresh = [j for j in range(j1, j2) if j not in taken]
         gone = [i for i in range(i1, i2) if not in_place[i]]

@@ -26,6 +26,7 @@ from native_pipeline.text.normalize import fold, words
 
 COMMON_WORDS = Path(__file__).with_name("common_words.txt.gz")
 KNOWN_NAMES = Path(__file__).with_name("known_names.txt.gz")
+WHOLE_WORDS = Path(__file__).with_name("whole_words.txt.gz")
 
 # Folded function words: prepositions, conjunctions, particles, pronouns, demonstratives,
 # relatives, auxiliaries and common adverbs. A rewrite may change them freely: what is left of a
@@ -99,12 +100,37 @@ def stems_folded(folded: str) -> list[str]:
 @lru_cache(maxsize=1 << 17)
 def split_stem(word: str) -> tuple[str, str]:
     """(the article or preposition cut, stem) of a folded word."""
+    return _cut(word, whole_words())
+
+
+def _cut(word: str, whole: Collection[str]) -> tuple[str, str]:
+    """`split_stem`, where `whole` are the words that only look as if they began with a clitic
+    (وزير, فرنسا, بدأت, لبنان): they are cut no further."""
+    if word in whole:
+        return "", word
     if word[:1] in ("و", "ف") and (len(word) >= 4 or word[1:] in _PARTICLES):
         word = word[1:]
+        if word in whole:
+            return "", word
     for prefix in _PREFIXES:
         if word.startswith(prefix) and len(word) - len(prefix) >= 3:
             return prefix, word[len(prefix) :]
     return "", word
+
+
+def whole_words_from(count: Counter[str], min_count: int = 3) -> set[str]:
+    """Folded words that begin with و ف ب or ل but occur more often than what is left without
+    it: the letter is the word's own ("وزير" against "زير"), not a conjunction or preposition
+    ("وقال" against "قال")."""
+    return {
+        w
+        for w, n in count.items()
+        if n >= min_count
+        and len(w) >= 4
+        and w[0] in "وفبل"
+        and not w.startswith("ال")
+        and n > count[w[1:]]
+    }
 
 
 # Suffixes a verb or a possessed noun takes and a name does not: قالت قالوا قاله كتابها.
@@ -140,22 +166,24 @@ def lexicon_from(
     size: int = 30_000,
     min_count: int = 3,
     place_max_count: int = 3_000,
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[str], list[str], list[str]]:
     """The common words of `texts`: their `size` most frequent stems of three letters or more
     (not function words or numbers) that are not name-like, or that inflect a common word (the
     name-like test cannot see the verb in "قالت": it takes no further suffix); less the stems of
     `places`, which are names whatever else they mean (الرياض, قطر), unless they occur more than
     `place_max_count` times (a gazetteer holds "المدينة" and "الجديدة" too); most frequent
-    first. And the known names: the other frequent stems, and the places."""
+    first. And the known names: the other frequent stems, and the places. And the whole words
+    (`whole_words_from`) that the stems were cut with."""
+    surface = Counter(w for text in texts for w in words(fold(text)))
+    whole = whole_words_from(surface, min_count)
     count: Counter[str] = Counter()
     with_article: Counter[str] = Counter()
     with_preposition: Counter[str] = Counter()
-    for text in texts:
-        for word in words(fold(text)):
-            prefix, stemmed = split_stem(word)
-            count[stemmed] += 1
-            with_article[stemmed] += prefix in _ARTICLES
-            with_preposition[stemmed] += prefix in ("ب", "ل", "بال", "لل", "كال")
+    for word, n in surface.items():
+        prefix, stemmed = _cut(word, whole)
+        count[stemmed] += n
+        with_article[stemmed] += n * (prefix in _ARTICLES)
+        with_preposition[stemmed] += n * (prefix in ("ب", "ل", "بال", "لل", "كال"))
     ranked = [
         (word, n)
         for word, n in count.most_common()
@@ -171,7 +199,9 @@ def lexicon_from(
             with_preposition[word],
         )
     }
-    place_stems = {w for w in map(stem, places) if count[w] <= place_max_count}
+    place_stems = {
+        w for w in (_cut(fold(p), whole)[1] for p in places) if count[w] <= place_max_count
+    }
     common = [
         word
         for word, _ in ranked
@@ -180,7 +210,7 @@ def lexicon_from(
     known = set(common)
     names = [word for word, _ in ranked if word not in known]
     names += sorted(place_stems - set(names) - known)
-    return common, names
+    return common, names, sorted(whole)
 
 
 def place_names() -> set[str]:
@@ -207,7 +237,7 @@ def place_names() -> set[str]:
     return {n for n in found if arabic.search(n)}
 
 
-@lru_cache(maxsize=2)
+@lru_cache(maxsize=3)
 def _read(path: Path) -> frozenset[str]:
     with gzip.open(path, "rt", encoding="utf-8") as f:
         return frozenset(f.read().split())
@@ -215,6 +245,10 @@ def _read(path: Path) -> frozenset[str]:
 
 def common_words() -> frozenset[str]:
     return _read(COMMON_WORDS)
+
+
+def whole_words() -> frozenset[str]:
+    return _read(WHOLE_WORDS)
 
 
 def known_names() -> frozenset[str]:
@@ -229,9 +263,9 @@ def main() -> None:
     args = parser.parse_args()
     with args.clean.open(encoding="utf-8") as f:
         rows = (json.loads(line) for line in f if line.strip())
-        texts = (r["text"] for r in rows if r.get("genre") == args.genre)
-        common, names = lexicon_from(texts, place_names(), args.size)
-    for path, found in ((COMMON_WORDS, common), (KNOWN_NAMES, names)):
+        texts = [r["text"] for r in rows if r.get("genre") == args.genre]
+    common, names, whole = lexicon_from(texts, place_names(), args.size)
+    for path, found in ((COMMON_WORDS, common), (KNOWN_NAMES, names), (WHOLE_WORDS, whole)):
         # mtime 0: the same corpus gives the same bytes
         with gzip.GzipFile(path, "wb", mtime=0) as f:
             f.write(("\n".join(found) + "\n").encode())
