@@ -279,6 +279,10 @@ class AlignmentSettings(_Strict):
     worker: WorkerSettings = WorkerSettings()
     rewriter: BackendSettings = BackendSettings()
     limits: Limits = Limits()
+    # A second opinion on the rewrites the rules cannot decide (reworded, content_added): an
+    # LLM asked whether the rewrite keeps every fact. Off (none) by default; `openai` for the
+    # expert's endpoint or a self-hosted vLLM server, `vllm`/`transformers` for a model folder.
+    fact_judge: BackendSettings | None = None
     chunk_size: int = Field(512, ge=1, description="segments per committed chunk")
     audit: AuditSettings = AuditSettings()
     max_failed_requests: float = Field(

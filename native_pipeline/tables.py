@@ -113,6 +113,10 @@ ALIGNED = {
     "names_kept": pl.Float64,
     "new_names": pl.Int32,
     "new_words": pl.Int32,
+    "synonyms": pl.Int32,  # common words swapped for others
+    # The fact judge's word on a rewrite the rules could not decide: accepted, rejected, failed
+    # (no answer), or empty when it was not asked.
+    "judge": pl.String,
     # The rewriter's identity: which backend, model, checkpoint, prompt and sampling wrote it.
     "backend": pl.String,
     "model": pl.String,

@@ -68,6 +68,28 @@ class AuditReport:
         return figure
 
 
+def alignment_figures(rows: pl.DataFrame) -> dict[str, float | int]:
+    """Did alignment happen? Over rows of aligned_corpus or expert_rewrites (status, unchanged,
+    edit_ratio, judge): the shares of segments rewritten and accepted (the aligned text is not
+    the original), left as they were by the rewriter (a clean segment needs no rewrite), and
+    rejected (the original kept), each rejection reason's share, the share of words the
+    accepted rewrites changed, and how many rewrites the fact judge accepted and rejected."""
+    valid = rows["status"] == "valid"
+    rewritten = rows.filter(valid & ~rows["unchanged"])
+    figures: dict[str, float | int] = {
+        "rewritten_share": _share(valid & ~rows["unchanged"]),
+        "untouched_share": _share(valid & rows["unchanged"]),
+        "rejected_share": _share(~valid),
+        "changed_words_share": _mean(rewritten["edit_ratio"]),
+        "judge_accepted": int((rows["judge"] == "accepted").sum()),
+        "judge_rejected": int((rows["judge"] != "accepted").sum() - (rows["judge"] == "").sum()),
+    }
+    reasons = rows.filter(~valid).group_by("status").len("count").sort("count", descending=True)
+    for reason, count in reasons.iter_rows():
+        figures[f"rejected_{reason}_share"] = round(count / rows.height, 4)
+    return figures
+
+
 def fidelity_by_dump(corpus: pl.DataFrame, judged: pl.DataFrame | None = None) -> pl.DataFrame:
     """Per dump of `corpus` (dump, rejected, numbers_kept, names_kept of aligned_corpus rows):
     segments, the rejection rate of each check (share of segments with an output it rejected;
@@ -100,7 +122,8 @@ def audit(
     categories: Sequence[str] = CATEGORIES,
 ) -> AuditReport:
     """`sample`: rows of aligned_corpus. `judge_scores`: the expert's scores, row by row.
-    `corpus`: the columns of fidelity_by_dump for every row of aligned_corpus. `categories`:
+    `corpus`: the columns of fidelity_by_dump and alignment_figures for every row of
+    aligned_corpus. `categories`:
     those the harm scorer really scores (its `categories`)."""
     rows = sample.with_columns(
         pl.col("original")
@@ -160,4 +183,6 @@ def audit(
     fidelity = None
     if corpus is not None:
         fidelity = fidelity_by_dump(corpus, rows if "dump" in rows.columns else None)
+        # over the whole corpus, not the sample
+        headline |= {f"corpus_{k}": v for k, v in alignment_figures(corpus).items()}
     return AuditReport(rows, harm, headline, fidelity)

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from native_pipeline.alignment.backends import chat_backend, make_rewriter
-from native_pipeline.alignment.backends.base import Rewriter
+from native_pipeline.alignment.backends.base import ChatBackend, Rewriter
 from native_pipeline.alignment.conduct import CodeOfConduct
 from native_pipeline.alignment.judge import judge
 from native_pipeline.alignment.rewrite import check_requests, rewrite_frame
@@ -36,15 +36,26 @@ def rewrite_seeds(
     requests)."""
     expert = make_rewriter(settings.expert, conduct, cache_dir=cache_dir, harm=harm)
     scorer = make_scorer(harm)
+    judge_backend = fact_judge(settings, cache_dir)
     progress = Progress(log, "seeds rewritten", seeds.height)
     parts = [frame([], ALIGNED)]
     for start in range(0, seeds.height, settings.chunk_size):
         chunk = seeds.slice(start, settings.chunk_size)
-        parts.append(rewrite_frame(chunk, expert, settings.expert, settings.limits, scorer))
+        parts.append(
+            rewrite_frame(chunk, expert, settings.expert, settings.limits, scorer, judge_backend)
+        )
         progress.add(chunk.height)
     rows = pl.concat(parts)
     check_requests(rows, settings.max_failed_requests, "the expert's rewrites")
     return rows, expert
+
+
+def fact_judge(settings: AlignmentSettings, cache_dir: Path) -> ChatBackend | None:
+    """The fact judge of the config (`alignment.fact_judge`), its answers cached with the
+    expert's; None when the config has none."""
+    if settings.fact_judge is None:
+        return None
+    return chat_backend(settings.fact_judge, cache_dir=cache_dir)
 
 
 def judge_rewrites(

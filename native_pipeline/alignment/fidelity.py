@@ -581,10 +581,12 @@ def compare(original: str | Original, rewrite: str) -> Comparison:
                     stems=tuple(new[j] for j in fresh),
                     polarity=polarity_at(new, fresh),
                     content=len(content) - len(synonym_words),
+                    # a known name, or a rare word where nothing was (a replaced word may be
+                    # reworded with one)
                     names=frozenset(
                         new[j]
                         for j in content
-                        if new_kinds[j] in PROTECTED
+                        if (new_kinds[j] == NAME or (new_kinds[j] == RARE and i1 == i2))
                         and j not in synonym_words
                         and new[j] not in before.all_names
                     ),

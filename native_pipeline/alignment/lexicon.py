@@ -146,7 +146,7 @@ def name_like(count: int, with_article: int, suffixed: int, with_preposition: in
     """A name in the corpus's own usage: (almost) always or never with the article (مصر,
     القاهرة), and (almost) never with a verb or pronoun suffix, where a common noun, adjective
     or verb takes both (الكتاب/كتاب/كتابه, قال/قالت). A frequent word that never takes a
-    preposition (بمصر, لمحمد) is no name either, but a verb or an adverb (يجب, حاليا)."""
+    preposition (بمصر, بمحمد) is no name either, but a verb or an adverb (يجب, حاليا)."""
     article = with_article / count
     nominal = count < 200 or with_preposition / count >= 0.01
     return (article <= 0.05 or article >= 0.95) and suffixed / count < 0.1 and nominal
@@ -208,7 +208,18 @@ def lexicon_from(
         if word not in place_stems and (word in plain or any(r in plain for r in relatives(word)))
     ]
     known = set(common)
-    names = [word for word, _ in ranked if word not in known]
+
+    # A known name needs evidence: seen often, and not a verb of the present whose other
+    # persons are there too (تضم, يضم); the other name-like words stay rare words (protected in
+    # an original, not proof of a new name in a rewrite).
+    def present_verb(word: str, n: int) -> bool:
+        return word[0] in _PRESENT and any(
+            count[p + word[1:]] >= 0.1 * n for p in _PRESENT if p != word[0]
+        )
+
+    names = [
+        word for word, n in ranked if word not in known and n >= 50 and not present_verb(word, n)
+    ]
     names += sorted(place_stems - set(names) - known)
     return common, names, sorted(whole)
 

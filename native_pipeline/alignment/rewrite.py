@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from native_pipeline.alignment.backends.base import Rewriter, Sampling
+from native_pipeline.alignment.backends.base import ChatBackend, Rewriter, Sampling
 from native_pipeline.alignment.conduct import unwrap
-from native_pipeline.alignment.fidelity import Fidelity, compare, prepare
+from native_pipeline.alignment.fidelity import UNDECIDED, Fidelity, compare, prepare
+from native_pipeline.alignment.judge import keeps_facts
 from native_pipeline.alignment.validate import VALID, Candidate, Limits, review
 from native_pipeline.lake import ChunkLog
 from native_pipeline.progress import Progress
@@ -28,6 +29,8 @@ from native_pipeline.text.harm import HARM_KEYS, HarmBackend, make_scorer, text_
 from native_pipeline.text.langid import LanguageFilter, detect_language
 
 ATTEMPTS = 2  # the first output, then one retry with another seed
+# The fact judge answers a yes or no: greedy, and short.
+_JUDGE_SAMPLING = Sampling(temperature=0.0, max_tokens=64)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class AlignedSegment:
     input_tokens: int = 0
     output_tokens: int = 0
     fidelity: Fidelity | None = None  # of the last rewrite that parsed, kept or not
+    judge: str = ""  # the fact judge on an undecided rewrite: accepted, rejected or failed
 
     @property
     def unchanged(self) -> bool:
@@ -95,6 +99,8 @@ class AlignedSegment:
             "names_kept": round(self.fidelity.names_kept, 4) if self.fidelity else None,
             "new_names": self.fidelity.new_names if self.fidelity else None,
             "new_words": self.fidelity.new_words if self.fidelity else None,
+            "synonyms": self.fidelity.synonyms if self.fidelity else None,
+            "judge": self.judge,
         }
 
 
@@ -115,9 +121,12 @@ def align_segments(
     limits: Limits,
     retry_temperature: float | None = None,
     scorer: HarmBackend | None = None,
+    judge: ChatBackend | None = None,
 ) -> list[AlignedSegment]:
     """`retry_temperature`: the temperature of the retry; None keeps `sampling`'s. `scorer`: the
-    harm scorer validation compares before and after with (none: the offline one)."""
+    harm scorer validation compares before and after with (none: the offline one). `judge`: asked
+    whether the rewrites the rules cannot decide (fidelity.UNDECIDED) keep every fact; without
+    one they are rejected."""
     if retry_temperature is not None:
         retry = sampling.model_copy(update={"temperature": retry_temperature})
     else:
@@ -159,6 +168,7 @@ def align_segments(
         questioned = {s for c in comparisons.values() for s in c.questioned}
         harmful = harmful_sentences(sorted(questioned), limits.harm_removal_min, scorer)
         rejected = []
+        undecided = []
         for i, completion, output, rewrite in zip(
             pending, completions, outputs, rewrites, strict=True
         ):
@@ -184,11 +194,24 @@ def align_segments(
             result.fidelity = fidelity or result.fidelity
             if status == VALID:
                 result.aligned, result.status, result.after = rewrite, VALID, after
+            elif judge is not None and status in UNDECIDED:
+                undecided.append((i, rewrite, after, status))
             else:
                 result.rejected.append(status)
                 result.status = status
                 rejected.append(i)
-        pending = rejected
+        pairs = [(segments[i], rewrite) for i, rewrite, _, _ in undecided]
+        verdicts = keeps_facts(judge, pairs, _JUDGE_SAMPLING) if judge is not None else []
+        for (i, rewrite, after, status), verdict in zip(undecided, verdicts, strict=True):
+            result = results[i]
+            result.judge = {True: "accepted", False: "rejected", None: "failed"}[verdict]
+            if verdict:
+                result.aligned, result.status, result.after = rewrite, VALID, after
+            else:
+                result.rejected.append(status)
+                result.status = status
+                rejected.append(i)
+        pending = sorted(rejected)
     for i in pending:  # still rejected: the original is kept, measured as it is
         results[i].after = results[i].before
     return results
@@ -200,12 +223,13 @@ def rewrite_frame(
     settings: BackendSettings,
     limits: Limits,
     scorer: HarmBackend | None = None,
+    judge: ChatBackend | None = None,
 ) -> pl.DataFrame:
     """`align_segments` over a frame of segments (SEGMENTS schema), as rows of ALIGNED with the
     rewriter's identity in every row."""
     texts = segments["text"].to_list()
     results = align_segments(
-        texts, rewriter, settings.sampling, limits, settings.retry_temperature, scorer
+        texts, rewriter, settings.sampling, limits, settings.retry_temperature, scorer, judge
     )
     identity = rewriter.identity()
     who = {
@@ -244,6 +268,7 @@ def rewrite_in_chunks(
     log: Callable[[str], None] = lambda message: None,
     scorer: HarmBackend | None = None,
     max_failed_requests: float = 1.0,
+    judge: ChatBackend | None = None,
 ) -> tuple[pl.DataFrame, int]:
     """(every segment rewritten, chunks resumed): chunks already in `chunks` are not redone,
     each new one is committed as soon as it is rewritten. A chunk with more failed requests
@@ -258,7 +283,7 @@ def rewrite_in_chunks(
         if index in committed:
             continue
         chunk = segments.slice(start, chunk_size)
-        rows = rewrite_frame(chunk, rewriter, settings, limits, scorer)
+        rows = rewrite_frame(chunk, rewriter, settings, limits, scorer, judge)
         check_requests(rows, max_failed_requests, f"chunk {index}")
         chunks.write(index, rows)
         progress.add(chunk.height, f"chunk {index} committed")

@@ -12,11 +12,11 @@ from pathlib import Path
 import dagster as dg
 import polars as pl
 
-from native_pipeline.alignment.audit import audit
+from native_pipeline.alignment.audit import alignment_figures, audit
 from native_pipeline.alignment.backends import make_rewriter
 from native_pipeline.alignment.backends.base import Rewriter
 from native_pipeline.alignment.char_ngram import CharNGram, by_half, reference_model
-from native_pipeline.alignment.expert import judge_rewrites, rewrite_seeds
+from native_pipeline.alignment.expert import fact_judge, judge_rewrites, rewrite_seeds
 from native_pipeline.alignment.rewrite import rewrite_in_chunks
 from native_pipeline.alignment.seeds import sample_segments, select_seeds
 from native_pipeline.alignment.segments import segment_frame, token_counter
@@ -125,6 +125,7 @@ def seed_segments(
 def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
     return {
         "dagster/row_count": rows.height,
+        **alignment_figures(rows),
         "valid_share": round(float((rows["status"] == "valid").mean() or 0), 4),
         "unchanged_share": round(float(rows["unchanged"].mean() or 0), 4),
         "mean_edit_ratio": round(float(rows["edit_ratio"].mean() or 0), 4),
@@ -163,6 +164,8 @@ def expert_rewrites(
         metadata={
             **_rewrite_summary(rows),
             **_rewriter_metadata(rewriter),
+            # the worker learns from the valid pairs only
+            "pairs_for_training": int((rows["status"] == "valid").sum()),
             "seconds": round(time.perf_counter() - started, 2),
             "preview": table(rows.select("original", "aligned", "status").head(5)),
         }
@@ -242,6 +245,8 @@ def aligned_corpus(
             harm.settings.model_dump(mode="json"),
             settings.sampling.model_dump(),
             alignment.settings.chunk_size,
+            alignment.settings.limits.model_dump(),
+            alignment.settings.model_dump(mode="json")["fact_judge"],
         ],
         sort_keys=True,
     )
@@ -257,6 +262,7 @@ def aligned_corpus(
         context.log.info,
         make_scorer(harm.settings),
         alignment.settings.max_failed_requests,
+        fact_judge(alignment.settings, lake.store("expert_cache")),
     )
     with lake.writer("aligned_corpus", dump) as out:
         out.write("data", rows)
@@ -307,7 +313,16 @@ def rewrite_audit(
     sample = sample_segments(rows, settings.audit.sample_size, settings.audit.seed, among)
     pairs = sample.select("original", "aligned").rows()
     scores = judge_rewrites(pairs, settings, lake.store("expert_cache"))
-    corpus = rows.select("dump", "rejected", "numbers_kept", "names_kept").collect()
+    corpus = rows.select(
+        "dump",
+        "rejected",
+        "numbers_kept",
+        "names_kept",
+        "status",
+        "unchanged",
+        "edit_ratio",
+        "judge",
+    ).collect()
     categories = make_scorer(harm.settings).categories
     report = audit(sample, model.perplexity, scores, corpus, categories)
     with lake.writer("rewrite_audit") as out:

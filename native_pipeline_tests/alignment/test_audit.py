@@ -76,6 +76,10 @@ def test_fidelity_by_dump_shows_a_drifting_worker():
             "rejected": ["", "numbers_changed", "names_lost,numbers_changed", "names_lost"],
             "numbers_kept": [1.0, 0.5, 0.0, None],
             "names_kept": [1.0, 1.0, 0.5, 0.7],
+            "status": ["valid", "valid", "names_lost", "reworded"],
+            "unchanged": [False, True, False, False],
+            "edit_ratio": [0.2, 0.0, 0.5, 0.6],
+            "judge": ["", "", "", "rejected"],
         }
     )
     judged = pl.DataFrame({"dump": ["d1", "d2"], "judge_accuracy": [9, 4]})
@@ -91,3 +95,9 @@ def test_fidelity_by_dump_shows_a_drifting_worker():
     report = audit(ROWS.with_columns(numbers_kept=pl.lit(0.5)), lambda t: 1.0, corpus=corpus)
     assert report.fidelity is not None and report.fidelity.height == 2
     assert report.headline["numbers_kept_mean"] == 0.5
+    # did alignment happen: over the whole corpus, not the sample
+    head = report.headline
+    assert head["corpus_rewritten_share"] == 0.25 and head["corpus_untouched_share"] == 0.25
+    assert head["corpus_rejected_share"] == 0.5 and head["corpus_changed_words_share"] == 0.2
+    assert head["corpus_rejected_names_lost_share"] == 0.25
+    assert head["corpus_judge_rejected"] == 1 and head["corpus_judge_accepted"] == 0

@@ -163,7 +163,8 @@ def test_fidelity_is_measured_and_a_changed_fact_keeps_the_original():
     (result,) = align_segments([segment], rewriter, Sampling(), Limits(), retry_temperature=1.0)
     assert result.aligned == segment and result.status == "numbers_changed"
     row = result.row()
-    assert row["numbers_kept"] == 0.5 and row["names_kept"] < 1 and row["new_names"] == 1
+    # 12, مايو (a date) and 40: one of three changed
+    assert row["numbers_kept"] == 2 / 3 and row["names_kept"] < 1 and row["new_names"] == 1
 
 
 def test_an_unchanged_rewrite_is_not_measured_again(monkeypatch):

@@ -66,7 +66,7 @@ _LABELS = ("إعلان", "اعلان ممول", "محتوى ممول", "مساح
 _URL = re.compile(r"(?:https?://|www\.)\S+")
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # bullets, dashes and marks around a line
 FURNITURE = tuple(fold(p) for p in (*_OPENERS, *_NOTICES, *_LABELS))
-FURNITURE_MAX_WORDS = 15  # a longer line is text that mentions one of these, not furniture
+FURNITURE_MAX_WORDS = 20  # a longer line is text: "read also: <a headline>" runs to 20
 _OPENER_RE = re.compile("|".join(re.escape(fold(p)) for p in _OPENERS))
 _LABEL_SET = frozenset(fold(p) for p in _LABELS)
 _NOTICES_FOLDED = tuple(fold(p) for p in _NOTICES)
@@ -100,7 +100,6 @@ def is_furniture(line: str) -> bool:
     if not _URL.sub("", bare).strip(" :-|"):
         return bool(bare)  # a link and nothing else
     return bare in _LABEL_SET or _OPENER_RE.match(bare) is not None
-
 
 
 def fix_format(text: str) -> str:
