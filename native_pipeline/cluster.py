@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from native_pipeline.settings import ClusterSettings, GpuStep, Settings
+from native_pipeline.settings import ClusterSettings, GpuStep, Settings, api_key_variables
 
 TAG = "dagster-k8s/config"
 GPU = "nvidia.com/gpu"
@@ -157,6 +157,15 @@ def check_cluster(settings: Settings) -> None:
         raise ValueError(
             f"data_root {root} is not on the shared volume: every pod mounts it at {mount}; "
             f"set data_root (or NATIVE_PIPELINE_DATA_ROOT) to {mount} or a folder inside it"
+        )
+    # A key the pods cannot read fails every request: a silently emptied crawl, or no rewrite.
+    users = api_key_variables(settings).items()
+    missing = {user: env for user, env in users if env not in cluster.secret_env}
+    if missing:
+        listed = ", ".join(f"{user}.api_key_env {env}" for user, env in sorted(missing.items()))
+        raise ValueError(
+            f"{listed}: not in cluster.secret_env, so no pod can read the key; add "
+            f"{{secret: <name>, key: <key>}} for each"
         )
     gpus = cluster.gpu_step("checkpoints").gpus
     nproc = settings.training.distributed.nproc_per_node

@@ -240,6 +240,30 @@ def test_cluster_settings_are_checked():
         pipes_pod(ClusterSettings(), "checkpoints", ["python"])
 
 
+def test_every_api_key_a_pod_needs_comes_from_a_secret():
+    """An expert, rewriter or remote harm scorer whose key variable no pod can read is refused
+    when the code location loads: on a cluster it would silently empty every dump."""
+    remote = {"base_url": "http://judge/v1", "model": "m", "api_key_env": "HARM_KEY"}
+    settings = Settings(
+        data_root=Path("/data/np"),
+        cluster=cluster(),
+        alignment={
+            "expert": {"backend": "openai", "base_url": "http://x/v1", "model": "m"},
+            "rewriter": {"backend": "openai", "api_key_env": "REWRITER_KEY"},
+        },
+        harm={"backend": "moderation_api", **remote},
+    )
+    with pytest.raises(ValueError) as refused:
+        check_cluster(settings)
+    assert str(refused.value).startswith(
+        "alignment.rewriter.api_key_env REWRITER_KEY, harm.api_key_env HARM_KEY: "
+        "not in cluster.secret_env"
+    )  # the expert's OPENAI_API_KEY is there
+    ref = {"secret": "keys", "key": "k"}
+    settings.cluster.secret_env = {**CLUSTER["secret_env"], "HARM_KEY": ref, "REWRITER_KEY": ref}
+    check_cluster(settings)
+
+
 def test_the_deploy_examples_load(monkeypatch):
     """deploy/cluster.yaml is a valid config for its volume; the Helm values and the instance
     file are YAML with the run launcher and storage docs/deploy.md describes."""
