@@ -41,6 +41,7 @@ class Endpoint:
     size: int = 0  # an answer of this many bytes (streamed, with its Content-Length)
     trickle_s: float = 0.0  # a byte every trickle_s seconds
     length: bool = True  # send a Content-Length (else the body ends when the connection does)
+    held: threading.Event | None = None  # answer only once this is set
     requests: int = 0
     sent: int = 0  # bytes of the body the server managed to send
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -63,6 +64,8 @@ def endpoint(**answer: object) -> Iterator[Endpoint]:
             self.rfile.read(int(self.headers["Content-Length"]))
             with state.lock:
                 state.requests += 1
+            if state.held is not None:
+                state.held.wait(600)
             payload = state.payload()
             size = state.size or len(payload)
             self.send_response(state.status)
