@@ -138,6 +138,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         ),
         # Frees the pool slots of runs whose process died, then waits for dedup_index.
         "run_guard": RunGuard(pool="dedup_index"),
+        "gpu_guard": RunGuard(pool="gpu"),
         # Starts torchrun: a subprocess beside the step, or a GPU pod of its own (cluster.mode).
         "pipes": PipesResource(**settings.cluster.model_dump(mode="json")),
     }
