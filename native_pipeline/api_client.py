@@ -25,9 +25,12 @@ import socket
 import sqlite3
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from http.client import HTTPConnection, HTTPException, HTTPMessage, HTTPResponse, HTTPSConnection
 from pathlib import Path
 from typing import Any, TypeVar
@@ -101,7 +104,7 @@ class _Deadline:
         self.timer.daemon = True
 
     def watch(self, sock: socket.socket) -> None:
-        """The connected socket (the response keeps it when the connection lets it go)."""
+        """The request's socket, once connected."""
         self.sock = sock
         if self.expired:
             self._cut()
@@ -118,6 +121,51 @@ class _Deadline:
 
     def __exit__(self, *exc: object) -> None:
         self.timer.cancel()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None  # a redirect would carry the Authorization header to wherever it points
+
+
+class _Watched:
+    """A connection whose socket its deadline may cut, once connected."""
+
+    deadline: _Deadline
+    sock: socket.socket
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]  # HTTPConnection's, or HTTPSConnection's
+        self.deadline.watch(self.sock)
+
+
+class _WatchedHttp(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHttps(_Watched, HTTPSConnection):
+    pass
+
+
+class _Http(urllib.request.HTTPHandler):
+    """Opens each request on a connection its deadline watches."""
+
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def watched(self, kind: type[_Watched], *args: Any, **kwargs: Any) -> _Watched:
+        connection = kind(*args, **kwargs)
+        connection.deadline = self.deadline
+        return connection
+
+    def http_open(self, req: urllib.request.Request) -> HTTPResponse:
+        return self.do_open(partial(self.watched, _WatchedHttp), req)
+
+
+class _Https(_Http, urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> HTTPResponse:
+        return self.do_open(partial(self.watched, _WatchedHttps), req, context=self._context)
 
 
 def read_limited(response: HTTPResponse, limit: int) -> bytes:
@@ -308,35 +356,36 @@ class ApiClient:
     def _exchange(
         self, method: str, path: str, body: bytes | None
     ) -> tuple[int, HTTPMessage, bytes]:
-        """One request within the deadline: (status, headers, body). An error's body is read
-        only as far as its message; redirects are answers like any other, never followed (they
-        would carry the Authorization header to wherever they point)."""
-        url = urlsplit(f"{self.base_url}{path}")
-        kind = HTTPSConnection if url.scheme == "https" else HTTPConnection
-        connection = kind(url.hostname or "", url.port, timeout=self.timeout_s)
-        target = url.path + (f"?{url.query}" if url.query else "")
+        """One request within the deadline: (status, headers, body), through urllib (so the
+        environment's proxies apply). An error's body is read only as far as its message;
+        a redirect is an answer like any other, never followed."""
+        deadline = _Deadline(self.timeout_s)
+        opener = urllib.request.build_opener(_NoRedirect, _Http(deadline), _Https(deadline))
+        url = f"{self.base_url}{path}"
+        request = urllib.request.Request(url, data=body, headers=self.headers(), method=method)
         late = Retry(f"timeout (the {self.timeout_s:g} s deadline passed)")
-        try:
-            with _Deadline(self.timeout_s) as deadline:
+        with deadline:
+            try:
+                with opener.open(request, timeout=self.timeout_s) as response:
+                    status, headers = response.status, response.headers
+                    payload = read_limited(response, self.max_response_bytes)
+            except urllib.error.HTTPError as error:
+                status, headers = error.code, error.headers
                 try:
-                    connection.connect()
-                    deadline.watch(connection.sock)
-                    connection.request(method, target, body=body, headers=self.headers())
-                    response = connection.getresponse()
-                    if response.status >= 300:  # an error: its message is enough
-                        payload = response.read(4 * MAX_ERROR_CHARS)
-                    else:
-                        payload = read_limited(response, self.max_response_bytes)
-                except (OSError, HTTPException) as error:  # timeouts, resets, bad status lines
-                    if deadline.expired:
-                        raise late from None
-                    what = "timeout" if isinstance(error, TimeoutError) else UNREACHABLE
-                    raise Retry(f"{what} ({type(error).__name__})") from None
-                if deadline.expired:  # the cut socket ended the body early
-                    raise late
-                return response.status, response.headers, payload
-        finally:
-            connection.close()
+                    payload = error.read(4 * MAX_ERROR_CHARS)  # its message is enough
+                except (OSError, HTTPException):
+                    payload = b""
+                finally:
+                    error.close()
+            except (OSError, HTTPException) as error:  # URLError, timeouts, resets, bad lines
+                if deadline.expired:
+                    raise late from None
+                reason = getattr(error, "reason", error)
+                what = "timeout" if isinstance(reason, TimeoutError) else UNREACHABLE
+                raise Retry(f"{what} ({type(reason).__name__})") from None
+        if deadline.expired:  # the cut socket ended the body early
+            raise late
+        return status, headers, payload
 
     def _post(self, path: str, body: dict[str, Any]) -> bytes:
         """One POST; raises Retry or Fatal with a short reason that holds no secret."""

@@ -42,6 +42,7 @@ class Endpoint:
     trickle_s: float = 0.0  # a byte every trickle_s seconds
     length: bool = True  # send a Content-Length (else the body ends when the connection does)
     held: threading.Event | None = None  # answer only once this is set
+    paths: list[str] = field(default_factory=list)  # as requested (absolute through a proxy)
     requests: int = 0
     sent: int = 0  # bytes of the body the server managed to send
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,6 +65,7 @@ def endpoint(**answer: object) -> Iterator[Endpoint]:
             self.rfile.read(int(self.headers["Content-Length"]))
             with state.lock:
                 state.requests += 1
+                state.paths.append(self.path)
             if state.held is not None:
                 state.held.wait(600)
             payload = state.payload()
@@ -198,6 +200,16 @@ def test_the_expert_shares_the_limits(tmp_path: Path) -> None:
         expert = OpenAIBackend(server.url, "m", ENV, max_retries=0, timeout_s=1.0)
         [completion] = expert.chat([[{"role": "user", "content": "نص"}]], Sampling())
     assert "deadline passed" in (completion.error or "")
+
+
+def test_requests_go_through_the_environments_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    with endpoint() as proxy:
+        monkeypatch.setenv("http_proxy", proxy.url.removesuffix("/v1"))
+        monkeypatch.delenv("no_proxy", raising=False)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        client = ApiClient("http://moderation.invalid/v1", ENV, max_retries=0)
+        assert client.post("/moderations", {}, json.loads)["results"]
+    assert proxy.paths == ["http://moderation.invalid/v1/moderations"]
 
 
 def test_the_cache_is_kept_per_endpoint(tmp_path: Path) -> None:
