@@ -29,6 +29,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from native_pipeline.lake import KEY
@@ -61,9 +62,13 @@ def _files(folder: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
-def _content(path: Path, size: int) -> str:
+@lru_cache(maxsize=1 << 18)
+def _content(path: str, size: int, mtime_ns: int, inode: int, ctime_ns: int) -> str:
+    """A hash of the file's content, read once per state of the file: any write changes its
+    ctime, which no tool can set back, so a sensor tick over a large landing zone stats its
+    files and reads only those that changed."""
     digest = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as file:
+    with open(path, "rb") as file:
         if size <= FULL_HASH_BYTES:
             digest.update(file.read())
         else:
@@ -82,15 +87,9 @@ def fingerprint(folder: Path) -> str | None:
     parts = []
     for path in files:
         stat = path.stat()
-        parts.append(
-            [
-                str(path.relative_to(folder)),
-                stat.st_size,
-                stat.st_mtime_ns,
-                stat.st_ino,
-                _content(path, stat.st_size),
-            ]
-        )
+        state = (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        content = _content(str(path), *state, stat.st_ctime_ns)
+        parts.append([str(path.relative_to(folder)), *state, content])
     digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
     return f"{len(files)}-{sum(p[1] for p in parts)}-{digest}"
 

@@ -134,3 +134,17 @@ def test_the_fingerprint_sees_a_file_replaced_by_a_copy(tmp_path):
     shutil.copy2(data, tmp_path / "copy")
     (tmp_path / "copy").replace(data)
     assert fingerprint(folder) != before
+
+
+def test_an_unchanged_file_is_not_read_again(tmp_path, monkeypatch):
+    """A sensor tick over a large landing zone stats its files; it reads only changed ones."""
+    folder = _dump(tmp_path, files=3)
+    first = fingerprint(folder)
+    opened = []
+    real_open = open
+    monkeypatch.setattr(
+        "builtins.open", lambda path, *a, **k: opened.append(path) or real_open(path, *a, **k)
+    )
+    assert fingerprint(folder) == first and opened == []
+    (folder / "1.jsonl").write_bytes(LINE * 11)
+    assert fingerprint(folder) != first and opened == [str(folder / "1.jsonl")]
