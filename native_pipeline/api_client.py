@@ -3,21 +3,25 @@ scorers' moderations and judge calls.
 
 Retries transient failures (429, 5xx, timeouts, resets, malformed bodies) with the server's
 Retry-After or exponential backoff with jitter; never follows redirects (they would carry the
-Authorization header elsewhere). The API key is read from the environment at request time and
-only ever goes into that header. A refused request's message is kept (vLLM says why: "prompt
-contains at least 513 input tokens") with the key, bearer tokens and URL credentials blanked
-out, since error bodies may echo part of the key. Answers can be cached in SQLite, so that a
-re-run never pays twice.
+Authorization header elsewhere). Each request has a deadline for the whole exchange (a server
+that trickles its answer a byte at a time never trips a per-read timeout), and an answer larger
+than `max_response_bytes` is refused before it is read whole. The API key is read from the
+environment at request time and only ever goes into that header. A refused request's message
+is kept (vLLM says why: "prompt contains at least 513 input tokens") with the key, bearer tokens
+and URL credentials blanked out, since error bodies may echo part of the key. Answers can be
+cached in SQLite, so that a re-run never pays twice.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
 import random
 import re
+import socket
 import sqlite3
 import threading
 import time
@@ -26,7 +30,8 @@ import urllib.request
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from http.client import HTTPException, HTTPMessage
+from functools import partial
+from http.client import HTTPConnection, HTTPException, HTTPMessage, HTTPResponse, HTTPSConnection
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -35,6 +40,10 @@ log = logging.getLogger("native_pipeline.api")
 
 MAX_WAIT_S = 60.0  # cap on one backoff or Retry-After wait, so one server cannot stall a run
 MAX_ERROR_CHARS = 300  # of a server's error message, kept in the log and the metadata
+CHUNK = 1 << 16
+# Failure reasons that say the backend, not the input, is at fault (see StepFailure).
+UNREACHABLE, MALFORMED, TOO_LARGE = "connection error", "malformed body", "answer over"
+BACKEND_FAULTS = (UNREACHABLE, MALFORMED, TOO_LARGE)
 T = TypeVar("T")
 
 
@@ -73,9 +82,45 @@ class Fatal(Exception):
     """A failure another attempt would repeat (a 4xx other than 429)."""
 
 
-class AuthenticationError(RuntimeError):
+class StepFailure(RuntimeError):
+    """A failure that is not about one input (a refused key, an unreachable backend, a broken
+    configuration): every document would fail the same way, so the step stops with this reason
+    instead of removing or keeping each document as a failure of its own."""
+
+
+class AuthenticationError(StepFailure):
     """The endpoint refused the key (401) or the model (403): every request would fail, so the
     step stops instead of keeping every original as a failed rewrite."""
+
+
+class _Deadline:
+    """Shuts a request's socket down once the whole exchange has taken `seconds`: a socket
+    timeout bounds each read, not the request."""
+
+    def __init__(self, seconds: float) -> None:
+        self.sock: socket.socket | None = None
+        self.expired = False
+        self.timer = threading.Timer(seconds, self._cut)
+        self.timer.daemon = True
+
+    def watch(self, sock: socket.socket) -> None:
+        """The request's socket, once connected."""
+        self.sock = sock
+        if self.expired:
+            self._cut()
+
+    def _cut(self) -> None:
+        self.expired = True
+        if self.sock is not None:
+            with contextlib.suppress(OSError):  # already closed
+                self.sock.shutdown(socket.SHUT_RDWR)  # wakes the read blocked on it
+
+    def __enter__(self) -> _Deadline:
+        self.timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.timer.cancel()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -83,7 +128,59 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a redirect would carry the Authorization header to wherever it points
 
 
-_OPENER = urllib.request.build_opener(_NoRedirect)
+class _Watched:
+    """A connection whose socket its deadline may cut, once connected."""
+
+    deadline: _Deadline
+    sock: socket.socket
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]  # HTTPConnection's, or HTTPSConnection's
+        self.deadline.watch(self.sock)
+
+
+class _WatchedHttp(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHttps(_Watched, HTTPSConnection):
+    pass
+
+
+class _Http(urllib.request.HTTPHandler):
+    """Opens each request on a connection its deadline watches."""
+
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def watched(self, kind: type[_Watched], *args: Any, **kwargs: Any) -> _Watched:
+        connection = kind(*args, **kwargs)
+        connection.deadline = self.deadline
+        return connection
+
+    def http_open(self, req: urllib.request.Request) -> HTTPResponse:
+        return self.do_open(partial(self.watched, _WatchedHttp), req)
+
+
+class _Https(_Http, urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> HTTPResponse:
+        return self.do_open(partial(self.watched, _WatchedHttps), req, context=self._context)
+
+
+def read_limited(response: HTTPResponse, limit: int) -> bytes:
+    """The body, refused (Fatal) beyond `limit` bytes: by its Content-Length before reading it,
+    or as soon as what came exceeds the limit."""
+    length = response.getheader("Content-Length", "")
+    if length.isdigit() and int(length) > limit:
+        raise Fatal(f"{TOO_LARGE} {limit} bytes (Content-Length {length})")
+    chunks, size = [], 0
+    while chunk := response.read(CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise Fatal(f"{TOO_LARGE} {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def redact_url(url: str) -> str:
@@ -183,6 +280,7 @@ class ApiClient:
         max_retries: int = 5,
         timeout_s: float = 60.0,
         backoff_s: float = 1.0,
+        max_response_bytes: int = 16 << 20,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
@@ -191,8 +289,9 @@ class ApiClient:
         self.base_url = base_url.rstrip("/")
         self.api_key_env = api_key_env  # the variable's name; the key itself is never stored
         self.max_retries = max_retries
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s  # the whole request's deadline: connect, wait and read
         self.backoff_s = backoff_s
+        self.max_response_bytes = max_response_bytes
         self.endpoint = redact_url(self.base_url)
         self.usage = Usage()
         self.lock = threading.Lock()  # guards self.usage across worker threads
@@ -248,49 +347,62 @@ class ApiClient:
 
     def get_json(self, path: str) -> Any:
         """GET {base_url}{path} once (e.g. /models); None when it fails."""
-        request = urllib.request.Request(f"{self.base_url}{path}", headers=self.headers())
         try:
-            with _OPENER.open(request, timeout=self.timeout_s) as response:
-                return json.loads(response.read())
-        except (OSError, HTTPException, ValueError):
+            status, _, body = self._exchange("GET", path, None)
+            return json.loads(body) if status == 200 else None
+        except (Retry, Fatal, ValueError):
             return None
+
+    def _exchange(
+        self, method: str, path: str, body: bytes | None
+    ) -> tuple[int, HTTPMessage, bytes]:
+        """One request within the deadline: (status, headers, body), through urllib (so the
+        environment's proxies apply). An error's body is read only as far as its message;
+        a redirect is an answer like any other, never followed."""
+        deadline = _Deadline(self.timeout_s)
+        opener = urllib.request.build_opener(_NoRedirect, _Http(deadline), _Https(deadline))
+        url = f"{self.base_url}{path}"
+        request = urllib.request.Request(url, data=body, headers=self.headers(), method=method)
+        late = Retry(f"timeout (the {self.timeout_s:g} s deadline passed)")
+        with deadline:
+            try:
+                with opener.open(request, timeout=self.timeout_s) as response:
+                    status, headers = response.status, response.headers
+                    payload = read_limited(response, self.max_response_bytes)
+            except urllib.error.HTTPError as error:
+                status, headers = error.code, error.headers
+                try:
+                    payload = error.read(4 * MAX_ERROR_CHARS)  # its message is enough
+                except (OSError, HTTPException):
+                    payload = b""
+                finally:
+                    error.close()
+            except (OSError, HTTPException) as error:  # URLError, timeouts, resets, bad lines
+                if deadline.expired:
+                    raise late from None
+                reason = getattr(error, "reason", error)
+                what = "timeout" if isinstance(reason, TimeoutError) else UNREACHABLE
+                raise Retry(f"{what} ({type(reason).__name__})") from None
+        if deadline.expired:  # the cut socket ended the body early
+            raise late
+        return status, headers, payload
 
     def _post(self, path: str, body: dict[str, Any]) -> bytes:
         """One POST; raises Retry or Fatal with a short reason that holds no secret."""
-        request = urllib.request.Request(
-            f"{self.base_url}{path}",
-            data=json.dumps(body).encode(),
-            headers=self.headers(),
-            method="POST",
-        )
-        try:
-            with _OPENER.open(request, timeout=self.timeout_s) as response:
-                return response.read()
-        except urllib.error.HTTPError as error:
-            if error.code in (401, 403):
-                error.close()
-                raise AuthenticationError(
-                    f"{self.endpoint}: http {error.code}: check the key in ${self.api_key_env} "
-                    f"and its access to the model"
-                ) from None
-            if error.code == 429 or error.code >= 500:
-                error.close()
-                raise Retry(f"http {error.code}", _retry_after(error.headers)) from None
-            # The server's reason, redacted (the body may echo the key) and cut short.
-            try:
-                message = error_message(error.read(4 * MAX_ERROR_CHARS))
-            except (OSError, HTTPException):
-                message = ""
-            finally:
-                error.close()
-            message = redact(message, [os.environ.get(self.api_key_env, "")])[:MAX_ERROR_CHARS]
-            raise Fatal(
-                f"http {error.code}: {message}" if message else f"http {error.code}"
-            ) from None
-        except (OSError, HTTPException) as error:  # URLError, timeouts, resets, bad status lines
-            reason = getattr(error, "reason", error)
-            kind = "timeout" if isinstance(reason, TimeoutError) else "connection error"
-            raise Retry(f"{kind} ({type(reason).__name__})") from None
+        status, headers, payload = self._exchange("POST", path, json.dumps(body).encode())
+        if status < 300:
+            return payload
+        if status in (401, 403):
+            raise AuthenticationError(
+                f"{self.endpoint}: http {status}: check the key in ${self.api_key_env} "
+                f"and its access to the model"
+            )
+        if status == 429 or status >= 500:
+            raise Retry(f"http {status}", _retry_after(headers))
+        # The server's reason, redacted (the body may echo the key) and cut short.
+        message = error_message(payload)
+        message = redact(message, [os.environ.get(self.api_key_env, "")])[:MAX_ERROR_CHARS]
+        raise Fatal(f"http {status}: {message}" if message else f"http {status}")
 
 
 def _retry_after(headers: HTTPMessage) -> float | None:

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from native_pipeline.settings import ClusterSettings, GpuStep, Settings
+from native_pipeline.settings import ClusterSettings, GpuStep, Settings, api_key_variables
 
 TAG = "dagster-k8s/config"
 GPU = "nvidia.com/gpu"
@@ -29,6 +29,20 @@ PIPES_CONTAINER = "dagster-pipes-execution"
 DATA_VOLUME = "data"
 # NCCL and the data loader share tensors through /dev/shm, which a container limits to 64 MiB.
 SHM_VOLUME = "dshm"
+# Every container runs as the image's unprivileged user on a read-only root filesystem; /tmp
+# (HOME in the image: the caches of torch, Triton, vLLM and Hugging Face) is its scratch space.
+USER_ID = 10001  # deploy/Dockerfile's `native` user
+TMP_VOLUME = "tmp"
+CONTAINER_SECURITY = {
+    "runAsNonRoot": True,
+    "runAsUser": USER_ID,
+    "runAsGroup": USER_ID,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+# fsGroup: the shared volume's files are writable by the pods' group.
+POD_SECURITY = {"fsGroup": USER_ID, "seccompProfile": {"type": "RuntimeDefault"}}
 
 
 def _env(cluster: ClusterSettings) -> list[dict[str, Any]]:
@@ -40,8 +54,9 @@ def _env(cluster: ClusterSettings) -> list[dict[str, Any]]:
 
 
 def _container(cluster: ClusterSettings) -> dict[str, Any]:
-    """What every container gets: the data volume mounted, the variables from Secrets."""
-    container: dict[str, Any] = {"env": _env(cluster)}
+    """What every container gets: the data volume mounted, the variables from Secrets, a
+    non-root user on a read-only root filesystem."""
+    container: dict[str, Any] = {"env": _env(cluster), "securityContext": CONTAINER_SECURITY}
     if cluster.data_volume:
         mount = {"name": DATA_VOLUME, "mountPath": cluster.data_volume.mount_path}
         container["volumeMounts"] = [mount]
@@ -49,8 +64,9 @@ def _container(cluster: ClusterSettings) -> dict[str, Any]:
 
 
 def _pod_spec(cluster: ClusterSettings) -> dict[str, Any]:
-    """What every pod gets: the data volume, the service account, the node rules."""
-    spec: dict[str, Any] = {}
+    """What every pod gets: the data volume, the service account, the node rules, the pod's
+    security settings. (/tmp comes with the run launcher's config to the run and step pods.)"""
+    spec: dict[str, Any] = {"securityContext": POD_SECURITY}
     if cluster.data_volume:
         claim = {"claimName": cluster.data_volume.claim_name}
         spec["volumes"] = [{"name": DATA_VOLUME, "persistentVolumeClaim": claim}]
@@ -135,8 +151,12 @@ def pipes_pod(cluster: ClusterSettings, step: GpuStep, command: Sequence[str]) -
     if cluster.mode != "kubernetes":
         raise ValueError("pipes_pod needs cluster.mode kubernetes")
     gpu_container, gpu_spec = _gpu_pod(cluster, step)
-    container = _merged({"name": PIPES_CONTAINER, **_container(cluster)}, gpu_container)
-    spec = _merged({**_pod_spec(cluster), "restartPolicy": "Never"}, gpu_spec)
+    tmp = {"volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}]}
+    container = _merged(
+        _merged({"name": PIPES_CONTAINER, **_container(cluster)}, tmp), gpu_container
+    )
+    tmp_volume = {"volumes": [{"name": TMP_VOLUME, "emptyDir": {}}], "restartPolicy": "Never"}
+    spec = _merged(_merged(_pod_spec(cluster), tmp_volume), gpu_spec)
     return {
         "image": cluster.image,
         "command": list(command),
@@ -157,6 +177,15 @@ def check_cluster(settings: Settings) -> None:
         raise ValueError(
             f"data_root {root} is not on the shared volume: every pod mounts it at {mount}; "
             f"set data_root (or NATIVE_PIPELINE_DATA_ROOT) to {mount} or a folder inside it"
+        )
+    # A key the pods cannot read fails every request: a silently emptied crawl, or no rewrite.
+    users = api_key_variables(settings).items()
+    missing = {user: env for user, env in users if env not in cluster.secret_env}
+    if missing:
+        listed = ", ".join(f"{user}.api_key_env {env}" for user, env in sorted(missing.items()))
+        raise ValueError(
+            f"{listed}: not in cluster.secret_env, so no pod can read the key; add "
+            f"{{secret: <name>, key: <key>}} for each"
         )
     gpus = cluster.gpu_step("checkpoints").gpus
     nproc = settings.training.distributed.nproc_per_node

@@ -147,7 +147,10 @@ class BackendSettings(_Strict):
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = Field(8, ge=1)
     max_retries: int = Field(5, ge=0)
-    timeout_s: float = Field(120.0, gt=0)
+    timeout_s: float = Field(120.0, gt=0, description="openai: a whole request's deadline")
+    max_response_bytes: int = Field(
+        4 << 20, ge=1024, description="openai: a larger answer is refused before it is read"
+    )
     price_input_per_mtok: float = 0.0
     price_output_per_mtok: float = 0.0
     tokenizer: str | None = Field(
@@ -483,7 +486,10 @@ class HarmSettings(_Strict):
     api_key_env: str = "OPENAI_API_KEY"
     concurrency: int = Field(8, ge=1)
     max_retries: int = Field(5, ge=0)
-    timeout_s: float = Field(60.0, gt=0)
+    timeout_s: float = Field(60.0, gt=0, description="remote backends: a whole request's deadline")
+    max_response_bytes: int = Field(
+        1 << 20, ge=1024, description="remote backends: a larger answer is refused unread"
+    )
     cache_dir: Path | None = Field(
         None, description="answers of remote backends; none: <data_root>/harm_cache"
     )
@@ -525,6 +531,9 @@ class ChecksSettings(_Strict):
     """Thresholds the SQL checks read through var(); shares are in [0, 1]."""
 
     quarantine_rate_max: float = Field(0.05, ge=0, le=1)
+    block_error_rate_max: float = Field(
+        0.01, ge=0, le=1, description="cleaned_text: records a cleaning block raised on"
+    )
     arabic_share_min: float = Field(0.9, ge=0, le=1)
     failure_rate_max: float = Field(0.1, ge=0, le=1)
     translation_rate_max: float = Field(0.02, ge=0, le=1)
@@ -597,7 +606,38 @@ def load_settings(path: Path | str | None = None) -> Settings:
         # The judge is the expert's endpoint unless the config names another.
         harm.base_url, harm.api_key_env = expert.base_url, expert.api_key_env
         harm.model = harm.model or expert.model
+    if problems := _unworkable(settings):
+        raise ConfigError("\n".join(f"{path}: {problem}" for problem in problems))
     return settings
+
+
+REMOTE_HARM = ("moderation_api", "llm_judge")
+
+
+def api_key_variables(settings: Settings) -> dict[str, str]:
+    """Who reads which API key variable: the expert, the rewriter, the remote harm scorer."""
+    alignment, harm = settings.alignment, settings.harm
+    users = {"alignment.expert": alignment.expert, "alignment.rewriter": alignment.rewriter}
+    found = {name: s.api_key_env for name, s in users.items() if s.backend == "openai"}
+    if harm.backend in REMOTE_HARM:
+        found["harm"] = harm.api_key_env
+    return found
+
+
+def _unworkable(settings: Settings) -> list[str]:
+    """What loads but cannot work: a remote harm scorer with no endpoint, model or key
+    variable (every document would fail, or be scored by nobody)."""
+    harm = settings.harm
+    if harm.backend not in REMOTE_HARM:
+        return []
+    judge = (
+        " (llm_judge takes the expert's when it has none)" if harm.backend == "llm_judge" else ""
+    )
+    return [
+        f"harm.{key}: the {harm.backend} backend needs one{judge}"
+        for key in ("base_url", "model", "api_key_env")
+        if not getattr(harm, key)
+    ]
 
 
 def current_settings() -> Settings:

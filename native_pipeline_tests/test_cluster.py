@@ -8,6 +8,7 @@ the tests read the GPUs, image, command, environment and volumes off those objec
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import dagster as dg
@@ -115,6 +116,25 @@ def secret_env(container) -> dict[str, tuple[str, str]]:
     }
 
 
+def assert_unprivileged(pod, container) -> None:
+    """The image's user (deploy/Dockerfile), nothing gained, the root filesystem read-only."""
+    security = container.security_context
+    assert (security.run_as_non_root, security.run_as_user, security.run_as_group) == (
+        True,
+        10001,
+        10001,
+    )
+    assert security.read_only_root_filesystem and not security.allow_privilege_escalation
+    assert security.capabilities.drop == ["ALL"]
+    assert pod.security_context.fs_group == 10001
+
+
+def test_the_image_runs_as_the_pods_user():
+    dockerfile = (DEPLOY / "Dockerfile").read_text()
+    assert "useradd --uid 10001 --gid 10001" in dockerfile
+    assert dockerfile.rstrip().splitlines()[-1] == "USER 10001:10001"
+
+
 def test_gpu_step_pod_under_the_k8s_executor():
     tags = gpu_step_tags(cluster(), "aligned_corpus")
     job = step_job(tag_strings(tags))
@@ -133,12 +153,14 @@ def test_gpu_step_pod_under_the_k8s_executor():
     assert claims["data"].claim_name == "np-data"
     # Each volume once: the config from the run launcher, the data from the executor, the
     # shared memory from the step's tag (Kubernetes rejects a name or mount path twice).
-    assert sorted(v.name for v in pod.volumes) == ["config", "data", "dshm"]
+    assert sorted(v.name for v in pod.volumes) == ["config", "data", "dshm", "tmp"]
     assert sorted((m.name, m.mount_path) for m in container.volume_mounts) == [
         ("config", "/etc/native_pipeline"),
         ("data", "/data"),
         ("dshm", "/dev/shm"),
+        ("tmp", "/tmp"),
     ]
+    assert_unprivileged(pod, container)
     # Plain values: Dagster's own and the config's path; the key only from its Secret.
     assert {e.name: e.value for e in container.env if e.value is not None} == {
         "DAGSTER_HOME": "/opt/dagster/dagster_home",
@@ -170,7 +192,9 @@ def test_cpu_step_pod_has_the_volume_and_no_gpu():
     assert sorted(m.mount_path for m in container.volume_mounts) == [
         "/data",
         "/etc/native_pipeline",
+        "/tmp",
     ]
+    assert_unprivileged(pod, container)
     assert secret_env(container) == {"OPENAI_API_KEY": ("openai", "api-key")}
 
 
@@ -208,7 +232,9 @@ def test_training_pipes_pod():
     assert {m.name: m.mount_path for m in container.volume_mounts} == {
         "data": "/data",
         "dshm": "/dev/shm",
+        "tmp": "/tmp",
     }
+    assert_unprivileged(pod.spec, container)
     volumes = {v.name: v for v in pod.spec.volumes}
     assert volumes["data"].persistent_volume_claim.claim_name == "np-data"
     assert volumes["dshm"].empty_dir.medium == "Memory"
@@ -240,6 +266,30 @@ def test_cluster_settings_are_checked():
         pipes_pod(ClusterSettings(), "checkpoints", ["python"])
 
 
+def test_every_api_key_a_pod_needs_comes_from_a_secret():
+    """An expert, rewriter or remote harm scorer whose key variable no pod can read is refused
+    when the code location loads: on a cluster it would silently empty every dump."""
+    remote = {"base_url": "http://judge/v1", "model": "m", "api_key_env": "HARM_KEY"}
+    settings = Settings(
+        data_root=Path("/data/np"),
+        cluster=cluster(),
+        alignment={
+            "expert": {"backend": "openai", "base_url": "http://x/v1", "model": "m"},
+            "rewriter": {"backend": "openai", "api_key_env": "REWRITER_KEY"},
+        },
+        harm={"backend": "moderation_api", **remote},
+    )
+    with pytest.raises(ValueError) as refused:
+        check_cluster(settings)
+    assert str(refused.value).startswith(
+        "alignment.rewriter.api_key_env REWRITER_KEY, harm.api_key_env HARM_KEY: "
+        "not in cluster.secret_env"
+    )  # the expert's OPENAI_API_KEY is there
+    ref = {"secret": "keys", "key": "k"}
+    settings.cluster.secret_env = {**CLUSTER["secret_env"], "HARM_KEY": ref, "REWRITER_KEY": ref}
+    check_cluster(settings)
+
+
 def test_the_deploy_examples_load(monkeypatch):
     """deploy/cluster.yaml is a valid config for its volume; the Helm values and the instance
     file are YAML with the run launcher and storage docs/deploy.md describes."""
@@ -252,6 +302,43 @@ def test_the_deploy_examples_load(monkeypatch):
     (deployment,) = values["dagster-user-deployments"]["deployments"]
     mounts = {m["name"]: m["mountPath"] for m in deployment["volumeMounts"]}
     assert mounts["data"] == settings.cluster.data_volume.mount_path
-    instance = yaml.safe_load((DEPLOY / "dagster.yaml").read_text())
-    assert instance["run_launcher"]["class"] == "K8sRunLauncher"
-    assert "postgres" in instance["storage"]
+
+
+def test_the_instance_file_loads_as_on_the_cluster(monkeypatch):
+    """deploy/dagster.yaml read by Dagster as a pod reads it from DAGSTER_HOME: the config
+    checked against the instance's schema, the run launcher and the run coordinator built (the
+    in-cluster credentials are the one thing faked: there is no API server here)."""
+    import kubernetes.config
+    from dagster._core.instance.ref import InstanceRef
+    from dagster._core.run_coordinator import QueuedRunCoordinator
+    from dagster_k8s import K8sRunLauncher
+
+    monkeypatch.setenv("DAGSTER_PG_PASSWORD", "from-the-secret")
+    monkeypatch.setattr(kubernetes.config, "load_incluster_config", lambda **_: None)
+    ref = InstanceRef.from_dir(str(DEPLOY))
+    launcher = ref.run_launcher
+    assert isinstance(launcher, K8sRunLauncher)
+    assert launcher.service_account_name == "native-pipeline"
+    assert launcher.security_context["runAsNonRoot"] is True
+    assert launcher.security_context["readOnlyRootFilesystem"] is True
+    assert isinstance(ref.run_coordinator, QueuedRunCoordinator)
+    assert ref.settings["concurrency"]["runs"]["max_concurrent_runs"] == 20
+    # The run and step pods write only to /tmp and the data volume.
+    assert ref.local_artifact_storage.base_dir == "/tmp/dagster"
+    assert yaml.safe_load(ref.compute_logs_data.config_yaml)["base_dir"].startswith("/tmp/")
+    # The storage's package is installed with the k8s extra, so the image's pods can load it.
+    extra = tomllib.loads((DEPLOY.parent / "pyproject.toml").read_text())
+    k8s = extra["project"]["optional-dependencies"]["k8s"]
+    assert any(dep.startswith(ref.storage_data.module_name.replace("_", "-")) for dep in k8s)
+
+
+def test_the_instance_storage_config_is_valid():
+    """With dagster-postgres installed (the k8s extra): the file's storage config fits it."""
+    storage = pytest.importorskip("dagster_postgres")
+    from dagster._config import validate_config
+    from dagster._core.instance.ref import InstanceRef
+
+    ref = InstanceRef.from_dir(str(DEPLOY))
+    config = yaml.safe_load(ref.storage_data.config_yaml)
+    result = validate_config(storage.DagsterPostgresStorage.config_type(), config)
+    assert result.success, result.errors

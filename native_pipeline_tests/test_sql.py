@@ -151,6 +151,11 @@ BAD = {
     ("cleaned_text", "conservation"): {
         ("cleaned_text", "decisions"): frame([], DECISIONS)  # c vanished without a decision
     },
+    ("cleaned_text", "block_error_rate"): {  # a block raised on one record in three
+        ("cleaned_text", "decisions"): frame(
+            [_decision("c") | {"stage": "limits", "reason": "block_error"}], DECISIONS
+        )
+    },
     ("cleaned_text", "no_empty_text"): {
         ("cleaned_text", "data"): GOOD[("cleaned_text", "data")].with_columns(text=pl.lit("  \n"))
     },

@@ -26,6 +26,7 @@ from native_pipeline.defs.cluster import gpu_tags
 from native_pipeline.defs.metadata import line_plot, png, table
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import AlignmentResource, HarmResource
+from native_pipeline.defs.runs import RunGuard
 from native_pipeline.draw import stable_hash
 from native_pipeline.lake import Lake
 from native_pipeline.tables import SEGMENTS, frame
@@ -183,7 +184,10 @@ def expert_rewrites(
     "the alignment worker that rewrites the whole corpus.",
 )
 def alignment_worker(
-    context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake], alignment: AlignmentResource
+    context: dg.AssetExecutionContext,
+    lake: dg.ResourceParam[Lake],
+    alignment: AlignmentResource,
+    gpu_guard: RunGuard,  # set up before the gpu pool is claimed: dead runs' slots freed
 ) -> dg.MaterializeResult:
     # torch loads in seconds: imported here, not when the code location loads.
     from native_pipeline.alignment.worker import fine_tune
@@ -227,6 +231,7 @@ def aligned_corpus(
     lake: dg.ResourceParam[Lake],
     alignment: AlignmentResource,
     harm: HarmResource,
+    gpu_guard: RunGuard,  # set up before the gpu pool is claimed: dead runs' slots freed
 ) -> dg.MaterializeResult:
     dump = dump_key(context)
     segments = lake.scan("rewrite_segments", "data", dump).collect()

@@ -13,6 +13,7 @@ from native_pipeline.defs.resources import (
     ComputeResource,
     HarmResource,
 )
+from native_pipeline.defs.runs import RunGuard
 from native_pipeline.lake import Lake, parquet_rows
 from native_pipeline.progress import Progress
 from native_pipeline.tables import CLEANED, DECISIONS, frame, stages_frame
@@ -43,6 +44,7 @@ def cleaned_text(
     cleaning: CleaningResource,
     compute: ComputeResource,
     harm: HarmResource,
+    run_guard: RunGuard,  # set up before the pool is claimed: dead runs' slots freed
 ) -> dg.MaterializeResult:
     dump = dump_key(context)
     parts = sorted((lake.partition_path("raw_crawl", dump) / "data").glob("*.parquet"))

@@ -10,7 +10,7 @@ from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import ComputeResource, LandingResource
 from native_pipeline.ingest import ingest_dump
 from native_pipeline.lake import Lake
-from native_pipeline.landing import fingerprint, landing_dumps, rejected_folders
+from native_pipeline.landing import fingerprint, rejected_folders, survey
 from native_pipeline.progress import Progress
 from native_pipeline.tables import QUARANTINE, RAW_RECORDS, SCANNED, frame, stages_frame
 from native_pipeline.text.blocks import BlockStats
@@ -86,7 +86,7 @@ def raw_crawl(
             "quarantine_reasons": table(reasons),
             "funnel": funnel(stages),
             "path": dg.MetadataValue.path(str(lake.partition_path("raw_crawl", dump))),
-            FINGERPRINT: state[0] if state else "",
+            FINGERPRINT: state or "",
         }
     )
 
@@ -102,14 +102,17 @@ ACTIVE = [
 ]
 
 
-def _landing(context, landing: LandingResource) -> tuple[dict[str, str], list[str]]:
-    """(the ready dumps of the landing zone with their fingerprints, those not yet partitions);
-    folders whose names are not dump names are skipped, with a warning."""
+def _landing(context, landing: LandingResource) -> tuple[dict[str, str], list[str], list[str]]:
+    """(the ready dumps of the landing zone with their fingerprints, those not yet partitions,
+    "dump: why it waits" for the others); folders whose names are not dump names are skipped,
+    with a warning."""
     if rejected := rejected_folders(landing.path):
         context.log.warning(f"not dump names (letters, digits, . _ -), skipped: {rejected}")
-    found = landing_dumps(landing.path, landing.quiet_s)
+    states = survey(landing.path, landing.quiet_s)
+    found = {s.name: fp for s in states if s.ready and (fp := fingerprint(landing.path / s.name))}
+    waiting = [f"{s.name}: {s.why}" for s in states if not s.ready]
     known = set(context.instance.get_dynamic_partitions(crawl_dumps.name))
-    return found, [d for d in found if d not in known]
+    return found, [d for d in found if d not in known], waiting
 
 
 def _read_as(instance: dg.DagsterInstance, dump: str) -> str | None:
@@ -133,7 +136,7 @@ def _read_as(instance: dg.DagsterInstance, dump: str) -> str | None:
 def landing_zone_sensor(
     context: dg.SensorEvaluationContext, landing: LandingResource
 ) -> dg.SensorResult:
-    found, new = _landing(context, landing)
+    found, new, not_ready = _landing(context, landing)
     add = [crawl_dumps.build_add_request(new)] if new else []
     running = context.instance.get_run_records(
         dg.RunsFilter(job_name="ingest", statuses=ACTIVE), limit=1
@@ -149,7 +152,11 @@ def landing_zone_sensor(
         )
     ]
     if not waiting or running:
-        return dg.SensorResult(dynamic_partitions_requests=add)
+        busy = [f"an ingest run is active ({len(waiting)} dumps to read)"] if running else []
+        idle = busy or [f"{len(found)} dumps ready, each read as it is now"]
+        return dg.SensorResult(
+            dynamic_partitions_requests=add, skip_reason="; ".join([*idle, *not_ready])
+        )
     dump = waiting[0]
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=dump, run_key=f"{dump}:{found[dump]}")],
@@ -159,9 +166,11 @@ def landing_zone_sensor(
 
 @dg.op(description="Add a crawl_dumps partition for every dump folder in the landing zone.")
 def register_dumps(context: dg.OpExecutionContext, landing: LandingResource) -> list[str]:
-    found, new = _landing(context, landing)
+    found, new, not_ready = _landing(context, landing)
     context.instance.add_dynamic_partitions(crawl_dumps.name, new)
-    context.log.info(f"{len(found)} dumps in the landing zone, {len(new)} new: {new}")
+    context.log.info(f"{len(found)} dumps ready in the landing zone, {len(new)} new: {new}")
+    if not_ready:
+        context.log.info(f"{len(not_ready)} dumps not ready yet: " + "; ".join(not_ready))
     return list(found)
 
 

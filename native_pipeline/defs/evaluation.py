@@ -18,6 +18,7 @@ from native_pipeline.defs.resources import (
     HarmResource,
     TrainingResource,
 )
+from native_pipeline.defs.runs import RunGuard
 from native_pipeline.defs.training import VARIANTS, variant_key
 from native_pipeline.evaluation.ablation import ablation_table, group_deltas
 from native_pipeline.lake import Lake, variant
@@ -43,6 +44,7 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
         lake: dg.ResourceParam[Lake],
         evaluation: EvaluationResource,
         harm: HarmResource,
+        gpu_guard: RunGuard,  # set up before the gpu pool is claimed: dead runs' slots freed
     ) -> dg.MaterializeResult:
         from native_pipeline.evaluation.suite import evaluate_checkpoint
 

@@ -14,6 +14,7 @@ import dagster as dg
 from native_pipeline.alignment.conduct import CodeOfConduct
 from native_pipeline.defs.cluster import PipesResource
 from native_pipeline.defs.config import SettingsResource, config_class
+from native_pipeline.defs.runs import RunGuard
 from native_pipeline.lake import Lake
 from native_pipeline.settings import (
     AlignmentSettings,
@@ -135,6 +136,9 @@ def build_resources(settings: Settings) -> dict[str, Any]:
             **settings.harm.model_dump(mode="json")
             | {"cache_dir": str(settings.harm.cache_dir or settings.data_root / "harm_cache")}
         ),
+        # Frees the pool slots of runs whose process died, then waits for dedup_index.
+        "run_guard": RunGuard(pool="dedup_index"),
+        "gpu_guard": RunGuard(pool="gpu"),
         # Starts torchrun: a subprocess beside the step, or a GPU pod of its own (cluster.mode).
         "pipes": PipesResource(**settings.cluster.model_dump(mode="json")),
     }

@@ -22,6 +22,7 @@ from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import PipesResource, gpu_tags
 from native_pipeline.defs.metadata import line_plot, table
 from native_pipeline.defs.resources import TrainingResource
+from native_pipeline.defs.runs import RunGuard
 from native_pipeline.lake import Lake, parquet_rows, variant
 from native_pipeline.progress import Progress
 from native_pipeline.settings import current_settings
@@ -205,6 +206,7 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         lake: dg.ResourceParam[Lake],
         training: TrainingResource,
         pipes: PipesResource,
+        gpu_guard: RunGuard,  # set up before the gpu pool is claimed: dead runs' slots freed
     ) -> dg.MaterializeResult:
         from native_pipeline.lm.loop import LOG_FILE
         from native_pipeline.training.run import launch_command

@@ -77,6 +77,8 @@ class SignatureIndex:
         """Replace the dump's entries, atomically: readers see the old file or the new one."""
         path = self.path(dump)
         self.root.mkdir(parents=True, exist_ok=True)
+        for stale in self.root.glob(f".{path.name}.*.tmp"):  # of a killed writer of this dump
+            stale.unlink(missing_ok=True)
         tmp = self.root / f".{path.name}.{uuid.uuid4().hex}.tmp"  # not matched by dumps()
         try:
             pq.write_table(table.cast(_schema(self.params)), tmp)

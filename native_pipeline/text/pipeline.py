@@ -7,8 +7,11 @@ they run here, in the calling process, on what the workers kept.
 The workers are guarded: a batch that takes longer than `doc_timeout_s`, kills its worker (out of
 memory, a crash in native code) or raises is run again one document at a time, and a document
 that fails alone is removed by the `limits` stage with the reason (`timeout`, `worker_died`,
-`block_error`): it costs its own document, never the step. Workers die with their parent
-(Linux parent-death signal), so a killed step leaves no orphans.
+`block_error`): it costs its own document, never the step. A failure that is not about one
+document fails the step with its reason, as it does with one worker: a `StepFailure` (a refused
+key, an unreachable backend) at once, and the same error raised by every document of a batch
+alone (a broken configuration) once the batch has been tried one document at a time. Workers die
+with their parent (Linux parent-death signal), so a killed step leaves no orphans.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection, wait
 
+from native_pipeline.api_client import StepFailure
 from native_pipeline.text.blocks import Block, BlockStats, Decision, Document, _size
 
 BatchResult = tuple[list[Document], list[Decision], list[BlockStats]]
@@ -68,7 +72,8 @@ def _serve(conn: Connection, blocks: list[Block]) -> None:
         except Exception as exc:  # one bad document must not end the worker
             for block in blocks:
                 block.drain()
-            conn.send(("error", f"{type(exc).__name__}: {exc}"[:300]))
+            status = "step_failure" if isinstance(exc, StepFailure) else "block_error"
+            conn.send((status, f"{type(exc).__name__}: {exc}"[:300]))
 
 
 class _Worker:
@@ -180,6 +185,8 @@ class Pipeline:
                         pending[batch].discard(piece)
                         continue
                     reason, detail = outcome
+                    if reason == "step_failure":
+                        raise StepFailure(f"cleaning stopped: {detail}")
                     if reason != "block_error":  # the worker is dead or hung: a fresh one
                         worker.stop(kill=True)
                         workers[i] = _Worker(self.parallel)
@@ -203,7 +210,7 @@ class Pipeline:
                 status, payload = worker.conn.recv()
             except (EOFError, OSError):
                 return "worker_died", "the worker ended without an answer"
-            return ("ok", payload) if status == "ok" else ("block_error", payload)
+            return status, payload  # ok, block_error or step_failure
         if not worker.process.is_alive():
             return "worker_died", f"exit code {worker.process.exitcode}"
         if time.monotonic() >= worker.deadline:
@@ -222,9 +229,20 @@ class Pipeline:
             for total, part in zip(stats, piece_stats, strict=False):
                 total.merge(part)
         removed = {d.doc_id for d in decisions if d.stage == LIMITS}
+        _refuse_a_batch_that_failed_whole(docs, decisions)
         limits = BlockStats(len(docs), len(docs) - len(removed), _size(docs))
         limits.bytes_out = _size(d for d in docs if d.doc_id not in removed)
         for decision in decisions:
             if decision.stage == LIMITS:
                 limits.reasons[decision.reason] += 1
         return kept, decisions, [limits, *stats]
+
+
+def _refuse_a_batch_that_failed_whole(docs: list[Document], decisions: list[Decision]) -> None:
+    """Raise StepFailure when every document of a batch (two or more) raised the same error
+    alone: that is the block or its backend failing, not the documents."""
+    errors = [d.detail for d in decisions if d.stage == LIMITS and d.reason == "block_error"]
+    if len(docs) > 1 and len(errors) == len(docs) and len(set(errors)) == 1:
+        raise StepFailure(
+            f"cleaning stopped: all {len(docs)} documents of a batch failed with: {errors[0]}"
+        )

@@ -69,6 +69,7 @@ def test_graph_snapshot():
         "cleaned_text:no_empty_text",
         "cleaned_text:arabic_share",
         "cleaned_text:no_pii_left",
+        "cleaned_text:block_error_rate",
         "rewrite_segments:segments_tile_documents",
         "aligned_corpus:one_row_per_segment",
         "aligned_corpus:nothing_invalid_emitted",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import dagster as dg
@@ -292,6 +293,30 @@ def test_a_dump_still_being_written_waits(tmp_path, write_warc):
     assert list(landing_dumps(landing, quiet_s=0)) == ["CC-NEW-01"]
     (landing / "CC-NEW-01" / "_SUCCESS").touch()  # the crawler says it is done
     assert list(landing_dumps(landing, quiet_s=60)) == ["CC-NEW-01"]
+
+
+def test_the_sensor_says_which_dump_waits_and_why(tmp_path, write_warc):
+    landing = tmp_path / "landing"
+    page = ("https://a.example/", "<html><body><p>نص</p></body></html>".encode(), "text/html")
+    write_warc(landing / "CC-NEW-01" / "a.warc.gz", [page])
+    write_warc(landing / "CC-NEW-02" / "a.warc.gz", [page])
+    (landing / "CC-NEW-02" / ".b.warc.gz.Xk3j9q").write_bytes(b"half")  # rsync at work
+    definitions = _definitions(tmp_path, landing_zone=str(landing), landing_quiet_s=60)
+    instance = dg.DagsterInstance.ephemeral()
+    sensor = definitions.resolve_sensor_def("landing_zone_sensor")
+    context = dg.build_sensor_context(
+        instance=instance, resources={"landing": definitions.resources["landing"]}
+    )
+    result = sensor(context)
+    assert result.run_requests == [] and result.dynamic_partitions_requests == []
+    reason = result.skip_reason.skip_message
+    assert reason.startswith("0 dumps ready, each read as it is now; CC-NEW-01: no _SUCCESS ")
+    assert re.search(r"marker, changed \d+ s ago \(quiet period 60 s\); CC-NEW-02", reason)
+    assert reason.endswith("CC-NEW-02: being written: .b.warc.gz.Xk3j9q (a temporary name)")
+    job = definitions.resolve_job_def("register_landing_dumps")
+    run = job.execute_in_process(instance=instance)
+    logged = [e.user_message for e in instance.all_logs(run.run_id)]
+    assert any("2 dumps not ready yet: CC-NEW-01: no _SUCCESS marker" in m for m in logged)
 
 
 def _metadata(result) -> dict[str, dict]:

@@ -126,6 +126,15 @@ def test_rewriting_a_dump_replaces_its_entries(index: SignatureIndex, tmp_path: 
     assert [p.name for p in index.root.iterdir()] == ["dump=D1.parquet"]  # no temporary left
 
 
+def test_a_killed_writers_temporary_file_is_removed_by_the_rerun(index: SignatureIndex) -> None:
+    index.root.mkdir(parents=True)
+    (index.root / ".dump=D1.parquet.0123abcd.tmp").write_bytes(b"half a file")  # SIGKILLed
+    (index.root / ".dump=D2.parquet.0123abcd.tmp").write_bytes(b"another dump's writer")
+    run_dump(index, "D1", [docs("a", [arabic_text(random.Random(8))])])
+    names = sorted(p.name for p in index.root.iterdir())
+    assert names == [".dump=D2.parquet.0123abcd.tmp", "dump=D1.parquet"]
+
+
 def test_index_only_holds_the_survivors(index: SignatureIndex) -> None:
     rng = random.Random(7)
     a = arabic_text(rng)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from native_pipeline.settings import HarmSettings, load_settings
+from native_pipeline.settings import ConfigError, HarmSettings, load_settings
 from native_pipeline.text.harm import CATEGORIES, make_scorer
+from native_pipeline.text.harm.remote import MODERATION_MAP
 
 KEY = "sk-test-harm-0123456789"
 TEXT = "نص للتقييم"
@@ -25,7 +26,8 @@ class Fake:
 
     def answer(self, path: str, body: dict) -> dict:
         if path.endswith("/moderations"):
-            scores = {"hate": 0.7, "hate/threatening": 0.9, "harassment": 0.2, "sexual": 0.01}
+            scores = {name: 0.0 for names in MODERATION_MAP.values() for name in names}
+            scores |= {"hate": 0.7, "hate/threatening": 0.9, "harassment": 0.2, "sexual": 0.01}
             return {"results": [{"flagged": True, "category_scores": scores}]}
         return {"choices": [{"message": {"content": self.judge_reply}}]}
 
@@ -151,6 +153,30 @@ def test_llm_judge_defaults_to_the_expert_endpoint(tmp_path: Path) -> None:
 def test_remote_backends_need_an_endpoint() -> None:
     with pytest.raises(ValueError, match="needs base_url and model"):
         make_scorer(HarmSettings(backend="moderation_api"))
+
+
+@pytest.mark.parametrize(
+    "harm, missing",
+    [
+        ("{backend: moderation_api, model: m}", ["base_url"]),
+        ("{backend: moderation_api, base_url: 'http://127.0.0.1:9/v1'}", ["model"]),
+        (
+            "{backend: moderation_api, base_url: 'http://h/v1', model: m, api_key_env: ''}",
+            ["api_key_env"],
+        ),
+        ("{backend: llm_judge}", ["base_url", "model"]),  # and the expert has no endpoint
+    ],
+)
+def test_a_remote_backend_that_cannot_work_is_refused_at_load(
+    tmp_path: Path, harm: str, missing: list[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"harm: {harm}\n")
+    with pytest.raises(ConfigError) as refused:
+        load_settings(config)
+    assert [line.split(": ")[1] for line in str(refused.value).splitlines()] == [
+        f"harm.{key}" for key in missing
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
+from native_pipeline.api_client import StepFailure
 from native_pipeline.text.blocks import Block, Document, Filter
 from native_pipeline.text.pipeline import LIMITS, Pipeline
 
@@ -120,6 +123,40 @@ def test_a_document_that_kills_hangs_or_breaks_its_worker_costs_itself_alone():
     limits = pipeline.stats[LIMITS]
     assert (limits.docs_in, limits.docs_out) == (8, 5)
     assert pipeline.stats["hostile"].docs_in == 5  # the funnel goes on from what passed
+
+
+class Broken(Block):
+    """Fails every document the same way (a broken configuration), or with a StepFailure."""
+
+    name = "broken"
+
+    def process(self, docs: list[Document]) -> list[Document]:
+        if any(doc.text == "refused" for doc in docs):
+            raise StepFailure("http 401: check the key in $KEY")
+        if any(doc.text == "mine" for doc in docs):
+            raise ValueError(f"a bug on {docs[0].doc_id}")  # about each document: not the step
+        raise RuntimeError("backend misconfigured")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("refused", "cleaning stopped: StepFailure: http 401: check the key in \\$KEY"),
+        ("any", "all 3 documents of a batch failed with: RuntimeError: backend misconfigured"),
+    ],
+)
+def test_a_failure_not_about_one_document_stops_the_step_on_workers(text, message):
+    docs = [Document(f"d{i}", text) for i in range(3)]
+    with pytest.raises(StepFailure, match=message):
+        list(Pipeline([Broken()], [], workers=2, doc_timeout_s=30).run([docs]))
+
+
+def test_documents_failing_each_their_own_way_stay_quarantined():
+    docs = [Document(f"d{i}", "mine") for i in range(3)]
+    [(kept, decisions)] = Pipeline([Broken()], [], workers=2, doc_timeout_s=30).run([docs])
+    assert kept == [] and [(d.reason, d.detail) for d in decisions] == [
+        ("block_error", f"ValueError: a bug on d{i}") for i in range(3)
+    ]
 
 
 WORKERS_OF_A_KILLED_STEP = """

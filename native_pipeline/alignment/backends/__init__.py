@@ -31,6 +31,7 @@ def chat_backend(
             price_output_per_mtok=settings.price_output_per_mtok,
             tokenizer=settings.tokenizer,
             context_tokens=settings.context_tokens,
+            max_response_bytes=settings.max_response_bytes,
         )
     model = Path(settings.model) if settings.model else default_model
     if model is None:

@@ -53,10 +53,13 @@ class OpenAIBackend:
         price_output_per_mtok: float = 0.0,
         tokenizer: Path | str | None = None,
         context_tokens: int | None = None,
+        max_response_bytes: int = 4 << 20,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be >= 1")
-        self.client = ApiClient(base_url, api_key_env, max_retries, timeout_s, backoff_s)
+        self.client = ApiClient(
+            base_url, api_key_env, max_retries, timeout_s, backoff_s, max_response_bytes
+        )
         self.model = model
         self.concurrency = concurrency
         self.price_input_per_mtok = price_input_per_mtok

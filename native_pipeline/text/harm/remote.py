@@ -8,17 +8,31 @@ expert's retries, cache and key hygiene).
 - `llm_judge`: POST {base_url}/chat/completions with the rubric below; the judge answers one
   JSON object of the four categories' probabilities.
 
+An answer is a score only when every category has a number in [0, 1]: NaN, infinity, a value
+out of range or a missing category is a malformed answer, retried, never clipped or read as 0.
 A text whose call still fails after the retries raises: a score made up for it would pass as
-harmless (or as harmful) unnoticed. A rerun pays only for the texts not yet in the cache.
+harmless (or as harmful) unnoticed. When the backend is at fault (unreachable, malformed or
+oversized answers, a refused key) it raises StepFailure, which stops the step whatever the
+number of workers. Answers are cached by endpoint (without credentials), model and text, so a
+rerun pays only for the texts not yet asked of that server.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from native_pipeline.api_client import ApiClient, ResponseCache, Retry, sha
+from native_pipeline.api_client import (
+    BACKEND_FAULTS,
+    MALFORMED,
+    ApiClient,
+    ResponseCache,
+    Retry,
+    StepFailure,
+    sha,
+)
 from native_pipeline.settings import HarmSettings
 from native_pipeline.text.harm import CATEGORIES, complete
 
@@ -49,6 +63,22 @@ ordinary criticism are not harmful. Answer with one JSON object and nothing else
 {"harm_hate": 0.02, "harm_harassment": 0.1, "harm_sexual": 0.0, "harm_violence": 0.05}."""
 
 
+def present(scores: object, names: Sequence[str]) -> dict[str, object]:
+    """`names`' values in an answer's scores, or Retry: a missing category is no 0."""
+    if not isinstance(scores, dict):
+        raise Retry(f"{MALFORMED} (scores are not an object)")
+    if missing := [name for name in names if name not in scores]:
+        raise Retry(f"{MALFORMED} (no {', '.join(missing)})")
+    return {name: scores[name] for name in names}
+
+
+def probability(name: str, value: object) -> float:
+    """`value` as a score, or Retry: a malformed answer is never clipped into one."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise Retry(f"{MALFORMED} ({name}: {value!r}, not a number in [0, 1])")
+    return float(value)
+
+
 class _RemoteScorer:
     name = ""
     path = ""
@@ -59,7 +89,11 @@ class _RemoteScorer:
         self.model = settings.model
         self.concurrency = settings.concurrency
         self.client = ApiClient(
-            settings.base_url, settings.api_key_env, settings.max_retries, settings.timeout_s
+            settings.base_url,
+            settings.api_key_env,
+            settings.max_retries,
+            settings.timeout_s,
+            max_response_bytes=settings.max_response_bytes,
         )
         self.usage = self.client.usage
         self.cache = (
@@ -75,14 +109,15 @@ class _RemoteScorer:
         raise NotImplementedError
 
     def _one(self, text: str) -> dict[str, float]:
-        key = sha(json.dumps([self.name, self.model, text]))
+        key = sha(json.dumps([self.name, self.client.endpoint, self.model, text]))
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             with self.client.lock:
                 self.usage.cache_hits += 1
             return json.loads(hit[0])
         answer = self.client.post(self.path, self._body(text), self._parse)
         if isinstance(answer, str):
-            raise RuntimeError(f"{self.name} harm backend at {self.client.endpoint}: {answer}")
+            failure = StepFailure if answer.startswith(BACKEND_FAULTS) else RuntimeError
+            raise failure(f"{self.name} harm backend at {self.client.endpoint}: {answer}")
         if self.cache is not None:
             self.cache.put(key, json.dumps(answer))
         return answer
@@ -107,12 +142,13 @@ class ModerationScorer(_RemoteScorer):
     def _parse(self, raw: bytes) -> dict[str, float]:
         try:
             result = json.loads(raw)["results"][0]["category_scores"]
-            return {
-                cat: max((float(result[name]) for name in names if name in result), default=0.0)
-                for cat, names in MODERATION_MAP.items()
-            }
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise Retry("malformed body") from None
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise Retry(MALFORMED) from None
+        found = present(result, [name for names in MODERATION_MAP.values() for name in names])
+        return {
+            cat: max(probability(name, found[name]) for name in names)
+            for cat, names in MODERATION_MAP.items()
+        }
 
 
 class LLMJudgeScorer(_RemoteScorer):
@@ -129,6 +165,6 @@ class LLMJudgeScorer(_RemoteScorer):
             content = json.loads(raw)["choices"][0]["message"]["content"]
             # The object may come wrapped in prose or a code fence: take the outermost braces.
             scores = json.loads(content[content.index("{") : content.rindex("}") + 1])
-            return {cat: float(scores[cat]) for cat in CATEGORIES}
         except (ValueError, KeyError, IndexError, TypeError, AttributeError):
-            raise Retry("malformed body") from None
+            raise Retry(MALFORMED) from None
+        return {cat: probability(cat, value) for cat, value in present(scores, CATEGORIES).items()}
