@@ -152,7 +152,8 @@ NUMBER_WORDS = {
     for w in ws.split()
 }
 
-_GHAYR, _ANNA = fold("غير"), fold("أن")
+_GHAYR = fold("غير")
+_ANNA = frozenset(fold(w) for w in ["أن", "أنه", "أنها", "أنهم", "أنهما", "أننا", "أني"])
 
 # Kinds of word, as `kind` gives them. A name or a rare word of the original is protected.
 FUNCTION, NUMBER, COMMON, NAME, RARE = "function", "number", "common", "name", "rare"
@@ -243,7 +244,7 @@ def polarity_at(text_stems: Sequence[str], at: Iterable[int]) -> Counter[object]
         w = text_stems[i]
         # "غير أن" is "however", not a negation
         if w in NEGATIONS and not (
-            w == _GHAYR and i + 1 < len(text_stems) and text_stems[i + 1] == _ANNA
+            w == _GHAYR and i + 1 < len(text_stems) and text_stems[i + 1] in _ANNA
         ):
             found["negation"] += 1
         if w in RELATIONS:

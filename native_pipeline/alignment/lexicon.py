@@ -166,6 +166,7 @@ def lexicon_from(
     size: int = 30_000,
     min_count: int = 3,
     place_max_count: int = 3_000,
+    name_min_count: int = 50,
 ) -> tuple[list[str], list[str], list[str]]:
     """The common words of `texts`: their `size` most frequent stems of three letters or more
     (not function words or numbers) that are not name-like, or that inflect a common word (the
@@ -218,7 +219,9 @@ def lexicon_from(
         )
 
     names = [
-        word for word, n in ranked if word not in known and n >= 50 and not present_verb(word, n)
+        word
+        for word, n in ranked
+        if word not in known and n >= name_min_count and not present_verb(word, n)
     ]
     names += sorted(place_stems - set(names) - known)
     return common, names, sorted(whole)

@@ -140,3 +140,77 @@ def test_a_faithful_rewrite_asks_the_harm_scorer_nothing():
     assert compare(NEWS, NEWS.replace("\n", " ")).questioned == []
     assert compare(f"{NEWS}\n{AD}", NEWS).questioned == []  # furniture needs no score
     assert compare(f"{NEWS}\n{HARMFUL}", NEWS).questioned == [HARMFUL]
+
+
+# Rewrites of one real-style news sentence, each the way a polisher or a faulty worker edits.
+REPORT = (
+    "وقال المتحدث باسم الدفاع المدني إن الحريق اندلع قبل منتصف الليل في مستودع بالرياض.\n"
+    "وأصيب 12 شخصا على بعد 40 كيلومترا من موقع الحريق، ولم يتم تسجيل أي وفيات.\n"
+    "وارتفع عدد الفرق المشاركة في عمليات الإطفاء إلى خمس فرق بعدما امتدت النيران."
+)
+
+
+def test_polishing_passes():
+    # a verb of saying swapped for a synonym, a connective paraphrased
+    assert _reason(REPORT, REPORT.replace("وقال", "وذكر")) == "valid"
+    assert _reason(REPORT, REPORT.replace("بعدما", "بعد أن")) == "valid"
+    # two sentences in the other order, a clause put first
+    a, b, c = REPORT.split("\n")
+    assert _reason(REPORT, "\n".join([b, a, c])) == "valid"
+    moved = b.replace("وأصيب 12 شخصا على بعد 40 كيلومترا من موقع الحريق، ", "")
+    assert _reason(REPORT, f"{a}\nعلى بعد 40 كيلومترا من موقع الحريق أصيب 12 شخصا، {moved}\n{c}")
+    # "غير أن" is "however", not a negation
+    assert _reason(REPORT, REPORT.replace("ولم يتم", "غير أنه لم يتم")) == "valid"
+
+
+def test_a_negation_added_or_removed_is_rejected():
+    assert _reason(REPORT, REPORT.replace("وقال", "وما قال")) == "negation_changed"
+    assert _reason(REPORT, REPORT.replace("ولم يتم تسجيل", "وتم تسجيل")) == "negation_changed"
+    # the joined conjunction is cut: "ولا" is "لا"
+    assert stem("ولا") == stem("لا") and stem("فلم") == stem("لم")
+    plain = "ويمكن للسكان العودة إلى منازلهم مساء اليوم."
+    assert _reason(plain, plain.replace("ويمكن", "ولا يمكن")) == "negation_changed"
+
+
+def test_a_relation_word_swapped_is_rejected():
+    assert _reason(REPORT, REPORT.replace("قبل منتصف", "بعد منتصف")) == "relation_changed"
+    assert _reason(REPORT, REPORT.replace("وارتفع", "وانخفض")) == "relation_changed"
+
+
+def test_numbers_or_names_that_trade_places_are_rejected():
+    swapped = REPORT.replace("12 شخصا", "X شخصا").replace("40 كيلومترا", "12 كيلومترا")
+    assert _reason(REPORT, swapped.replace("X", "40")) == "transposed"
+    places = "وتمتد الرحلة من الرياض إلى الدمام عبر طريق سريع طوله 400 كيلومتر."
+    back = places.replace("الرياض", "X").replace("الدمام", "الرياض").replace("X", "الدمام")
+    assert _reason(places, back) == "transposed"
+
+
+def test_common_words_may_be_swapped_within_the_budget_only():
+    heavy = REPORT.replace("وقال", "وذكر").replace("اندلع", "شب").replace("مستودع", "مخزن")
+    heavy = heavy.replace("المشاركة", "العاملة").replace("عمليات", "أعمال")
+    assert _reason(REPORT, heavy) == "valid"
+    tight = Limits(synonyms_max=1)
+    assert _review(REPORT, heavy)[1].synonyms >= 4  # type: ignore[union-attr]
+    assert review(Candidate(REPORT, wrap(heavy), "ar"), tight)[0] == "reworded"
+
+
+def test_an_invented_clause_is_rejected():
+    clause = REPORT.replace("من موقع الحريق،", "من موقع الحريق في ظروف غامضة،")
+    assert _reason(REPORT, clause) == "content_added"
+
+
+def test_speech_may_change_its_digits_and_vowels_scripture_may_not():
+    speech = "وقال الوزير: «سنفتتح 3 مدارس جديدة في عام 2025» أمام الصحفيين."
+    assert _reason(speech, speech.replace("3", "٣").replace("2025", "٢٠٢٥")) == "valid"
+    voweled = speech.replace("سنفتتح", "سَنَفْتَتِحُ")
+    assert _reason(voweled, speech) == "valid"
+    assert _reason(speech, speech.replace("مدارس", "مستشفيات")) == "quote_changed"
+    assert _reason(QURAN, QURAN.replace("رَّبِّ", "رب")) == "quote_changed"
+
+
+def test_boilerplate_goes_by_what_the_line_is_not_by_a_word():
+    for line in ("رابط القصة في ويكي الأخبار", "للمزيد: حريق في مستودع", "اقرأ أيضا: الطقس"):
+        assert _reason(f"{REPORT}\n{line}", REPORT) == "valid"
+    # a news sentence that mentions an announcement is news: dropping it is a lost fact
+    news = "وجاء إعلان الوزارة بعد اجتماع طارئ عقده 30 مسؤولا في مقر الحكومة بالرياض."
+    assert _reason(f"{REPORT}\n{news}", REPORT) != "valid"
