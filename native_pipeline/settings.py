@@ -615,9 +615,12 @@ REMOTE_HARM = ("moderation_api", "llm_judge")
 
 
 def api_key_variables(settings: Settings) -> dict[str, str]:
-    """Who reads which API key variable: the expert, the rewriter, the remote harm scorer."""
+    """Who reads which API key variable: the expert, the rewriter, the fact judge, the remote
+    harm scorer."""
     alignment, harm = settings.alignment, settings.harm
     users = {"alignment.expert": alignment.expert, "alignment.rewriter": alignment.rewriter}
+    if alignment.fact_judge is not None:
+        users["alignment.fact_judge"] = alignment.fact_judge
     found = {name: s.api_key_env for name, s in users.items() if s.backend == "openai"}
     if harm.backend in REMOTE_HARM:
         found["harm"] = harm.api_key_env

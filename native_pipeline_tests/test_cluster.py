@@ -276,17 +276,19 @@ def test_every_api_key_a_pod_needs_comes_from_a_secret():
         alignment={
             "expert": {"backend": "openai", "base_url": "http://x/v1", "model": "m"},
             "rewriter": {"backend": "openai", "api_key_env": "REWRITER_KEY"},
+            "fact_judge": {"backend": "openai", "api_key_env": "JUDGE_KEY"},
         },
         harm={"backend": "moderation_api", **remote},
     )
     with pytest.raises(ValueError) as refused:
         check_cluster(settings)
     assert str(refused.value).startswith(
-        "alignment.rewriter.api_key_env REWRITER_KEY, harm.api_key_env HARM_KEY: "
-        "not in cluster.secret_env"
+        "alignment.fact_judge.api_key_env JUDGE_KEY, alignment.rewriter.api_key_env REWRITER_KEY,"
+        " harm.api_key_env HARM_KEY: not in cluster.secret_env"
     )  # the expert's OPENAI_API_KEY is there
     ref = {"secret": "keys", "key": "k"}
-    settings.cluster.secret_env = {**CLUSTER["secret_env"], "HARM_KEY": ref, "REWRITER_KEY": ref}
+    keys = {"HARM_KEY": ref, "REWRITER_KEY": ref, "JUDGE_KEY": ref}
+    settings.cluster.secret_env = {**CLUSTER["secret_env"], **keys}
     check_cluster(settings)
 
 
