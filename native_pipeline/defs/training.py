@@ -206,8 +206,10 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         training: TrainingResource,
         pipes: PipesResource,
     ) -> dg.MaterializeResult:
+        from native_pipeline.lm.device import pick_device
         from native_pipeline.lm.loop import LOG_FILE
-        from native_pipeline.training.run import launch_command
+        from native_pipeline.lm.memory import GIB, check_fits
+        from native_pipeline.training.run import launch_command, memory_plan, spec_dims
         from native_pipeline.training.shards import read_manifest
 
         settings = training.settings
@@ -224,7 +226,16 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
             "base_model": str(settings.model.base_model) if settings.model.base_model else None,
             "tiny": settings.model.tiny.model_dump(),
             "loop": settings.loop.model_dump(mode="json"),
+            "memory_headroom": settings.distributed.memory_headroom,
         }
+        # The plan of one GPU, before anything starts: a run that cannot fit stops here.
+        distributed = settings.distributed
+        world = distributed.nproc_per_node * distributed.nnodes
+        device = "cuda" if distributed.gpu_memory_gib else pick_device(settings.loop.device)
+        plan = memory_plan(spec_dims(spec), settings.loop, world, device)
+        context.log.info(plan.describe())
+        if distributed.gpu_memory_gib:
+            check_fits(plan, int(distributed.gpu_memory_gib * GIB), distributed.memory_headroom)
         spec_path = out_dir / "spec.json"
         spec_path.write_text(json.dumps(spec, indent=2))
         command = launch_command(
@@ -240,6 +251,7 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 **reported.metadata,
+                "memory_plan": dg.MetadataValue.json(plan.as_metadata()),
                 "first_loss": curve[0],
                 "loss_curve": line_plot(curve, "optimizer step", "train loss"),
                 "path": dg.MetadataValue.path(str(out_dir / "final")),

@@ -230,7 +230,7 @@ def train(
     on_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> LoopReport:
     """Train `model` for `total_steps`: unwrapped, on the CPU, or created on the meta device
-    with `weights_from` the Hugging Face folder its weights come from. The result ends in
+    and filled from `weights_from` (a Hugging Face folder) once sharded. The result ends in
     `out_dir/final` (a Hugging Face folder with `tokenizer`), the loss curve in `out_dir`'s
     train_log.jsonl. Under torch.distributed every rank calls this with the same arguments; rank
     0 writes the log and calls `log` and `on_step` (with each step's record)."""

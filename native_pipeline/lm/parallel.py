@@ -56,7 +56,10 @@ def apply_ddp(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 def materialize(model: torch.nn.Module, device: torch.device) -> None:
     """Give a model created on the meta device (sharded or not) real, uninitialised storage,
     and recompute what no checkpoint holds (the rotary frequencies)."""
+    tied = bool(tied_names(model))
     model.to_empty(device=device)
+    if tied:  # an unsharded module's to_empty gives each home of a tied parameter its own
+        model.tie_weights()
     for module in model.modules():
         if module._non_persistent_buffers_set:
             model._init_weights(module)  # transformers' init recomputes such buffers
