@@ -188,13 +188,13 @@ def _sharded_state(model: torch.nn.Module, optimizer) -> dict[str, Any]:
 
 
 def _save_sharded(state: dict[str, Any], folder: Path) -> None:
-    dcp.save(state, checkpoint_id=folder, no_dist=not dist.is_initialized())
+    dcp.save(state, checkpoint_id=folder)
 
 
 def _resume(model: torch.nn.Module, optimizer, folder: Path) -> None:
     """Load a checkpoint written by any number of processes (DCP reshards it)."""
     state = _sharded_state(model, optimizer)
-    dcp.load(state, checkpoint_id=folder, no_dist=not dist.is_initialized())
+    dcp.load(state, checkpoint_id=folder)
     set_state_dict(
         model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"]
     )

@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 import torch
-import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
@@ -89,7 +88,7 @@ def load_hf_weights(model: torch.nn.Module, folder: Path, tied: set[str]) -> Non
 
     state = _weights(model, tied)
     reader = HuggingFaceStorageReader(str(folder))
-    dcp.load(state, storage_reader=reader, no_dist=not dist.is_initialized())
+    dcp.load(state, storage_reader=reader)
     set_model_state_dict(model, state, options=StateDictOptions(strict=False))
 
 
@@ -118,7 +117,7 @@ def save_hf_weights(model: torch.nn.Module, folder: Path, tied: set[str], rank: 
         save_distributed=True,
         enable_consolidation=True,
     )
-    dcp.save(state, storage_writer=writer, no_dist=not dist.is_initialized())
+    dcp.save(state, storage_writer=writer)
     if rank == 0:
         shutil.rmtree(folder / "sharded")  # the ranks' pieces, now stitched
         files = sorted(folder.glob("*.safetensors"))
