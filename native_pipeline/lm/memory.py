@@ -244,3 +244,46 @@ def saved_activation_bytes(model: torch.nn.Module, run) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         run()
     return sum(saved.values())
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m native_pipeline.lm.memory --model llama-3-8b --gpus 8 ...`: a plan from the
+    command line, for a preset or a Hugging Face folder's config.json."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True, help=f"{', '.join(PRESETS)} or a folder")
+    parser.add_argument("--gpus", type=int, default=8, help="processes, all nodes together")
+    parser.add_argument("--strategy", choices=["fsdp", "ddp"], default="fsdp")
+    parser.add_argument("--micro-batch", type=int, default=1, help="sequences per GPU")
+    parser.add_argument("--seq-len", type=int, default=4096)
+    parser.add_argument("--fp32", action="store_true", help="compute in float32, not bf16")
+    parser.add_argument("--checkpointing", action="store_true", help="activation checkpointing")
+    parser.add_argument("--gpu-memory-gib", type=float, default=80.0)
+    parser.add_argument("--headroom", type=float, default=0.9)
+    args = parser.parse_args(argv)
+    if args.model in PRESETS:
+        dims = PRESETS[args.model]
+    else:
+        from transformers import AutoConfig
+
+        dims = ModelDims.of(AutoConfig.from_pretrained(args.model, local_files_only=True))
+    plan = plan_memory(
+        dims,
+        world_size=args.gpus,
+        strategy=args.strategy,
+        micro_batch=args.micro_batch,
+        seq_len=args.seq_len,
+        bf16=not args.fp32,
+        activation_checkpointing=args.checkpointing,
+    )
+    print(plan.describe())
+    try:
+        check_fits(plan, int(args.gpu_memory_gib * GIB), args.headroom)
+        print(f"fits {args.headroom:.0%} of {args.gpu_memory_gib:g} GiB")
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+
+
+if __name__ == "__main__":
+    main()
