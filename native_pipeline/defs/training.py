@@ -206,10 +206,9 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         training: TrainingResource,
         pipes: PipesResource,
     ) -> dg.MaterializeResult:
-        from native_pipeline.lm.device import pick_device
+        from native_pipeline.cluster import rendezvous_args
         from native_pipeline.lm.loop import LOG_FILE
-        from native_pipeline.lm.memory import GIB, check_fits
-        from native_pipeline.training.run import launch_command, memory_plan, spec_dims
+        from native_pipeline.training.run import launch_command, launch_plan
         from native_pipeline.training.shards import read_manifest
 
         settings = training.settings
@@ -228,22 +227,23 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
             "loop": settings.loop.model_dump(mode="json"),
             "memory_headroom": settings.distributed.memory_headroom,
         }
-        # The plan of one GPU, before anything starts: a run that cannot fit stops here.
         distributed = settings.distributed
-        world = distributed.nproc_per_node * distributed.nnodes
-        device = "cuda" if distributed.gpu_memory_gib else pick_device(settings.loop.device)
-        plan = memory_plan(spec_dims(spec), settings.loop, world, device)
+        plan = launch_plan(spec, settings.loop, distributed)  # stops a run that cannot fit
         context.log.info(plan.describe())
-        if distributed.gpu_memory_gib:
-            check_fits(plan, int(distributed.gpu_memory_gib * GIB), distributed.memory_headroom)
         spec_path = out_dir / "spec.json"
         spec_path.write_text(json.dumps(spec, indent=2))
+        # Several nodes: a PyTorchJob whose pods meet at the master's c10d rendezvous.
+        nodes = (
+            rendezvous_args(distributed.nnodes, context.run_id) if distributed.nnodes > 1 else []
+        )
         command = launch_command(
             spec_path,
-            nproc_per_node=settings.distributed.nproc_per_node,
-            extra_torchrun_args=settings.distributed.torchrun_args,
+            nproc_per_node=distributed.nproc_per_node,
+            extra_torchrun_args=[*nodes, *distributed.torchrun_args],
         )
-        run = pipes.run(context=context, step="checkpoints", command=command)
+        run = pipes.run(
+            context=context, step="checkpoints", command=command, nodes=distributed.nnodes
+        )
         reported = run.get_materialize_result()
         # The loop's log of every step (a resumed run's too, from the start).
         log = (out_dir / LOG_FILE).read_text().splitlines()

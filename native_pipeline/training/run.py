@@ -49,11 +49,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from native_pipeline.lm.device import use_bf16
+from native_pipeline.lm.device import pick_device, use_bf16
 from native_pipeline.lm.loop import LoopReport
-from native_pipeline.lm.memory import MemoryPlan, ModelDims, check_fits, plan_memory
+from native_pipeline.lm.memory import GIB, MemoryPlan, ModelDims, check_fits, plan_memory
 from native_pipeline.lm.model import build_model, flops_per_token, mfu, model_config, peak_flops
-from native_pipeline.settings import PretrainLoop, TinyModelSettings
+from native_pipeline.settings import DistributedSettings, PretrainLoop, TinyModelSettings
 from native_pipeline.training.pretrain import pretrain
 
 MODULE = "native_pipeline.training.run"
@@ -114,6 +114,19 @@ def spec_dims(spec: dict[str, Any]) -> ModelDims:
         tiny=TinyModelSettings.model_validate(spec.get("tiny", {})),
     )
     return ModelDims.of(config)
+
+
+def launch_plan(
+    spec: dict[str, Any], loop: PretrainLoop, distributed: DistributedSettings
+) -> MemoryPlan:
+    """The plan of one GPU of the spec's run, before it is launched; with
+    `distributed.gpu_memory_gib` set, a ValueError when it cannot fit that GPU."""
+    world = distributed.nproc_per_node * distributed.nnodes
+    device = "cuda" if distributed.gpu_memory_gib else pick_device(loop.device)
+    plan = memory_plan(spec_dims(spec), loop, world, device)
+    if distributed.gpu_memory_gib:
+        check_fits(plan, int(distributed.gpu_memory_gib * GIB), distributed.memory_headroom)
+    return plan
 
 
 def train_from_spec(spec: dict[str, Any], log) -> tuple[LoopReport, dict[str, Any]]:

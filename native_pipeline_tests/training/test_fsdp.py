@@ -14,8 +14,8 @@ import torch.multiprocessing as mp
 from transformers import AutoModelForCausalLM
 
 from native_pipeline.lm.model import build_model
-from native_pipeline.settings import PretrainLoop, TinyModelSettings
-from native_pipeline.training.run import train_from_spec
+from native_pipeline.settings import DistributedSettings, PretrainLoop, TinyModelSettings
+from native_pipeline.training.run import launch_plan, train_from_spec
 from native_pipeline_tests.training.sharded_rank import sharded_rank
 from native_pipeline_tests.training.test_distributed import launch, write_spec
 
@@ -141,3 +141,14 @@ def test_a_checkpoint_of_two_ranks_resumes_in_three(
     expected = [r["loss"] for r in records_of(two_ranks)]
     assert [r["loss"] for r in records] == pytest.approx(expected, abs=1e-5)
     assert (tmp_path / "out" / "final" / "model.safetensors").exists()
+
+
+def test_the_plan_before_launch_stops_a_run_that_cannot_fit(tmp_path, tokenizer_folder, base_model):
+    spec = json.loads(spec_for(tmp_path, tokenizer_folder, base_model).read_text())
+    loop = PretrainLoop.model_validate(spec["loop"])
+    plan = launch_plan(spec, loop, DistributedSettings(nproc_per_node=2, nnodes=3))
+    assert (plan.world_size, plan.micro_batch, plan.strategy) == (6, 1, "fsdp")
+    assert plan.n_params == AutoModelForCausalLM.from_pretrained(base_model).num_parameters()
+    tight = DistributedSettings(nproc_per_node=2, gpu_memory_gib=0.001)
+    with pytest.raises(ValueError, match="does not fit the GPU"):
+        launch_plan(spec, loop, tight)
