@@ -203,13 +203,18 @@ def _resume(model: torch.nn.Module, optimizer, folder: Path) -> None:
 def _export(
     model: torch.nn.Module, raw: torch.nn.Module, tokenizer, final: Path, rank: int, world: int
 ) -> None:
-    """The Hugging Face folder of the trained model, from the ranks' shards."""
+    """The Hugging Face folder of the trained model: Hugging Face's own writer when one process
+    holds the whole model, else stitched from the ranks' shards."""
     with atomic_dir_all_ranks(final, rank, world) as tmp:
-        save_hf_weights(model, tmp, tied_names(raw), rank)
+        if world == 1:
+            raw.save_pretrained(tmp, safe_serialization=True)
+        else:
+            save_hf_weights(model, tmp, tied_names(raw), rank)
+            if rank == 0:
+                raw.config.save_pretrained(tmp)
+                if raw.can_generate():
+                    raw.generation_config.save_pretrained(tmp)
         if rank == 0:
-            raw.config.save_pretrained(tmp)
-            if raw.can_generate():
-                raw.generation_config.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
 
 

@@ -149,7 +149,7 @@ def train_from_spec(spec: dict[str, Any], log) -> tuple[LoopReport, dict[str, An
         seed=loop.seed,
         meta=loop.strategy == "fsdp",
     )
-    device = loop.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = pick_device(loop.device)
     plan = memory_plan(ModelDims.of(model.config), loop, world, device)
     if log:
         log(plan.describe())
