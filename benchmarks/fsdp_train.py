@@ -100,14 +100,14 @@ def run(args: argparse.Namespace, work: Path) -> None:
         raise SystemExit(f"torchrun failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     metadata = json.loads(done.stdout.strip().splitlines()[-1])
     records = [json.loads(line) for line in (work / "out" / "train_log.jsonl").open()]
-    plan = metadata["memory_plan"]
+    plan = {k.removeprefix("plan_"): v for k, v in metadata.items() if k.startswith("plan_")}
     print(f"{args.preset if not args.smoke else 'smoke'}: {dims.n_params() / 1e9:.2f}B parameters")
     print(
         f"  FSDP over {nproc}, micro-batch {args.micro_batch} x {args.seq_len} per GPU, "
         f"activation checkpointing {'on' if args.checkpointing else 'off'}"
     )
     print(f"  loss {records[0]['loss']:.3f} -> {records[-1]['loss']:.3f}")
-    print(f"  memory plan per GPU: {plan['total_gib']:.2f} GiB {plan}")
+    print(f"  memory plan per GPU (GiB): {plan}")
     if "max_memory_allocated_gib" in metadata:
         measured = metadata["max_memory_allocated_gib"]
         print(

@@ -151,13 +151,13 @@ def forward(model: torch.nn.Module, batch: Batch, bf16: bool) -> torch.Tensor:
 
 
 def _parallelize(
-    model: torch.nn.Module, strategy: str, device: torch.device, bf16: bool, settings: LoopSettings
+    model: torch.nn.Module, strategy: str, device: torch.device, bf16: bool, reduce_dtype: str
 ) -> torch.nn.Module:
     """DDP, or FSDP2 with one shard group per decoder layer, for a multi-process run."""
     if strategy == "ddp":
         return apply_ddp(model, device)
     if strategy == "fsdp":
-        return apply_fsdp(model, bf16, settings.reduce_dtype)
+        return apply_fsdp(model, bf16, reduce_dtype)
     raise ValueError(f"unknown strategy {strategy!r}: use 'ddp' or 'fsdp'")
 
 
@@ -256,7 +256,7 @@ def train(
     raw.train()
     if s.activation_checkpointing:
         apply_activation_checkpointing(raw)
-    model = _parallelize(raw, strategy, device, bf16, s) if world > 1 else raw
+    model = _parallelize(raw, strategy, device, bf16, s.reduce_dtype) if world > 1 else raw
     if meta:
         materialize(model, device)
     optimizer = adamw(model, s, device)

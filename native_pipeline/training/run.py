@@ -173,7 +173,8 @@ def train_from_spec(spec: dict[str, Any], log) -> tuple[LoopReport, dict[str, An
         "tokens": report.tokens,
         "seconds": report.seconds,
         "world_size": report.world_size,
-        "memory_plan": plan.as_metadata(),
+        # The plan's figures as numbers (Pipes metadata is flat), plotted by the UI.
+        **{f"plan_{k}": v for k, v in plan.as_metadata().items() if k.endswith("_gib")},
     }
     if report.device.startswith("cuda"):
         metadata["max_memory_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)

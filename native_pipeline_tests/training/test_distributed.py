@@ -139,4 +139,5 @@ def test_dagster_pipes_reports_the_materialization(tmp_path, tokenizer_folder):
     assert metadata["final_loss"] == pytest.approx(records[-1]["loss"])
     assert metadata["tokens_per_second"] > 0
     assert "mfu" not in metadata  # CPU: no peak to measure against
+    assert "plan_total_gib" in metadata  # the memory plan, as numbers
     assert metadata["seconds"] > 0
