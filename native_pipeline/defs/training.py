@@ -196,9 +196,10 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         pool="gpu",
         op_tags=gpu_tags("checkpoints", pipes=True),
         retry_policy=GPU_RETRY,
-        description=f"Continued pre-training on variant `{name}`: torchrun (DDP or FSDP) "
-        "started through Dagster Pipes; warm-up and cosine decay, resumable checkpoints, a "
-        "Hugging Face model folder (safetensors) at the end.",
+        description=f"Continued pre-training on variant `{name}`: torchrun (DDP or FSDP2; one "
+        "pod, or a PyTorchJob over several nodes) started through Dagster Pipes once the "
+        "memory plan of one GPU fits; warm-up and cosine decay, sharded checkpoints that "
+        "resume on any number of GPUs, a Hugging Face model folder (safetensors) at the end.",
     )
     def _asset(
         context: dg.AssetExecutionContext,
@@ -212,6 +213,7 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         from native_pipeline.training.shards import read_manifest
 
         settings = training.settings
+        distributed = settings.distributed
         shards = lake.partition_path("token_shards", variant(name))
         manifest = read_manifest(shards)
         # Not staged and renamed: the checkpoints inside are what a killed run resumes from.
@@ -225,9 +227,8 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
             "base_model": str(settings.model.base_model) if settings.model.base_model else None,
             "tiny": settings.model.tiny.model_dump(),
             "loop": settings.loop.model_dump(mode="json"),
-            "memory_headroom": settings.distributed.memory_headroom,
+            "memory_headroom": distributed.memory_headroom,
         }
-        distributed = settings.distributed
         plan = launch_plan(spec, settings.loop, distributed)  # stops a run that cannot fit
         context.log.info(plan.describe())
         spec_path = out_dir / "spec.json"
