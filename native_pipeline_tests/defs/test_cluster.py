@@ -99,7 +99,8 @@ def test_several_nodes_run_a_pytorchjob_through_pipes(monkeypatch):
     monkeypatch.setattr(DagsterKubernetesClient, "production_client", lambda: FakeClient())
     monkeypatch.setattr(PipesK8sClient, "_load_k8s_config", lambda self: None)
     monkeypatch.setattr(PipesK8sClient, "consume_pod_logs", no_logs)
-    cluster = {"mode": "kubernetes", "image": "np:1", "namespace": "np"}
+    volume = {"claim_name": "np-data", "mount_path": "/data"}
+    cluster = {"mode": "kubernetes", "image": "np:1", "namespace": "np", "data_volume": volume}
     for conditions, ok in ([["Created", "Running", "Succeeded"], True], [["Failed"], False]):
         jobs = FakeJobs(conditions)
         monkeypatch.setattr(kubernetes.client, "CustomObjectsApi", lambda jobs=jobs: jobs)
@@ -107,6 +108,7 @@ def test_several_nodes_run_a_pytorchjob_through_pipes(monkeypatch):
         @dg.asset
         def trained(context, pipes: PipesResource):
             pipes.run(context=context, step="checkpoints", command=["torchrun"], nodes=2)
+            return dg.MaterializeResult()
 
         resources = {"pipes": PipesResource(**cluster)}
         if ok:
