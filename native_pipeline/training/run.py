@@ -22,7 +22,8 @@ Dagster launches it with Pipes (the `pipes` resource, defs/cluster.py): `PipesSu
 beside the step, or `PipesK8sClient` in a GPU pod of its own when `cluster.mode` is kubernetes
 (native_pipeline/cluster.py builds the pod). When the Pipes environment variables are set,
 rank 0 sends its log lines to Dagster and ends with `report_asset_materialization` (final_loss,
-tokens_per_second, steps, tokens, mfu on GPUs); without them it prints. The files
+tokens_per_second, steps, tokens, the memory plan's figures; mfu and max_memory_allocated on
+GPUs); without them it prints. The files
 (out_dir/final, checkpoints, train_log.jsonl) are the same either way.
 
 On a cluster, the same process runs on every node, with the checkpoint folder on storage that
@@ -31,8 +32,9 @@ all nodes share:
 - torchrun across nodes: on each of N nodes,
   `launch_command(spec, nproc_per_node=8, extra_torchrun_args=["--nnodes", "N",
   "--rdzv-backend", "c10d", "--rdzv-endpoint", "head-node:29500", "--rdzv-id", "run-1"])`;
-- Kubernetes: one pod is what `cluster.mode: kubernetes` starts (above); for several pods, a
-  PyTorchJob (Kubeflow training operator) running this command, which sets the rendezvous.
+- Kubernetes: one pod is what `cluster.mode: kubernetes` starts (above); with
+  `training.distributed.nnodes` > 1 the checkpoints step starts a PyTorchJob (Kubeflow training
+  operator) of that many pods, each running this command with `cluster.rendezvous_args`.
 """
 
 from __future__ import annotations
