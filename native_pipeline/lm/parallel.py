@@ -39,8 +39,10 @@ def apply_fsdp(model: torch.nn.Module, bf16: bool, reduce_dtype: str) -> torch.n
         param_dtype=torch.bfloat16 if bf16 else None,
         reduce_dtype=getattr(torch, reduce_dtype) if bf16 else None,
     )
-    for layer in model.model.layers:  # Hugging Face decoder-only models keep them here
-        fully_shard(layer, mp_policy=policy)
+    layers = model.model.layers  # Hugging Face decoder-only models keep them here
+    for i, layer in enumerate(layers):
+        # The last layer is the first the backward pass needs: not resharded in between.
+        fully_shard(layer, mp_policy=policy, reshard_after_forward=i < len(layers) - 1)
     fully_shard(model, mp_policy=policy)
     return model
 

@@ -157,7 +157,8 @@ def train_from_spec(spec: dict[str, Any], log) -> tuple[LoopReport, dict[str, An
         log(plan.describe())
     if device.startswith("cuda"):
         total = torch.cuda.get_device_properties(torch.device(device)).total_memory
-        check_fits(plan, total, spec.get("memory_headroom", 0.9))
+        headroom = spec.get("memory_headroom", DistributedSettings().memory_headroom)
+        check_fits(plan, total, headroom)
     token_flops = flops_per_token(model, loop.seq_len)
     report = pretrain(
         model,
