@@ -113,11 +113,13 @@ def save_hf_weights(model: torch.nn.Module, folder: Path, tied: set[str], rank: 
     from torch.distributed.checkpoint import HuggingFaceStorageWriter
 
     state = _weights(model, tied)
+    indices = _file_indices(state, MAX_FILE_BYTES)
     writer = HuggingFaceStorageWriter(
         str(folder),
-        fqn_to_index_mapping=_file_indices(state, MAX_FILE_BYTES),
+        fqn_to_index_mapping=indices,
         save_distributed=True,
         enable_consolidation=True,
+        thread_count_consolidation=min(8, max(indices.values())),  # output files in parallel
     )
     dcp.save(state, storage_writer=writer)
     if rank == 0:
