@@ -7,7 +7,11 @@
 #   2. pre-training tokens/s and MFU, our loop against a bare torch loop, a 1B Llama in bf16
 #      (train_loop.py);
 #   3. DDP through torchrun on every GPU present, then the evaluation of what it trained in
-#      bfloat16 against float32 (ddp_eval_dtype.py).
+#      bfloat16 against float32 (ddp_eval_dtype.py);
+#   4. FSDP2 on every GPU present, as continued pre-training runs it (a Llama-3.2-1B-shaped model
+#      created on the meta device, read shard by shard, bf16 compute, float32 master weights):
+#      tokens/s, MFU (goal >= 40 % on H100/H200) and the memory plan against
+#      torch.cuda.max_memory_allocated, without and with activation checkpointing (fsdp_train.py).
 #
 # On the GPU machine, from the repository root, after installing from the GPU lock:
 #
@@ -26,20 +30,25 @@ if [[ "${SMOKE:-0}" == 1 ]]; then
     REWRITE=(--model-size tiny --n 16 --max-tokens 16 --repeats 1 --dtype float32)
     TRAIN=(--preset tiny --steps 3 --repeats 1)
     DDP=(--nproc 2 --hidden 64 --layers 1 --vocab 512 --seq-len 64 --batch-size 2 --steps 6)
+    FSDP=(--smoke --steps 3 --seq-len 64 --micro-batch 2)
 else
     "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: run with SMOKE=1 on a CPU')"
     nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
     REWRITE=(--model-size 1.5b --n 512 --max-tokens 128 --repeats 2)
     TRAIN=(--preset 1b --steps 10 --repeats 2)
     DDP=()
+    FSDP=(--preset llama-3.2-1b --steps 12 --micro-batch 4 --seq-len 2048)
 fi
 "$PYTHON" -c "import torch, vllm, transformers; print('torch', torch.__version__, 'vllm', vllm.__version__, 'transformers', transformers.__version__)"
 
 step() { echo; echo "== $1 ($(date -u +%H:%M:%S))"; }
-step "1/3 rewrite: align_segments against raw LLM.generate"
+step "1/4 rewrite: align_segments against raw LLM.generate"
 "$PYTHON" benchmarks/rewrite_throughput.py "${REWRITE[@]}"
-step "2/3 pre-training loop: tokens/s and MFU against a bare torch loop"
+step "2/4 pre-training loop: tokens/s and MFU against a bare torch loop"
 "$PYTHON" benchmarks/train_loop.py "${TRAIN[@]}"
-step "3/3 DDP on every GPU present, then bfloat16 evaluation against float32"
+step "3/4 DDP on every GPU present, then bfloat16 evaluation against float32"
 "$PYTHON" benchmarks/ddp_eval_dtype.py "${DDP[@]}"
+step "4/4 FSDP2: tokens/s, MFU, the memory plan against max_memory_allocated"
+"$PYTHON" benchmarks/fsdp_train.py "${FSDP[@]}"
+"$PYTHON" benchmarks/fsdp_train.py "${FSDP[@]}" --checkpointing
 step "done"

@@ -8,7 +8,10 @@ the data root's shared volume, the service account, the node rules, variables fr
   `dagster-k8s/config` tag (`gpu_step_tags`);
 - a process a step starts through Dagster Pipes (torchrun for pre-training) in a pod of its own,
   with the GPUs of that step (`pipes_pod`, the arguments of `PipesK8sClient.run`); the step's own
-  pod then needs none.
+  pod then needs none;
+- a training run over several nodes: a PyTorchJob of the Kubeflow training operator
+  (`pytorch_job`), one pod a node, torchrun in each meeting the others through a c10d
+  rendezvous at the master pod (`rendezvous_args`).
 
 Everything is a plain dict in the Kubernetes API's own field names (camelCase), which
 dagster-k8s reads as they are.
@@ -16,6 +19,7 @@ dagster-k8s reads as they are.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,8 @@ SHM_VOLUME = "dshm"
 # (HOME in the image: the caches of torch, Triton, vLLM and Hugging Face) is its scratch space.
 USER_ID = 10001  # deploy/Dockerfile's `native` user
 TMP_VOLUME = "tmp"
+SCRATCH_MOUNT = {"volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}]}
+SCRATCH_VOLUME = {"volumes": [{"name": TMP_VOLUME, "emptyDir": {}}]}
 CONTAINER_SECURITY = {
     "runAsNonRoot": True,
     "runAsUser": USER_ID,
@@ -43,6 +49,10 @@ CONTAINER_SECURITY = {
 }
 # fsGroup: the shared volume's files are writable by the pods' group.
 POD_SECURITY = {"fsGroup": USER_ID, "seccompProfile": {"type": "RuntimeDefault"}}
+# The Kubeflow training operator's PyTorchJob: group, version, plural; its container's name.
+PYTORCH_JOB = ("kubeflow.org", "v1", "pytorchjobs")
+PYTORCH_CONTAINER = "pytorch"
+LABELS = {"app.kubernetes.io/part-of": "native-pipeline"}
 
 
 def _env(cluster: ClusterSettings) -> list[dict[str, Any]]:
@@ -151,18 +161,77 @@ def pipes_pod(cluster: ClusterSettings, step: GpuStep, command: Sequence[str]) -
     if cluster.mode != "kubernetes":
         raise ValueError("pipes_pod needs cluster.mode kubernetes")
     gpu_container, gpu_spec = _gpu_pod(cluster, step)
-    tmp = {"volumeMounts": [{"name": TMP_VOLUME, "mountPath": "/tmp"}]}
     container = _merged(
-        _merged({"name": PIPES_CONTAINER, **_container(cluster)}, tmp), gpu_container
+        _merged({"name": PIPES_CONTAINER, **_container(cluster)}, SCRATCH_MOUNT), gpu_container
     )
-    tmp_volume = {"volumes": [{"name": TMP_VOLUME, "emptyDir": {}}], "restartPolicy": "Never"}
-    spec = _merged(_merged(_pod_spec(cluster), tmp_volume), gpu_spec)
+    spec = _merged(_merged(_pod_spec(cluster), SCRATCH_VOLUME), gpu_spec)
+    spec["restartPolicy"] = "Never"
     return {
         "image": cluster.image,
         "command": list(command),
         "namespace": cluster.namespace,
-        "base_pod_meta": {"labels": {"app.kubernetes.io/part-of": "native-pipeline"}},
+        "base_pod_meta": {"labels": dict(LABELS)},
         "base_pod_spec": {**spec, "containers": [container]},
+    }
+
+
+def rendezvous_args(nnodes: int, run_id: str) -> list[str]:
+    """torchrun's arguments for `nnodes` pods of a PyTorchJob: a c10d rendezvous at the master
+    pod, whose address and port the operator puts in every pod's environment (Kubernetes
+    expands `$(VAR)` in a container's command)."""
+    return [
+        "--nnodes",
+        str(nnodes),
+        "--rdzv-backend",
+        "c10d",
+        "--rdzv-endpoint",
+        "$(MASTER_ADDR):$(MASTER_PORT)",
+        "--rdzv-id",
+        run_id,
+    ]
+
+
+def pytorch_job(
+    cluster: ClusterSettings,
+    step: GpuStep,
+    command: Sequence[str],
+    *,
+    name: str,
+    nnodes: int,
+    env: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A PyTorchJob running `command` (torchrun with `rendezvous_args`) on `nnodes` pods: one
+    Master, whose global rank 0 reports through Pipes (`env`: the Pipes bootstrap variables),
+    and nnodes - 1 Workers; each pod with the step's GPUs, the cluster's basics and the shared
+    data volume, where the checkpoints are. A pod that fails fails the job (restartPolicy
+    Never): the step's retry starts a new job, which resumes from the latest checkpoint."""
+    if cluster.mode != "kubernetes":
+        raise ValueError("a training run over several nodes needs cluster.mode kubernetes")
+    gpu_container, gpu_spec = _gpu_pod(cluster, step)
+    container = _merged(
+        {"name": PYTORCH_CONTAINER, "image": cluster.image, "command": list(command)},
+        _merged(_container(cluster), SCRATCH_MOUNT),
+    )
+    plain = [{"name": k, "value": v} for k, v in sorted((env or {}).items())]
+    container = _merged(_merged(container, {"env": plain}), gpu_container)
+    spec = _merged(_merged(_pod_spec(cluster), SCRATCH_VOLUME), gpu_spec)
+    template = {"metadata": {"labels": dict(LABELS)}, "spec": spec | {"containers": [container]}}
+    replicas = {"Master": {"replicas": 1, "restartPolicy": "Never", "template": template}}
+    if nnodes > 1:
+        replicas["Worker"] = {
+            "replicas": nnodes - 1,
+            "restartPolicy": "Never",
+            "template": copy.deepcopy(template),
+        }
+    group, version, _ = PYTORCH_JOB
+    return {
+        "apiVersion": f"{group}/{version}",
+        "kind": "PyTorchJob",
+        "metadata": {"name": name, "namespace": cluster.namespace, "labels": dict(LABELS)},
+        "spec": {
+            "runPolicy": {"backoffLimit": 0, "cleanPodPolicy": "Running"},
+            "pytorchReplicaSpecs": replicas,
+        },
     }
 
 

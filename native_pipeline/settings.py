@@ -207,6 +207,12 @@ class LoopSettings(_Strict):
     log_every: int = Field(10, ge=1)
     device: str | None = Field(None, description="none: cuda when available, else cpu")
     bf16: bool | None = Field(None, description="autocast; none: on cuda")
+    activation_checkpointing: bool = Field(
+        False, description="recompute each decoder layer in the backward pass instead of keeping"
+    )
+    reduce_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="FSDP's gradient reduce-scatter; master weights stay float32"
+    )
 
 
 class WorkerTraining(LoopSettings):
@@ -349,6 +355,13 @@ class DistributedSettings(_Strict):
     nproc_per_node: int = Field(1, ge=1, description="processes (GPUs) torchrun starts")
     torchrun_args: list[str] = Field(
         default_factory=list, description="e.g. [--nnodes, '2', --rdzv-endpoint, host:29400]"
+    )
+    nnodes: int = Field(1, ge=1, description="nodes of a Kubernetes run (one pod each)")
+    gpu_memory_gib: float | None = Field(
+        None, gt=0, description="one GPU's memory: the plan must fit it before launch"
+    )
+    memory_headroom: float = Field(
+        0.9, gt=0, le=1, description="the share of gpu_memory_gib the plan may fill"
     )
 
 

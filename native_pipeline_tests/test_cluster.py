@@ -22,7 +22,9 @@ from dagster_k8s.job import (
     construct_dagster_k8s_job,
     get_user_defined_k8s_config,
 )
+from dagster_k8s.models import k8s_model_from_dict, k8s_snake_case_dict
 from dagster_k8s.pipes import build_pod_body
+from kubernetes.client import V1PodTemplateSpec
 from pydantic import ValidationError
 
 from native_pipeline.cluster import (
@@ -31,6 +33,8 @@ from native_pipeline.cluster import (
     executor_config,
     gpu_step_tags,
     pipes_pod,
+    pytorch_job,
+    rendezvous_args,
 )
 from native_pipeline.settings import ClusterSettings, Settings, load_settings
 from native_pipeline.training.run import launch_command
@@ -242,6 +246,78 @@ def test_training_pipes_pod():
     assert {e.name: e.value for e in container.env if e.value is not None} == pipes_env
     assert secret_env(container) == {"OPENAI_API_KEY": ("openai", "api-key")}
     assert pod.metadata.labels["app.kubernetes.io/part-of"] == "native-pipeline"
+
+
+def training_job(settings: Settings, nnodes: int) -> dict:
+    """The PyTorchJob the checkpoints step starts for a spec on the shared volume."""
+    spec = Path(settings.data_root) / "checkpoints" / "variant=aligned" / "spec.json"
+    nproc = settings.training.distributed.nproc_per_node
+    command = launch_command(
+        spec, nproc_per_node=nproc, extra_torchrun_args=rendezvous_args(nnodes, "run-1")
+    )
+    pipes_env = {"DAGSTER_PIPES_CONTEXT": "e30=", "DAGSTER_PIPES_MESSAGES": "e30="}
+    return pytorch_job(
+        settings.cluster, "checkpoints", command, name="train-1", nnodes=nnodes, env=pipes_env
+    )
+
+
+def test_training_over_several_nodes_is_a_pytorchjob():
+    settings = Settings(data_root=Path("/data/np"), cluster=cluster())
+    job = training_job(settings, nnodes=4)
+    assert (job["apiVersion"], job["kind"]) == ("kubeflow.org/v1", "PyTorchJob")
+    assert job["metadata"]["namespace"] == "np"
+    replicas = job["spec"]["pytorchReplicaSpecs"]
+    assert {role: r["replicas"] for role, r in replicas.items()} == {"Master": 1, "Worker": 3}
+    for role in replicas.values():
+        assert role["restartPolicy"] == "Never"
+        # The API's own field names: dagster-k8s's strict reader refuses any other.
+        template = k8s_model_from_dict(
+            V1PodTemplateSpec, k8s_snake_case_dict(V1PodTemplateSpec, role["template"])
+        )
+        (container,) = template.spec.containers
+        assert container.name == "pytorch" and container.image == IMAGE
+        command = container.command
+        assert command[2:4] == ["torch.distributed.run", "--nproc_per_node"]
+        assert "--standalone" not in command
+        rendezvous = dict(zip(command[5:12:2], command[6:13:2], strict=True))
+        assert rendezvous == {
+            "--nnodes": "4",
+            "--rdzv-backend": "c10d",
+            "--rdzv-endpoint": "$(MASTER_ADDR):$(MASTER_PORT)",
+            "--rdzv-id": "run-1",
+        }
+        assert command[-1] == "/data/np/checkpoints/variant=aligned/spec.json"
+        assert container.resources.limits == {"nvidia.com/gpu": "8"}
+        assert {m.name: m.mount_path for m in container.volume_mounts} == {
+            "data": "/data",
+            "dshm": "/dev/shm",
+            "tmp": "/tmp",  # the scratch space of a read-only root filesystem
+        }
+        assert container.security_context.run_as_non_root
+        assert container.security_context.read_only_root_filesystem
+        volumes = {v.name: v for v in template.spec.volumes}
+        assert volumes["data"].persistent_volume_claim.claim_name == "np-data"
+        assert secret_env(container) == {"OPENAI_API_KEY": ("openai", "api-key")}
+        plain = {e.name: e.value for e in container.env if e.value is not None}
+        assert plain == {"DAGSTER_PIPES_CONTEXT": "e30=", "DAGSTER_PIPES_MESSAGES": "e30="}
+        assert template.spec.node_selector == {"pool": "batch", "nvidia.com/gpu.count": "8"}
+        assert template.spec.service_account_name == "native-pipeline"
+    one = training_job(settings, nnodes=1)["spec"]["pytorchReplicaSpecs"]
+    assert list(one) == ["Master"]
+    with pytest.raises(ValueError, match="several nodes needs cluster.mode kubernetes"):
+        pytorch_job(ClusterSettings(), "checkpoints", ["python"], name="x", nnodes=2)
+
+
+def test_the_70b_example_job_is_what_the_code_renders(monkeypatch):
+    """deploy/pytorchjob-llama-3-70b.yaml (the README's manifest) from deploy/llama-3-70b.yaml."""
+    monkeypatch.delenv("NATIVE_PIPELINE_DATA_ROOT", raising=False)
+    settings = load_settings(DEPLOY / "llama-3-70b.yaml")
+    check_cluster(settings)
+    rendered = training_job(settings, settings.training.distributed.nnodes)
+    for role in rendered["spec"]["pytorchReplicaSpecs"].values():  # the image's interpreter
+        role["template"]["spec"]["containers"][0]["command"][0] = "python"
+    expected = yaml.safe_load((DEPLOY / "pytorchjob-llama-3-70b.yaml").read_text())
+    assert rendered == expected, yaml.safe_dump(rendered, sort_keys=False)
 
 
 def test_cluster_settings_are_checked():

@@ -197,9 +197,10 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         pool="gpu",
         op_tags=gpu_tags("checkpoints", pipes=True),
         retry_policy=GPU_RETRY,
-        description=f"Continued pre-training on variant `{name}`: torchrun (DDP or FSDP) "
-        "started through Dagster Pipes; warm-up and cosine decay, resumable checkpoints, a "
-        "Hugging Face model folder (safetensors) at the end.",
+        description=f"Continued pre-training on variant `{name}`: torchrun (DDP or FSDP2; one "
+        "pod, or a PyTorchJob over several nodes) started through Dagster Pipes once the "
+        "memory plan of one GPU fits; warm-up and cosine decay, sharded checkpoints that "
+        "resume on any number of GPUs, a Hugging Face model folder (safetensors) at the end.",
     )
     def _asset(
         context: dg.AssetExecutionContext,
@@ -208,11 +209,13 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         pipes: PipesResource,
         gpu_guard: RunGuard,  # set up before the gpu pool is claimed: dead runs' slots freed
     ) -> dg.MaterializeResult:
+        from native_pipeline.cluster import rendezvous_args
         from native_pipeline.lm.loop import LOG_FILE
-        from native_pipeline.training.run import launch_command
+        from native_pipeline.training.run import launch_command, launch_plan
         from native_pipeline.training.shards import read_manifest
 
         settings = training.settings
+        distributed = settings.distributed
         shards = lake.partition_path("token_shards", variant(name))
         manifest = read_manifest(shards)
         # Not staged and renamed: the checkpoints inside are what a killed run resumes from.
@@ -226,15 +229,24 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
             "base_model": str(settings.model.base_model) if settings.model.base_model else None,
             "tiny": settings.model.tiny.model_dump(),
             "loop": settings.loop.model_dump(mode="json"),
+            "memory_headroom": distributed.memory_headroom,
         }
+        plan = launch_plan(spec, settings.loop, distributed)  # stops a run that cannot fit
+        context.log.info(plan.describe())
         spec_path = out_dir / "spec.json"
         spec_path.write_text(json.dumps(spec, indent=2))
+        # Several nodes: a PyTorchJob whose pods meet at the master's c10d rendezvous.
+        nodes = (
+            rendezvous_args(distributed.nnodes, context.run_id) if distributed.nnodes > 1 else []
+        )
         command = launch_command(
             spec_path,
-            nproc_per_node=settings.distributed.nproc_per_node,
-            extra_torchrun_args=settings.distributed.torchrun_args,
+            nproc_per_node=distributed.nproc_per_node,
+            extra_torchrun_args=[*nodes, *distributed.torchrun_args],
         )
-        run = pipes.run(context=context, step="checkpoints", command=command)
+        run = pipes.run(
+            context=context, step="checkpoints", command=command, nodes=distributed.nnodes
+        )
         reported = run.get_materialize_result()
         # The loop's log of every step (a resumed run's too, from the start).
         log = (out_dir / LOG_FILE).read_text().splitlines()
@@ -242,6 +254,7 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         return dg.MaterializeResult(
             metadata={
                 **reported.metadata,
+                "memory_plan": dg.MetadataValue.json(plan.as_metadata()),
                 "first_loss": curve[0],
                 "loss_curve": line_plot(curve, "optimizer step", "train loss"),
                 "path": dg.MetadataValue.path(str(out_dir / "final")),

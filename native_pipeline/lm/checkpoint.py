@@ -1,9 +1,12 @@
 """Checkpoints of the one training loop (the alignment worker's fine-tuning, pre-training).
 
-A checkpoint is a standard Hugging Face folder (safetensors, config, tokenizer) plus one
-`trainer_state.pt` with what a resume needs: optimizer, scheduler, RNG states, progress, and the
-fingerprint of the run that wrote it. Folders are written under a temporary name and renamed
-when complete, so a crash never leaves a half checkpoint that a rerun would trust.
+A checkpoint is a `torch.distributed.checkpoint` folder: the model's and the optimizer's state
+as each rank holds it (its FSDP shards, or whole tensors), which DCP reshards on load, so a run
+resumes on any number of processes; plus one `trainer_state.pt` with the rest of what a resume
+needs: scheduler, RNG states, progress, and the fingerprint of the run that wrote it. Folders
+are written under a temporary name and renamed when complete, so a crash never leaves a half
+checkpoint that a rerun would trust. Under torch.distributed every rank calls `save_checkpoint`;
+rank 0 prepares, finishes and rotates the folders.
 """
 
 from __future__ import annotations
@@ -24,13 +27,15 @@ STATE_FILE = "trainer_state.pt"
 FINAL = "final"
 
 
-@contextmanager
-def atomic_dir(target: Path) -> Iterator[Path]:
-    """A temporary folder beside `target` that replaces it once written completely."""
+def _staging(target: Path) -> Path:
     tmp = target.with_name(f".tmp-{target.name}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    yield tmp
+    return tmp
+
+
+def _commit(tmp: Path, target: Path) -> None:
+    """Replace `target` by the complete `tmp`."""
     if target.exists():  # os.replace cannot replace a non-empty folder: move it aside first
         old = target.with_name(f".old-{target.name}")
         shutil.rmtree(old, ignore_errors=True)
@@ -41,35 +46,58 @@ def atomic_dir(target: Path) -> Iterator[Path]:
         os.replace(tmp, target)
 
 
+@contextmanager
+def atomic_dir(target: Path) -> Iterator[Path]:
+    """A temporary folder beside `target` that replaces it once written completely."""
+    tmp = _staging(target)
+    yield tmp
+    _commit(tmp, target)
+
+
+@contextmanager
+def atomic_dir_all_ranks(target: Path, rank: int, world: int) -> Iterator[Path]:
+    """`atomic_dir` for a folder every rank writes into: rank 0 prepares and commits it."""
+    tmp = target.with_name(f".tmp-{target.name}")
+    if rank == 0:
+        _staging(target)
+    _barrier(world)
+    yield tmp
+    _barrier(world)  # every rank's part is written
+    if rank == 0:
+        _commit(tmp, target)
+    _barrier(world)
+
+
+def _barrier(world: int) -> None:
+    if world > 1:
+        torch.distributed.barrier()
+
+
 def checkpoints(out_dir: Path) -> list[Path]:
     """Complete checkpoints, oldest first."""
     found = [p for p in out_dir.glob("checkpoint-*") if (p / STATE_FILE).exists()]
     return sorted(found, key=lambda p: int(p.name.split("-")[1]))
 
 
-def save_model(
-    folder: Path, model, tokenizer, weights: dict[str, torch.Tensor] | None = None
-) -> None:
-    """A Hugging Face folder; `weights` is a full state dict gathered from a sharded model."""
-    model.save_pretrained(folder, state_dict=weights, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-
-
 def save_checkpoint(
     out_dir: Path,
     step: int,
-    model,
-    tokenizer,
+    write: Callable[[Path], None],
     state: dict[str, Any],
-    weights: dict[str, torch.Tensor] | None = None,
+    *,
+    rank: int = 0,
+    world: int = 1,
 ) -> Path:
-    """Write checkpoint-<step> and keep only the latest KEEP_CHECKPOINTS; return its folder."""
+    """Write checkpoint-<step>: `write(folder)` on every rank (the sharded model and
+    optimizer), `state` by rank 0; keep only the latest KEEP_CHECKPOINTS; return its folder."""
     target = out_dir / f"checkpoint-{step}"
-    with atomic_dir(target) as tmp:
-        save_model(tmp, model, tokenizer, weights)
-        torch.save(state, tmp / STATE_FILE)
-    for old in checkpoints(out_dir)[:-KEEP_CHECKPOINTS]:
-        shutil.rmtree(old)
+    with atomic_dir_all_ranks(target, rank, world) as tmp:
+        write(tmp)
+        if rank == 0:
+            torch.save(state, tmp / STATE_FILE)
+    if rank == 0:
+        for old in checkpoints(out_dir)[:-KEEP_CHECKPOINTS]:
+            shutil.rmtree(old)
     return target
 
 

@@ -6,10 +6,13 @@ A step takes the micro-batches `micro_batches(step)` returns (a function of the 
 a resumed run sees the same data), runs the model on each under bf16 autocast on GPUs, and
 differentiates what `objective` returns; then clipping, AdamW (weight decay on matrices only),
 and the learning rate of a linear warm-up and a cosine decay to a floor. Under torch.distributed
-with more than one process the model is wrapped in DDP or FSDP2 and each rank's `micro_batches`
-returns its share. Checkpoints are Hugging Face folders with the trainer state beside them,
-written by rank 0; a rerun of the same run (its fingerprint: data, math-affecting settings,
-initial weights) resumes from the latest one, and a different run's are discarded.
+with more than one process the model is wrapped in DDP or FSDP2 (`lm.parallel`) and each rank's
+`micro_batches` returns its share. A model created on the meta device is made real after
+sharding and filled from its Hugging Face folder, each rank reading only its shards.
+Checkpoints are sharded (`torch.distributed.checkpoint`) with the trainer state beside them; a
+rerun of the same run (its fingerprint: data, math-affecting settings, initial weights) resumes
+from the latest one on any number of processes, and a different run's are discarded. The
+final model is a Hugging Face folder stitched from the ranks' shards.
 """
 
 from __future__ import annotations
@@ -18,33 +21,50 @@ import dataclasses
 import hashlib
 import json
 import math
-import shutil
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
 
 from native_pipeline.lm.checkpoint import (
     FINAL,
-    STATE_FILE,
-    atomic_dir,
+    atomic_dir_all_ranks,
     resumable,
     rng_states,
     save_checkpoint,
     set_rng_states,
 )
 from native_pipeline.lm.device import pick_device, use_bf16
+from native_pipeline.lm.parallel import (
+    apply_activation_checkpointing,
+    apply_ddp,
+    apply_fsdp,
+    is_meta,
+    load_hf_weights,
+    materialize,
+    save_hf_weights,
+    tied_names,
+)
 from native_pipeline.progress import Progress
 from native_pipeline.settings import LoopSettings
 
 LOG_FILE = "train_log.jsonl"
 # Settings that do not change the trained weights: a run may resume with other values.
-NOT_IN_FINGERPRINT = {"save_every", "log_every", "device", "strategy"}
+NOT_IN_FINGERPRINT = {
+    "save_every",
+    "log_every",
+    "device",
+    "strategy",
+    "activation_checkpointing",
+}
 
 Batch = dict[str, torch.Tensor]  # input_ids, optionally attention_mask, what the objective reads
 
@@ -130,20 +150,14 @@ def forward(model: torch.nn.Module, batch: Batch, bf16: bool) -> torch.Tensor:
         ).logits
 
 
-def _wrap(model: torch.nn.Module, strategy: str, device: torch.device) -> torch.nn.Module:
+def _parallelize(
+    model: torch.nn.Module, strategy: str, device: torch.device, bf16: bool, reduce_dtype: str
+) -> torch.nn.Module:
     """DDP, or FSDP2 with one shard group per decoder layer, for a multi-process run."""
     if strategy == "ddp":
-        from torch.nn.parallel import DistributedDataParallel
-
-        ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        return apply_ddp(model, device)
     if strategy == "fsdp":
-        from torch.distributed.fsdp import fully_shard
-
-        for layer in model.model.layers:  # Hugging Face decoder-only models keep them here
-            fully_shard(layer)
-        fully_shard(model)
-        return model
+        return apply_fsdp(model, bf16, reduce_dtype)
     raise ValueError(f"unknown strategy {strategy!r}: use 'ddp' or 'fsdp'")
 
 
@@ -167,13 +181,41 @@ def _from_rank0(obj: Any, world: int) -> Any:
     return box[0]
 
 
-def _load_weights(folder: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
+def _sharded_state(model: torch.nn.Module, optimizer) -> dict[str, Any]:
+    """The model's and optimizer's state as this rank holds it, keyed by parameter names."""
+    weights, optimizer_state = get_state_dict(model, optimizer)
+    return {"model": weights, "optimizer": optimizer_state}
 
-    weights: dict[str, torch.Tensor] = {}
-    for file in sorted(folder.glob("*.safetensors")):  # one file, or shards of a large model
-        weights.update(load_file(file))
-    return weights
+
+def _save_sharded(state: dict[str, Any], folder: Path) -> None:
+    dcp.save(state, checkpoint_id=folder)
+
+
+def _resume(model: torch.nn.Module, optimizer, folder: Path) -> None:
+    """Load a checkpoint written by any number of processes (DCP reshards it)."""
+    state = _sharded_state(model, optimizer)
+    dcp.load(state, checkpoint_id=folder)
+    set_state_dict(
+        model, optimizer, model_state_dict=state["model"], optim_state_dict=state["optimizer"]
+    )
+
+
+def _export(
+    model: torch.nn.Module, raw: torch.nn.Module, tokenizer, final: Path, rank: int, world: int
+) -> None:
+    """The Hugging Face folder of the trained model: Hugging Face's own writer when one process
+    holds the whole model, else stitched from the ranks' shards."""
+    with atomic_dir_all_ranks(final, rank, world) as tmp:
+        if world == 1:
+            raw.save_pretrained(tmp, safe_serialization=True)
+        else:
+            save_hf_weights(model, tmp, tied_names(raw), rank)
+            if rank == 0:
+                raw.config.save_pretrained(tmp)
+                if raw.can_generate():
+                    raw.generation_config.save_pretrained(tmp)
+        if rank == 0:
+            tokenizer.save_pretrained(tmp)
 
 
 def train(
@@ -188,20 +230,15 @@ def train(
     tokenizer,
     fingerprint: str,
     strategy: str = "ddp",
+    weights_from: Path | None = None,
     log: Callable[[str], None] | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> LoopReport:
-    """Train `model` (unwrapped, on the CPU) for `total_steps`; the result ends in
+    """Train `model` for `total_steps`: unwrapped, on the CPU, or created on the meta device
+    and filled from `weights_from` (a Hugging Face folder) once sharded. The result ends in
     `out_dir/final` (a Hugging Face folder with `tokenizer`), the loss curve in `out_dir`'s
     train_log.jsonl. Under torch.distributed every rank calls this with the same arguments; rank
-    0 writes the files and calls `log` and `on_step` (with each step's record)."""
-    from torch.distributed.checkpoint.state_dict import (
-        StateDictOptions,
-        get_state_dict,
-        set_model_state_dict,
-        set_optimizer_state_dict,
-    )
-
+    0 writes the log and calls `log` and `on_step` (with each step's record)."""
     s = settings
     out_dir = Path(out_dir)
     world = dist.get_world_size() if dist.is_initialized() else 1
@@ -209,69 +246,66 @@ def train(
     say = (log or (lambda message: None)) if rank == 0 else (lambda message: None)
     device = torch.device(pick_device(s.device))
     bf16 = use_bf16(device.type, s.bf16)
+    meta = is_meta(model)
+    if meta and weights_from is None:
+        raise ValueError("a model on the meta device needs `weights_from`, its weights' folder")
 
-    resume_from, state = resumable(out_dir, fingerprint, say) if rank == 0 else (None, None)
-    progress = _from_rank0(state and {k: v for k, v in state.items() if k != "optimizer"}, world)
-    raw = model.to(device)
+    resume_from, progress = resumable(out_dir, fingerprint, say) if rank == 0 else (None, None)
+    resume_from, progress = _from_rank0((resume_from, progress), world)
+    raw = model if meta else model.to(device)
     raw.train()
-    # Names of a tied parameter's second home (lm_head.weight): gathered FSDP weights hold a
-    # copy under that name too, which the Hugging Face folder must not.
-    unique = {name for name, _ in [*raw.named_parameters(), *raw.named_buffers()]}
-    tied = set(raw.state_dict()) - unique
-    model = _wrap(raw, strategy, device) if world > 1 else raw
+    if s.activation_checkpointing:
+        apply_activation_checkpointing(raw)
+    model = _parallelize(raw, strategy, device, bf16, s.reduce_dtype) if world > 1 else raw
+    if meta:
+        materialize(model, device)
     optimizer = adamw(model, s, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, warmup_steps, total_steps, s.min_lr_ratio)
     )
-    full = StateDictOptions(full_state_dict=True, cpu_offload=True)
     if progress is not None:
-        # Rank 0 read the files; the others receive the tensors (broadcast_from_rank0).
-        # Not strict: a tied output embedding is not saved a second time.
-        load = StateDictOptions(full_state_dict=True, broadcast_from_rank0=world > 1, strict=False)
-        weights = _load_weights(resume_from) if rank == 0 else {}
-        set_model_state_dict(model, weights, options=load)
-        optimizer_state = state["optimizer"] if rank == 0 else {}
-        set_optimizer_state_dict(model, optimizer, optimizer_state, options=load)
+        _resume(model, optimizer, resume_from)
         scheduler.load_state_dict(progress["scheduler"])
         set_rng_states(progress["rng"])
         step, tokens = progress["step"], progress["tokens"]
         losses, lrs, seconds_before = progress["losses"], progress["lrs"], progress["seconds"]
         say(f"resuming from step {step} of {total_steps} ({resume_from})")
     else:
+        if meta:
+            say(f"loading {weights_from} shard by shard")
+            load_hf_weights(model, weights_from, tied_names(raw))
         torch.manual_seed(s.seed)  # for models with dropout
         step, tokens, losses, lrs, seconds_before = 0, 0, [], [], 0.0
     resumed_from = step if progress is not None else None
     dtype = "bfloat16" if bf16 else "float32"
     say(
         f"training {total_steps} steps on {world} x {device} ({dtype}, "
-        f"{strategy if world > 1 else 'one process'})"
+        f"{strategy if world > 1 else 'one process'}"
+        f"{', activation checkpointing' if s.activation_checkpointing else ''})"
     )
 
-    def save() -> Path | None:
-        """A checkpoint of the current step; every rank gathers, rank 0 writes."""
-        weights, optimizer_state = get_state_dict(model, optimizer, options=full)
-        if rank != 0:
-            return None
-        weights = {k: v for k, v in weights.items() if k not in tied}
+    def save() -> None:
+        """A checkpoint of the current step: every rank writes its shards."""
         state = {
             "fingerprint": fingerprint,
             "step": step,
             "tokens": tokens,
-            "optimizer": optimizer_state,
             "scheduler": scheduler.state_dict(),
             "rng": rng_states(),
             "losses": losses,
             "lrs": lrs,
             "seconds": seconds_before + time.perf_counter() - started,
         }
-        return save_checkpoint(out_dir, step, raw, tokenizer, state, weights)
+        sharded = _sharded_state(model, optimizer)
+        write = partial(_save_sharded, sharded)
+        save_checkpoint(out_dir, step, write, state, rank=rank, world=world)
 
     log_path = out_dir / LOG_FILE
     if rank == 0:  # keep the records of the steps this run keeps, for one clean loss curve
         lines = log_path.read_text().splitlines() if step and log_path.exists() else []
         kept = [json.loads(line) for line in lines]
         log_path.write_text("".join(json.dumps(r) + "\n" for r in kept if r["step"] <= step))
-    tokens_before, latest = tokens, resume_from
+    tokens_before = tokens
     started = time.perf_counter()
     steps_done = Progress(say, "optimizer steps", total_steps, done=step)
     while step < total_steps:
@@ -296,7 +330,7 @@ def train(
         losses.append(step_loss.item() / world)  # the one host sync of a step
         lrs.append(lr)
         if step % s.save_every == 0 or step == total_steps:
-            latest = save()
+            save()
         if rank == 0:
             seconds = seconds_before + time.perf_counter() - started
             record = {"step": step, "loss": losses[-1], "lr": lr, "tokens": tokens}
@@ -312,14 +346,8 @@ def train(
     seconds = time.perf_counter() - started
 
     final = out_dir / FINAL
-    if rank == 0:  # the weights of the last checkpoint, without the trainer state
-        with atomic_dir(final) as tmp:
-            for file in latest.iterdir():
-                if file.name != STATE_FILE:
-                    shutil.copy2(file, tmp / file.name)
-        say(f"final model in {final}")
-    if world > 1:
-        dist.barrier()  # the files exist when any rank returns
+    _export(model, raw, tokenizer, final, rank, world)
+    say(f"final model in {final}")
     return LoopReport(
         final_path=final,
         steps=step,

@@ -64,6 +64,27 @@ def llama_config(
     )
 
 
+def model_config(
+    base_model: Path | None,
+    *,
+    vocab_size: int,
+    eos_token_id: int | None,
+    pad_token_id: int | None,
+    tiny: TinyModelSettings,
+):  # -> transformers.PretrainedConfig
+    """The config of `base_model` (a local folder), or of a Llama sized by `tiny`."""
+    from transformers import AutoConfig
+
+    if base_model is not None:
+        return AutoConfig.from_pretrained(base_model, local_files_only=True)
+    return llama_config(
+        vocab_size=vocab_size,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
+        **tiny.model_dump(include=set(TinyModelSettings.model_fields)),
+    )
+
+
 def build_model(
     base_model: Path | None,
     *,
@@ -72,29 +93,39 @@ def build_model(
     pad_token_id: int | None,
     tiny: TinyModelSettings,
     seed: int,
+    meta: bool = False,
 ):  # -> transformers.PreTrainedModel
-    """`base_model` (a local folder) in float32, or a random Llama sized by `tiny`."""
+    """`base_model` (a local folder) in float32, or a random Llama sized by `tiny`.
+
+    `meta`: the base model's parameters are created on the meta device, without storage: the
+    training loop shards them and fills each rank's shards from the folder.
+    """
     import torch
     from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
-    if base_model is not None:
-        model = AutoModelForCausalLM.from_pretrained(
-            base_model, dtype=torch.float32, local_files_only=True
-        )
-        if model.get_input_embeddings().num_embeddings < vocab_size:
-            raise ValueError(
-                f"the tokenizer has {vocab_size} ids but {base_model} embeds only "
-                f"{model.get_input_embeddings().num_embeddings}: use the base model's tokenizer"
-            )
-        return model
-    config = llama_config(
+    config = model_config(
+        base_model,
         vocab_size=vocab_size,
         eos_token_id=eos_token_id,
         pad_token_id=pad_token_id,
-        **tiny.model_dump(include=set(TinyModelSettings.model_fields)),
+        tiny=tiny,
     )
-    torch.manual_seed(seed)  # the initial weights are part of the run
-    return LlamaForCausalLM(config)
+    if base_model is None:
+        torch.manual_seed(seed)  # the initial weights are part of the run
+        return LlamaForCausalLM(config)
+    if meta:
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    else:
+        model = AutoModelForCausalLM.from_pretrained(
+            base_model, dtype=torch.float32, local_files_only=True
+        )
+    if model.get_input_embeddings().num_embeddings < vocab_size:
+        raise ValueError(
+            f"the tokenizer has {vocab_size} ids but {base_model} embeds only "
+            f"{model.get_input_embeddings().num_embeddings}: use the base model's tokenizer"
+        )
+    return model
 
 
 def create_tiny_chat_model(

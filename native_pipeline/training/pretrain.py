@@ -75,18 +75,34 @@ def _stream_digests(streams: Sequence[np.ndarray]) -> Iterator[bytes]:
                 )
 
 
-def _weights_digest(model: torch.nn.Module) -> bytes:
-    """The initial weights: a base model's, or a config's and seed's."""
+def _weights_digest(model: torch.nn.Module, folder: Path | None) -> bytes:
+    """The initial weights: a base model's folder, or a config's and seed's tensors."""
     weights = xxhash.xxh3_64()
+    if folder is not None:  # its files, by name, size and sampled blocks: reading 140 GB is minutes
+        for file in sorted(Path(folder).glob("*.safetensors")):
+            weights.update(f"{file.name}:{file.stat().st_size}".encode())
+            weights.update(_file_digest(file))
+        return weights.digest()
     for name, tensor in model.state_dict().items():
         weights.update(name.encode())
         weights.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
     return weights.digest()
 
 
-def fingerprint(model: torch.nn.Module, streams: Sequence[np.ndarray], loop: PretrainLoop) -> str:
+def _file_digest(file: Path) -> bytes:
+    tokens = np.memmap(file, dtype=np.uint8, mode="r")
+    return b"".join(_stream_digests([tokens]))
+
+
+def fingerprint(
+    model: torch.nn.Module,
+    streams: Sequence[np.ndarray],
+    loop: PretrainLoop,
+    base_model: Path | None = None,
+) -> str:
     """Names a training run: a checkpoint is resumed only by the run that wrote it."""
-    return run_fingerprint(loop, [*_stream_digests(streams), _weights_digest(model)])
+    digests = [*_stream_digests(streams), _weights_digest(model, base_model)]
+    return run_fingerprint(loop, digests)
 
 
 def next_token_loss(grad_accum: int) -> Callable[[torch.Tensor, Batch], StepLoss]:
@@ -108,10 +124,13 @@ def pretrain(
     loop: PretrainLoop,
     *,
     tokenizer_folder: Path,
+    base_model: Path | None = None,
     log: Callable[[str], None] | None = None,
     on_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> LoopReport:
-    """Train `model` (unwrapped, on the CPU) on `streams`; the result ends in `out_dir/final`.
+    """Train `model` on `streams`; the result ends in `out_dir/final`. The model is unwrapped
+    on the CPU, or on the meta device; `base_model` is the Hugging Face folder it came from
+    (None for a random model), which names the run and fills a meta-device model.
 
     Under torch.distributed with more than one process every rank calls this with the same
     arguments (see `lm.loop.train`).
@@ -157,8 +176,9 @@ def pretrain(
         settings=loop,
         out_dir=out_dir,
         tokenizer=AutoTokenizer.from_pretrained(tokenizer_folder),
-        fingerprint=fingerprint(model, streams, loop),
+        fingerprint=fingerprint(model, streams, loop, base_model),
         strategy=loop.strategy,
+        weights_from=base_model,
         log=log,
         on_step=on_step,
     )

@@ -8,17 +8,22 @@ The spec (JSON) names everything the run needs:
      "tokenizer": "/data/tokenizer",          # a Hugging Face tokenizer folder
      "base_model": "/models/llama-3-8b" | null,  # null: a random Llama of "tiny"
      "tiny": {"hidden_size": 512, "layers": 8, "max_positions": 2048},  # TinyModelSettings
-     "loop": {"max_steps": 1000, "seq_len": 2048, ...}}  # PretrainLoop, checked on load
+     "loop": {"max_steps": 1000, "seq_len": 2048, ...},  # PretrainLoop, checked on load
+     "memory_headroom": 0.9}                  # the share of a GPU the memory plan may fill
 
 One process trains alone. Under torchrun (WORLD_SIZE > 1) each process joins the process group
 (nccl on GPUs, the local rank picking the GPU; gloo on CPUs) and `pretrain` wraps the model in
-DDP or FSDP (loop.strategy). `launch_command` builds either command line.
+DDP or FSDP (loop.strategy). With FSDP a base model is created on the meta device and each rank
+reads only its shards of the safetensors. `launch_command` builds either command line. Before
+the first step rank 0 logs the memory plan of one GPU (`lm.memory`), and on a GPU the run
+stops with the plan in the error when it does not fit the device.
 
 Dagster launches it with Pipes (the `pipes` resource, defs/cluster.py): `PipesSubprocessClient`
 beside the step, or `PipesK8sClient` in a GPU pod of its own when `cluster.mode` is kubernetes
 (native_pipeline/cluster.py builds the pod). When the Pipes environment variables are set,
 rank 0 sends its log lines to Dagster and ends with `report_asset_materialization` (final_loss,
-tokens_per_second, steps, tokens, mfu on GPUs); without them it prints. The files
+tokens_per_second, steps, tokens, the memory plan's figures; mfu and max_memory_allocated on
+GPUs); without them it prints. The files
 (out_dir/final, checkpoints, train_log.jsonl) are the same either way.
 
 On a cluster, the same process runs on every node, with the checkpoint folder on storage that
@@ -27,8 +32,9 @@ all nodes share:
 - torchrun across nodes: on each of N nodes,
   `launch_command(spec, nproc_per_node=8, extra_torchrun_args=["--nnodes", "N",
   "--rdzv-backend", "c10d", "--rdzv-endpoint", "head-node:29500", "--rdzv-id", "run-1"])`;
-- Kubernetes: one pod is what `cluster.mode: kubernetes` starts (above); for several pods, a
-  PyTorchJob (Kubeflow training operator) running this command, which sets the rendezvous.
+- Kubernetes: one pod is what `cluster.mode: kubernetes` starts (above); with
+  `training.distributed.nnodes` > 1 the checkpoints step starts a PyTorchJob (Kubeflow training
+  operator) of that many pods, each running this command with `cluster.rendezvous_args`.
 """
 
 from __future__ import annotations
@@ -45,9 +51,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from native_pipeline.lm.device import pick_device, use_bf16
 from native_pipeline.lm.loop import LoopReport
-from native_pipeline.lm.model import build_model, flops_per_token, mfu, peak_flops
-from native_pipeline.settings import PretrainLoop, TinyModelSettings
+from native_pipeline.lm.memory import GIB, MemoryPlan, ModelDims, check_fits, plan_memory
+from native_pipeline.lm.model import build_model, flops_per_token, mfu, model_config, peak_flops
+from native_pipeline.settings import DistributedSettings, PretrainLoop, TinyModelSettings
 from native_pipeline.training.pretrain import pretrain
 
 MODULE = "native_pipeline.training.run"
@@ -80,36 +88,99 @@ def launch_command(
     ]
 
 
-def train_from_spec(spec: dict[str, Any], log) -> tuple[LoopReport, dict[str, float]]:
-    """Run the spec in this process; returns the report and its numeric metadata."""
+def memory_plan(dims: ModelDims, loop: PretrainLoop, world: int, device: str) -> MemoryPlan:
+    """The memory plan of one GPU of a run of `loop` on `world` processes."""
+    return plan_memory(
+        dims,
+        world_size=world,
+        strategy=loop.strategy,
+        micro_batch=loop.batch_size // world,
+        seq_len=loop.seq_len,
+        bf16=use_bf16(device, loop.bf16),
+        activation_checkpointing=loop.activation_checkpointing,
+        reduce_dtype=loop.reduce_dtype,
+    )
+
+
+def spec_dims(spec: dict[str, Any]) -> ModelDims:
+    """The shapes of the spec's model, from its config alone (no weights are read)."""
     from transformers import AutoTokenizer
 
-    loop = PretrainLoop.model_validate(spec["loop"])
-    if torch.cuda.is_available() and dist.is_initialized():
-        loop = loop.model_copy(update={"device": f"cuda:{torch.cuda.current_device()}"})
-    streams = [np.memmap(p, dtype=spec["dtype"], mode="r") for p in spec["streams"]]
     tokenizer = AutoTokenizer.from_pretrained(spec["tokenizer"])
     base = spec.get("base_model")
-    model = build_model(
+    config = model_config(
         Path(base) if base else None,
         vocab_size=len(tokenizer),
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tiny=TinyModelSettings.model_validate(spec.get("tiny", {})),
-        seed=loop.seed,
     )
+    return ModelDims.of(config)
+
+
+def launch_plan(
+    spec: dict[str, Any], loop: PretrainLoop, distributed: DistributedSettings
+) -> MemoryPlan:
+    """The plan of one GPU of the spec's run, before it is launched; with
+    `distributed.gpu_memory_gib` set, a ValueError when it cannot fit that GPU."""
+    world = distributed.nproc_per_node * distributed.nnodes
+    device = "cuda" if distributed.gpu_memory_gib else pick_device(loop.device)
+    plan = memory_plan(spec_dims(spec), loop, world, device)
+    if distributed.gpu_memory_gib:
+        check_fits(plan, int(distributed.gpu_memory_gib * GIB), distributed.memory_headroom)
+    return plan
+
+
+def train_from_spec(spec: dict[str, Any], log) -> tuple[LoopReport, dict[str, Any]]:
+    """Run the spec in this process; returns the report and its metadata."""
+    from transformers import AutoTokenizer
+
+    loop = PretrainLoop.model_validate(spec["loop"])
+    if torch.cuda.is_available() and dist.is_initialized():
+        loop = loop.model_copy(update={"device": f"cuda:{torch.cuda.current_device()}"})
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    streams = [np.memmap(p, dtype=spec["dtype"], mode="r") for p in spec["streams"]]
+    tokenizer = AutoTokenizer.from_pretrained(spec["tokenizer"])
+    base = Path(spec["base_model"]) if spec.get("base_model") else None
+    model = build_model(
+        base,
+        vocab_size=len(tokenizer),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tiny=TinyModelSettings.model_validate(spec.get("tiny", {})),
+        seed=loop.seed,
+        meta=loop.strategy == "fsdp",
+    )
+    device = pick_device(loop.device)
+    plan = memory_plan(ModelDims.of(model.config), loop, world, device)
+    if log:
+        log(plan.describe())
+    if device.startswith("cuda"):
+        total = torch.cuda.get_device_properties(torch.device(device)).total_memory
+        headroom = spec.get("memory_headroom", DistributedSettings().memory_headroom)
+        check_fits(plan, total, headroom)
     token_flops = flops_per_token(model, loop.seq_len)
     report = pretrain(
-        model, streams, Path(spec["out_dir"]), loop, tokenizer_folder=spec["tokenizer"], log=log
+        model,
+        streams,
+        Path(spec["out_dir"]),
+        loop,
+        tokenizer_folder=spec["tokenizer"],
+        base_model=base,
+        log=log,
     )
-    metadata = {
+    metadata: dict[str, Any] = {
         "final_loss": report.losses[-1] if report.losses else float("nan"),
         "tokens_per_second": report.tokens_per_second,
         "steps": report.steps,
         "tokens": report.tokens,
         "seconds": report.seconds,
         "world_size": report.world_size,
+        # The plan's figures as numbers (Pipes metadata is flat), plotted by the UI.
+        **{f"plan_{k}": v for k, v in plan.as_metadata().items() if k.endswith("_gib")},
     }
+    if report.device.startswith("cuda"):
+        metadata["max_memory_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
     peak = peak_flops(torch.cuda.get_device_name()) if report.device.startswith("cuda") else None
     if peak:
         metadata["mfu"] = mfu(report.tokens_per_second, token_flops, peak * report.world_size)

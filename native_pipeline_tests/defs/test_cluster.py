@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from native_pipeline.settings import TrainingSettings
@@ -16,6 +17,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 # code location loads) and prints what the k8s executor and the GPU steps would get.
 LOAD = """
 import json
+from contextlib import contextmanager
 from native_pipeline.definitions import defs
 d = defs()
 graph = d.resolve_asset_graph()
@@ -51,3 +53,74 @@ def test_kubernetes_mode_wires_the_executor_and_gpu_tags():
         "aligned_corpus": "1",
         **{f"{v}/eval_scores": "1" for v in TrainingSettings().variants},
     }
+
+
+class FakeJobs:
+    """The Kubernetes API's custom objects, as far as a PyTorchJob's life needs it."""
+
+    def __init__(self, conditions: list[str]):
+        self.conditions = conditions
+        self.created: list[dict] = []
+        self.deleted: list[str] = []
+
+    def create_namespaced_custom_object(self, group, version, namespace, plural, body):
+        assert (group, version, plural) == ("kubeflow.org", "v1", "pytorchjobs")
+        assert namespace == body["metadata"]["namespace"]
+        self.created.append(body)
+
+    def get_namespaced_custom_object(self, group, version, namespace, plural, name):
+        return {"status": {"conditions": [{"type": t} for t in self.conditions]}}
+
+    def delete_namespaced_custom_object(self, group, version, namespace, plural, name):
+        self.deleted.append(name)
+
+
+def test_several_nodes_run_a_pytorchjob_through_pipes(monkeypatch):
+    """PipesResource.run(nodes=2) creates the job with the Pipes variables in every pod, follows
+    the master pod, fails the step on a failed job and deletes the job either way."""
+    import dagster as dg
+    import kubernetes
+    import pytest
+    from dagster_k8s import PipesK8sClient
+    from dagster_k8s.client import DagsterKubernetesClient
+
+    from native_pipeline.defs.cluster import PipesResource
+
+    waited: list[str] = []
+
+    class FakeClient:
+        def wait_for_pod(self, name, namespace, **kwargs):
+            waited.append(name)
+
+    @contextmanager
+    def no_logs(self, **kwargs):
+        yield
+
+    monkeypatch.setattr(DagsterKubernetesClient, "production_client", lambda: FakeClient())
+    monkeypatch.setattr(PipesK8sClient, "_load_k8s_config", lambda self: None)
+    monkeypatch.setattr(PipesK8sClient, "consume_pod_logs", no_logs)
+    volume = {"claim_name": "np-data", "mount_path": "/data"}
+    cluster = {"mode": "kubernetes", "image": "np:1", "namespace": "np", "data_volume": volume}
+    for conditions, ok in ([["Created", "Running", "Succeeded"], True], [["Failed"], False]):
+        jobs = FakeJobs(conditions)
+        monkeypatch.setattr(kubernetes.client, "CustomObjectsApi", lambda jobs=jobs: jobs)
+
+        @dg.asset
+        def trained(context, pipes: PipesResource):
+            pipes.run(context=context, step="checkpoints", command=["torchrun"], nodes=2)
+            return dg.MaterializeResult()
+
+        resources = {"pipes": PipesResource(**cluster)}
+        if ok:
+            assert dg.materialize([trained], resources=resources).success
+        else:
+            with pytest.raises(dg.Failure, match="failed"):
+                dg.materialize([trained], resources=resources)
+        (job,) = jobs.created
+        name = job["metadata"]["name"]
+        assert jobs.deleted == [name] and waited[-1] == f"{name}-master-0"
+        replicas = job["spec"]["pytorchReplicaSpecs"]
+        assert replicas["Worker"]["replicas"] == 1
+        for role in replicas.values():
+            (container,) = role["template"]["spec"]["containers"]
+            assert {e["name"] for e in container["env"]} >= {"DAGSTER_PIPES_CONTEXT"}

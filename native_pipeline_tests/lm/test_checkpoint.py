@@ -20,11 +20,9 @@ from native_pipeline.lm.checkpoint import (
 )
 
 
-class Model:
-    """What save_checkpoint needs of a model and a tokenizer: save_pretrained."""
-
-    def save_pretrained(self, folder, **kwargs) -> None:
-        (folder / "model.safetensors").write_bytes(b"weights")
+def write_shards(folder) -> None:
+    """What save_checkpoint's `write` does on every rank: its shards into the folder."""
+    (folder / "__0_0.distcp").write_bytes(b"weights")
 
 
 def test_atomic_dir_replaces_the_target_whole_or_leaves_it(tmp_path):
@@ -40,14 +38,19 @@ def test_atomic_dir_replaces_the_target_whole_or_leaves_it(tmp_path):
     assert sorted(p.name for p in target.iterdir()) == ["b"]
 
 
+def test_a_checkpoint_holds_the_shards_and_the_state(tmp_path):
+    folder = save_checkpoint(tmp_path, 1, write_shards, {"fingerprint": "run", "step": 1})
+    assert sorted(p.name for p in folder.iterdir()) == ["__0_0.distcp", STATE_FILE]
+
+
 def test_the_latest_two_checkpoints_are_kept(tmp_path):
     for step in (1, 2, 3):
-        save_checkpoint(tmp_path, step, Model(), Model(), {"fingerprint": "run", "step": step})
+        save_checkpoint(tmp_path, step, write_shards, {"fingerprint": "run", "step": step})
     assert [p.name for p in checkpoints(tmp_path)] == ["checkpoint-2", "checkpoint-3"]
 
 
 def test_resumable_returns_this_runs_latest_and_discards_another_runs(tmp_path):
-    save_checkpoint(tmp_path, 4, Model(), Model(), {"fingerprint": "run", "step": 4})
+    save_checkpoint(tmp_path, 4, write_shards, {"fingerprint": "run", "step": 4})
     (tmp_path / ".tmp-checkpoint-5").mkdir()  # a write cut short
     said: list[str] = []
     folder, state = resumable(tmp_path, "run", said.append)
@@ -60,7 +63,7 @@ def test_resumable_returns_this_runs_latest_and_discards_another_runs(tmp_path):
 
 
 def test_a_state_that_would_run_code_is_refused(tmp_path):
-    save_checkpoint(tmp_path, 1, Model(), Model(), {"fingerprint": "run", "step": 1})
+    save_checkpoint(tmp_path, 1, write_shards, {"fingerprint": "run", "step": 1})
     torch.save({"fingerprint": "run", "payload": object()}, tmp_path / "checkpoint-1" / STATE_FILE)
     with pytest.raises(Exception, match="[Ww]eights only"):
         resumable(tmp_path, "run", print)
