@@ -126,3 +126,24 @@ def test_chat_rewriter_end_to_end(backend):
     assert len(completions) == 3
     assert all(c.error is None and c.input_tokens > 0 for c in completions)
     assert rewriter.identity() == {**backend.identity(), "prompt": CONDUCT.prompt_hash}
+
+
+def test_the_fact_judge_runs_on_vllm(backend):
+    """The fact judge on a local vLLM engine: the same question through the real chat path. A
+    random model answers no JSON, so its word is `failed` and the rewrite stays rejected."""
+    from native_pipeline.alignment.conduct import wrap
+    from native_pipeline.alignment.judge import keeps_facts
+    from native_pipeline.alignment.rewrite import align_segments
+    from native_pipeline.alignment.validate import Limits
+    from native_pipeline_tests.alignment.test_rewrite import Scripted
+
+    original = SEGMENTS[4]
+    reworded = original.replace("قال", "ذكر").replace("شملت", "ضمت").replace("مختلفة", "متنوعة")
+    verdicts = keeps_facts(backend, [(original, reworded)], Sampling(max_tokens=8))
+    assert verdicts == [None]
+    limits = Limits(synonyms_max=1, harm_tolerance=1.0)
+    (result,) = align_segments(
+        [original], Scripted([wrap(reworded)]), Sampling(), limits, None, None, backend
+    )
+    assert result.status == "reworded" and result.judge == "failed"
+    assert result.aligned == original
