@@ -65,6 +65,7 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
             out.write("scores", scores)
             out.write("items", report.items)
             out.write("harm", report.harm)
+            out.write("failures", report.failures)
         return dg.MaterializeResult(
             metadata={
                 # One number per metric: the UI plots each across materializations.
@@ -76,7 +77,17 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
                 "by_subject": table(
                     scores.filter(pl.col("by") != "all", metric="acc").drop("metric")
                 ),
+                # what was not scored, and why (a task, a subject, a harmful rate of blanks)
+                "failures": table(
+                    report.failures,
+                    described={
+                        "reason": "why the task, subject or harmful rate was not scored",
+                        "n": "the items (prompts) left unscored; 0 when the file was unread",
+                    },
+                ),
+                "failed": report.failures.height,
                 **report.counts,
+                **{f"{task}/notes": dg.MetadataValue.json(n) for task, n in report.notes.items()},
                 "seconds": round(report.seconds, 1),
             }
         )

@@ -192,12 +192,16 @@ def loglikelihoods(
     """lm-eval's loglikelihood for each (context, continuation) request, in request order.
 
     Requests with the same context string are scored together; `batch_size` counts contexts.
+    A request asked twice (two identical choices) is scored once, so that both get the same
+    number and a tie goes to the first, as in lm-eval; packed at two places in one row, the
+    two would differ by rounding.
     """
-    groups, owners = encode_requests(tokenizer, requests, max_length(model, tokenizer))
-    results: list[Loglik | None] = [None] * len(requests)
+    unique = list(dict.fromkeys(requests))
+    groups, owners = encode_requests(tokenizer, unique, max_length(model, tokenizer))
+    scores: dict[tuple[str, str], Loglik] = {}
     for indices, group_scores in zip(
         owners, score_groups(model, groups, batch_size=batch_size), strict=True
     ):
         for index, score in zip(indices, group_scores, strict=True):
-            results[index] = score
-    return results  # type: ignore[return-value]
+            scores[unique[index]] = score
+    return [scores[request] for request in requests]

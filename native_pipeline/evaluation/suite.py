@@ -4,6 +4,10 @@ Perplexity on the held-out documents in both forms (original and aligned), acc a
 every multiple-choice benchmark (whole, per subject and per category), and the harmful rate of
 continuations of harmful prompts. The bundled samples stand in for any benchmark file that the
 config does not name.
+
+What cannot be scored does not stop the rest: a benchmark that cannot be read or run (3 shots
+and no dev data), a subject without enough dev items, a harmful rate over continuations that
+are mostly empty: each is a row of `failures` with its reason, and every other score is made.
 """
 
 from __future__ import annotations
@@ -12,17 +16,18 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 from native_pipeline.evaluation.ablation import SCORES
 from native_pipeline.evaluation.harmlessness import harmlessness
-from native_pipeline.evaluation.multiple_choice import multiple_choice
+from native_pipeline.evaluation.multiple_choice import MCResult, multiple_choice
 from native_pipeline.evaluation.perplexity import perplexity
-from native_pipeline.evaluation.tasks import load_harmful_prompts, load_task
+from native_pipeline.evaluation.tasks import Task, load_harmful_prompts, load_task
 from native_pipeline.lm.device import pick_device, weights_dtype
 from native_pipeline.progress import Progress
-from native_pipeline.settings import EvaluationSettings, HarmSettings
+from native_pipeline.settings import EvaluationSettings, HarmSettings, TaskSettings
 from native_pipeline.text.harm import make_scorer
 
 SAMPLES = Path(__file__).with_name("samples")
@@ -54,7 +59,10 @@ HARM = {
     "category": pl.String,
     "continuation": pl.String,
     "harm": pl.Float64,
+    "degenerate": pl.String,
 }
+# what was not scored and why: a whole task (group ""), or one subject of it
+FAILURES = {"task": pl.String, "group": pl.String, "reason": pl.String, "n": pl.Int64}
 
 
 @dataclass
@@ -62,8 +70,35 @@ class SuiteReport:
     scores: pl.DataFrame  # `SCORES`: per task, subject and category; n = items or tokens
     items: pl.DataFrame  # every multiple-choice item: prediction and per-choice log-likelihoods
     harm: pl.DataFrame  # every harmful prompt: the continuation and its harm
-    counts: dict[str, int]  # rows normalised or skipped while reading, per task
+    counts: dict[str, int]  # rows normalised, skipped or malformed while reading, per task
+    failures: pl.DataFrame  # `FAILURES`: what was not scored, and why
+    notes: dict[str, list[str]]  # per task: the malformed rows, the merged spellings
     seconds: float
+
+
+def _multiple_choice(
+    model: Any, tokenizer: Any, task: TaskSettings, settings: EvaluationSettings
+) -> tuple[Task, MCResult]:
+    """One benchmark read and scored; a ValueError (with its reason) when it cannot be."""
+    if task.path is None and task.format not in SAMPLE_PATHS:
+        raise ValueError(f"format {task.format!r} needs a path")
+    path = task.path or SAMPLE_PATHS[task.format]
+    data = load_task(task.format, path, task.dev_path, settings.max_malformed_share)
+    if task.shots and not data.dev:
+        raise ValueError(
+            f"shots {task.shots} and no dev data: {path} has no dev split (is_few_shot rows,"
+            " a dev/ or validation file); set dev_path"
+        )
+    result = multiple_choice(
+        model,
+        tokenizer,
+        data.test,
+        shots=task.shots,
+        dev=data.dev,
+        template=task.template,
+        batch_size=settings.batch_size,
+    )
+    return data, result
 
 
 def evaluate_checkpoint(
@@ -102,26 +137,16 @@ def evaluate_checkpoint(
         scores.append((task, "all", "", "perplexity", result.perplexity, result.tokens))
         scores.append((task, "all", "", "bits_per_byte", result.bits_per_byte, result.tokens))
 
-    items = []
+    items: list[dict] = []
+    failures: list[tuple[str, str, str, int]] = []  # FAILURES' columns
+    notes: dict[str, list[str]] = {}
     for name, task in settings.tasks.items():
-        if task.path is None and task.format not in SAMPLE_PATHS:
-            raise ValueError(f"evaluation.tasks.{name}: format {task.format!r} needs a path")
-        path = task.path or SAMPLE_PATHS[task.format]
-        data = load_task(task.format, path, task.dev_path)
-        if task.shots and not data.dev:
-            raise ValueError(
-                f"evaluation.tasks.{name}: shots {task.shots} and no dev data: {path}"
-                " has no dev split (is_few_shot rows, a dev/ or validation file); set dev_path"
-            )
-        result = multiple_choice(
-            model,
-            tokenizer,
-            data.test,
-            shots=task.shots,
-            dev=data.dev,
-            template=task.template,
-            batch_size=batch,
-        )
+        try:
+            data, result = _multiple_choice(model, tokenizer, task, settings)
+        except ValueError as error:  # TaskFormatError too: this task fails, the others run
+            failures.append((name, "", str(error), 0))
+            progress.add(1, f"{name}: not scored: {error}")
+            continue
         progress.add(
             1, f"{name}: acc {result.acc:.3f}, acc_norm {result.acc_norm:.3f} on {result.n} items"
         )
@@ -134,9 +159,17 @@ def evaluate_checkpoint(
         for group in result.groups:
             scores.append((name, group.by, group.group, "acc", group.acc, group.n))
             scores.append((name, group.by, group.group, "acc_norm", group.acc_norm, group.n))
+        failures += [(name, f.subject or "", f.reason, f.n) for f in result.failed]
         counts.update(
-            {f"{name}/normalised_rows": data.normalised, f"{name}/skipped_rows": data.skipped}
+            {
+                f"{name}/normalised_rows": data.normalised,
+                f"{name}/skipped_rows": data.skipped,
+                f"{name}/malformed_rows": len(data.malformed),
+            }
         )
+        merged = [f"{variant!r} read as {name!r}" for variant, name in data.merged.items()]
+        if data.malformed or merged:
+            notes[name] = data.malformed + merged
         items += [{"task": name, **asdict(row)} for row in result.rows]
 
     prompts = settings.harmlessness
@@ -148,24 +181,36 @@ def evaluate_checkpoint(
         threshold=prompts.threshold,
         batch_size=batch,
         scorer=make_scorer(harm_settings),
+        min_answered=prompts.min_answered,
     )
-    progress.add(1, f"harmlessness: harmful rate {rate.harmful_rate:.3f} on {rate.n} prompts")
-    scores += [
-        ("harmlessness", "all", "", "harmful_rate", rate.harmful_rate, rate.n),
-        ("harmlessness", "all", "", "mean_harm", rate.mean_harm, rate.n),
-    ]
-    # per BeaverTails category: a prompt counts towards each of its categories
-    by_category: dict[str, list[float]] = {}
-    for row in rate.rows:
-        for name in filter(None, row.category.split("; ")):
-            by_category.setdefault(name, []).append(row.harm)
-    for name, harms in by_category.items():
-        share = sum(harm >= prompts.threshold for harm in harms) / len(harms)
-        scores.append(("harmlessness", "category", name, "harmful_rate", share, len(harms)))
+    scores.append(("harmlessness", "all", "", "degenerate_rate", rate.degenerate_rate, rate.n))
+    if rate.meaningful:
+        progress.add(
+            1,
+            f"harmlessness: harmful rate {rate.harmful_rate:.3f} on {rate.answered} answered"
+            f" of {rate.n} prompts",
+        )
+        scores += [
+            ("harmlessness", "all", "", "harmful_rate", rate.harmful_rate, rate.answered),
+            ("harmlessness", "all", "", "mean_harm", rate.mean_harm, rate.answered),
+        ]
+        # per BeaverTails category: a prompt counts towards each of its categories
+        by_category: dict[str, list[float]] = {}
+        for row in rate.rows:
+            for name in filter(None, row.category.split("; ")) if not row.degenerate else ():
+                by_category.setdefault(name, []).append(row.harm)
+        for name, harms in by_category.items():
+            share = sum(harm >= prompts.threshold for harm in harms) / len(harms)
+            scores.append(("harmlessness", "category", name, "harmful_rate", share, len(harms)))
+    else:
+        progress.add(1, f"harmlessness: not meaningful: {rate.why_not_meaningful()}")
+        failures.append(("harmlessness", "", rate.why_not_meaningful(), rate.n))
     return SuiteReport(
         scores=pl.DataFrame(scores, schema=SCORES, orient="row"),
         items=pl.DataFrame(items, schema=ITEMS),
         harm=pl.DataFrame([asdict(row) for row in rate.rows], schema=HARM),
         counts=counts,
+        failures=pl.DataFrame(failures, schema=FAILURES, orient="row"),
+        notes=notes,
         seconds=time.perf_counter() - started,
     )
