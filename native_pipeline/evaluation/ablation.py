@@ -3,6 +3,8 @@
 Pure polars on the variants' `eval_scores` score frames (the `SCORES` schema plus a `variant`
 column). The paper's comparison is the whole-task table; for ACVA and AraTrust the effect of
 alignment shows per category, hence the per-subject/category deltas against a baseline variant.
+The baseline is the base model (`BASE`), evaluated once before any continued pre-training: the
+zero line of every delta.
 """
 
 from __future__ import annotations
@@ -22,16 +24,25 @@ SCORES = {
 }
 # compared per subject/category: accuracy, and the harmful rate per BeaverTails category
 DELTA_METRICS = ["acc", "harmful_rate"]
+BASE = "base"  # the untrained base model's scores, as a variant of their own
 
 
-def ablation_table(scores: pl.DataFrame, order: Sequence[str]) -> pl.DataFrame:
-    """One row per whole-task score ("task/metric"), one column per variant in `order`."""
+def ablation_table(
+    scores: pl.DataFrame, order: Sequence[str], baseline: str | None = None
+) -> pl.DataFrame:
+    """One row per whole-task score ("task/metric"), one column per variant in `order`; with
+    a `baseline` that has scores, then `<variant> - <baseline>` for every other variant."""
     present = [v for v in order if v in set(scores["variant"])]
-    return (
+    table = (
         scores.filter(by="all")
         .select((pl.col("task") + "/" + pl.col("metric")).alias("score"), "variant", "value")
         .pivot("variant", index="score", values="value")
         .select("score", *present)
+    )
+    if baseline not in present:
+        return table
+    return table.with_columns(
+        (pl.col(v) - pl.col(baseline)).alias(f"{v} - {baseline}") for v in present if v != baseline
     )
 
 

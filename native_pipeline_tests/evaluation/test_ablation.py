@@ -45,3 +45,23 @@ def test_deltas_per_subject_against_the_baseline_largest_first():
     assert deltas["aligned - original"].to_list() == pytest.approx([0.5, 0.0, 0.25])
     with pytest.raises(ValueError, match="baseline variant 'hybrid' has no scores"):
         group_deltas(LONG, ["original", "aligned"], "hybrid")
+
+
+def test_the_base_model_is_the_zero_line_of_every_delta():
+    scores_with_base = pl.concat([LONG, scores("base", 0.25, 0.25, 0.5)])
+    order = ["base", "original", "aligned"]
+    table = ablation_table(scores_with_base, order, baseline="base")
+    assert table.columns == [
+        "score",
+        "base",
+        "original",
+        "aligned",
+        "original - base",
+        "aligned - base",
+    ]
+    assert table.row(0) == ("acva/acc", 0.25, 0.5, 0.6, 0.25, pytest.approx(0.35))
+    deltas = group_deltas(scores_with_base, order, "base")
+    food = deltas.filter(group="Arabic_Food", metric="acc")
+    assert food.select("original - base", "aligned - base").row(0) == (0.0, 0.5)
+    # without the base model's scores, no delta columns
+    assert ablation_table(LONG, order, baseline="base").columns == ["score", "original", "aligned"]
