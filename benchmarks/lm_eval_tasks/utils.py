@@ -60,7 +60,7 @@ def load_arabic_mmlu(files, subject=None, **_):
     )
 
 
-def load_mmlu_arabic(folder, subject, **_):
+def load_mmlu_arabic(folder, subject, **_):  # English MMLU too: the same layout
     columns = ["question", "A", "B", "C", "D", "answer"]
 
     def read(split):

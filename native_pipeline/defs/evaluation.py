@@ -24,7 +24,7 @@ from native_pipeline.defs.resources import (
     TrainingResource,
 )
 from native_pipeline.defs.training import VARIANTS, tokenizer, variant_key
-from native_pipeline.evaluation.ablation import BASE, ablation_table, group_deltas
+from native_pipeline.evaluation.ablation import BASE, ablation_table, group_deltas, with_deltas
 from native_pipeline.lake import Lake, variant
 
 if BASE in VARIANTS:
@@ -46,6 +46,9 @@ def _evaluate(
     from native_pipeline.evaluation.suite import evaluate_checkpoint
 
     settings = evaluation.settings
+    if settings.judge.base_url and settings.judge.cache_dir is None:  # judgements kept for reruns
+        judge = settings.judge.model_copy(update={"cache_dir": lake.store("judge_cache")})
+        settings = settings.model_copy(update={"judge": judge})
     held_out = (
         lake.scan("corpus_mix", "held_out", variant(held_out_of))
         .head(settings.max_held_out_docs)
@@ -59,6 +62,7 @@ def _evaluate(
         out.write("items", report.items)
         out.write("harm", report.harm)
         out.write("failures", report.failures)
+        out.write("judged", report.judged)
     return dg.MaterializeResult(
         metadata={
             # One number per metric: the UI plots each across materializations.
@@ -187,11 +191,10 @@ def ablation_report(
     scores = pl.read_parquet(
         lake.table_glob("eval_scores", "scores", variant("*")), hive_partitioning=True
     )
-    present = set(scores["variant"])
-    order = [v for v in [BASE, *VARIANTS] if v in present]
-    baseline = BASE if BASE in present else ("original" if "original" in order else order[0])
-    compared = ablation_table(scores, order, baseline)
-    deltas = group_deltas(scores, order, baseline)
+    compared = ablation_table(scores, [BASE, *VARIANTS])
+    order = compared.columns[1:]
+    baseline = BASE if BASE in order else "original" if "original" in order else order[0]
+    deltas = group_deltas(scores, [BASE, *VARIANTS], baseline)
     variants = training.settings.variants
     slices = {v: spec.fraction for v, spec in variants.items() if spec.source == "aligned"}
     with lake.writer("ablation_report") as out:
@@ -207,8 +210,11 @@ def ablation_report(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": compared.height,
-            "table": table(compared.with_columns(pl.col(pl.Float64).round(4)), described=described),
-            "chart": png(_chart(compared.select("score", *order), slices)),
+            "table": table(
+                with_deltas(compared, baseline).with_columns(pl.col(pl.Float64).round(4)),
+                described=described,
+            ),
+            "chart": png(_chart(compared, slices)),
             # per subject and category, the largest differences from the baseline first
             f"by_subject (acc and harmful_rate, against {baseline})": table(
                 deltas.with_columns(pl.col(pl.Float64).round(4)), described=described

@@ -27,22 +27,22 @@ DELTA_METRICS = ["acc", "harmful_rate"]
 BASE = "base"  # the untrained base model's scores, as a variant of their own
 
 
-def ablation_table(
-    scores: pl.DataFrame, order: Sequence[str], baseline: str | None = None
-) -> pl.DataFrame:
-    """One row per whole-task score ("task/metric"), one column per variant in `order`; with
-    a `baseline` that has scores, then `<variant> - <baseline>` for every other variant."""
+def ablation_table(scores: pl.DataFrame, order: Sequence[str]) -> pl.DataFrame:
+    """One row per whole-task score ("task/metric"), one column per variant in `order`."""
     present = [v for v in order if v in set(scores["variant"])]
-    table = (
+    return (
         scores.filter(by="all")
         .select((pl.col("task") + "/" + pl.col("metric")).alias("score"), "variant", "value")
         .pivot("variant", index="score", values="value")
         .select("score", *present)
     )
-    if baseline not in present:
-        return table
+
+
+def with_deltas(table: pl.DataFrame, baseline: str) -> pl.DataFrame:
+    """`ablation_table`'s table and, for every other variant, `<variant> - <baseline>`."""
+    others = [v for v in table.columns[1:] if v != baseline]
     return table.with_columns(
-        (pl.col(v) - pl.col(baseline)).alias(f"{v} - {baseline}") for v in present if v != baseline
+        (pl.col(v) - pl.col(baseline)).alias(f"{v} - {baseline}") for v in others
     )
 
 

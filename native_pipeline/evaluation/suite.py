@@ -22,24 +22,40 @@ import polars as pl
 
 from native_pipeline.evaluation.ablation import SCORES
 from native_pipeline.evaluation.harmlessness import harmlessness
+from native_pipeline.evaluation.judged import (
+    ASPECTS,
+    JudgedResult,
+    judged,
+    load_reference_answers,
+    reference_answers,
+)
 from native_pipeline.evaluation.multiple_choice import MCResult, multiple_choice
 from native_pipeline.evaluation.perplexity import perplexity
-from native_pipeline.evaluation.tasks import Task, load_harmful_prompts, load_task
+from native_pipeline.evaluation.tasks import HarmfulPrompt, Task, load_harmful_prompts, load_task
 from native_pipeline.lm.device import pick_device, weights_dtype
 from native_pipeline.progress import Progress
-from native_pipeline.settings import EvaluationSettings, HarmSettings, TaskSettings
+from native_pipeline.settings import (
+    EvaluationSettings,
+    HarmSettings,
+    JudgeSettings,
+    Sampling,
+    TaskSettings,
+)
 from native_pipeline.text.harm import make_scorer
 
 SAMPLES = Path(__file__).with_name("samples")
 # each layout's bundled sample (test and dev splits)
 SAMPLE_PATHS = {
     "arabic_mmlu": SAMPLES / "arabic_mmlu.csv",
+    "mmlu": SAMPLES / "mmlu",
     "mmlu_arabic": SAMPLES / "mmlu_arabic",
     "exams": SAMPLES / "exams",
     "exams_flat": SAMPLES / "exams_flat",
     "acva": SAMPLES / "acva",
     "aratrust": SAMPLES / "aratrust",
 }
+# a task's own sample, where it is not its layout's: ACVA-clean, a subset of ACVA-all's ids
+TASK_SAMPLES = {"acva_clean": SAMPLES / "acva_clean"}
 HARMFUL_PROMPTS = SAMPLES / "harmful_prompts.jsonl"
 FORMS = ("original", "aligned")  # the held-out text, as crawled and as rewritten
 ITEMS = {
@@ -61,6 +77,17 @@ HARM = {
     "harm": pl.Float64,
     "degenerate": pl.String,
 }
+JUDGED = {
+    "id": pl.String,
+    "prompt": pl.String,
+    "category": pl.String,
+    "answer": pl.String,
+    "reference": pl.String,
+    **dict.fromkeys(
+        ["harmlessness", "helpfulness", "reference_harmlessness", "reference_helpfulness"],
+        pl.Int64,
+    ),
+}
 # what was not scored and why: a whole task (group ""), or one subject of it
 FAILURES = {"task": pl.String, "group": pl.String, "reason": pl.String, "n": pl.Int64}
 
@@ -72,17 +99,18 @@ class SuiteReport:
     harm: pl.DataFrame  # every harmful prompt: the continuation and its harm
     counts: dict[str, int]  # rows normalised, skipped or malformed while reading, per task
     failures: pl.DataFrame  # `FAILURES`: what was not scored, and why
+    judged: pl.DataFrame  # `JUDGED`: every answer and its reference, as the judge rated them
     notes: dict[str, list[str]]  # per task: the malformed rows, the merged spellings
     seconds: float
 
 
 def _multiple_choice(
-    model: Any, tokenizer: Any, task: TaskSettings, settings: EvaluationSettings
+    model: Any, tokenizer: Any, name: str, task: TaskSettings, settings: EvaluationSettings
 ) -> tuple[Task, MCResult]:
     """One benchmark read and scored; a ValueError (with its reason) when it cannot be."""
-    if task.path is None and task.format not in SAMPLE_PATHS:
+    path = task.path or TASK_SAMPLES.get(name) or SAMPLE_PATHS.get(task.format)
+    if path is None:
         raise ValueError(f"format {task.format!r} needs a path")
-    path = task.path or SAMPLE_PATHS[task.format]
     data = load_task(task.format, path, task.dev_path, settings.max_malformed_share)
     if task.shots and not data.dev:
         raise ValueError(
@@ -99,6 +127,41 @@ def _multiple_choice(
         batch_size=settings.batch_size,
     )
     return data, result
+
+
+def judge_answers(
+    prompts: list[HarmfulPrompt], answers: list[str], settings: JudgeSettings
+) -> JudgedResult:
+    """The answers and the reference model's, rated by the configured judge."""
+    from native_pipeline.alignment.backends.openai import OpenAIBackend
+
+    def endpoint(base_url: str, model: str) -> OpenAIBackend:
+        return OpenAIBackend(
+            base_url,
+            model,
+            api_key_env=settings.api_key_env,
+            concurrency=settings.concurrency,
+            max_retries=settings.max_retries,
+            timeout_s=settings.timeout_s,
+            cache_dir=settings.cache_dir,
+        )
+
+    assert settings.base_url is not None
+    if settings.reference_path is not None:
+        references = reference_answers(
+            prompts, answers=load_reference_answers(settings.reference_path)
+        )
+    else:
+        assert settings.reference_model is not None
+        references = reference_answers(
+            prompts,
+            backend=endpoint(
+                settings.reference_base_url or settings.base_url, settings.reference_model
+            ),
+            sampling=Sampling(max_tokens=settings.reference_max_tokens),
+        )
+    judge = endpoint(settings.base_url, settings.model)
+    return judged(prompts, answers, references, judge, Sampling(max_tokens=settings.max_tokens))
 
 
 def evaluate_checkpoint(
@@ -126,7 +189,8 @@ def evaluate_checkpoint(
     forms = {f: [t for t in held_out[f] if t] if held_out.height else [] for f in FORMS}
     forms = {form: texts for form, texts in forms.items() if texts}
     # Each task is said as it ends: a task is minutes of work on a real benchmark.
-    progress = Progress(log, "evaluation tasks", len(forms) + len(settings.tasks) + 1, every_s=0)
+    steps = len(forms) + len(settings.tasks) + 1 + bool(settings.judge.base_url)
+    progress = Progress(log, "evaluation tasks", steps, every_s=0)
 
     for form, texts in forms.items():
         result = perplexity(
@@ -142,7 +206,7 @@ def evaluate_checkpoint(
     notes: dict[str, list[str]] = {}
     for name, task in settings.tasks.items():
         try:
-            data, result = _multiple_choice(model, tokenizer, task, settings)
+            data, result = _multiple_choice(model, tokenizer, name, task, settings)
         except ValueError as error:  # TaskFormatError too: this task fails, the others run
             failures.append((name, "", str(error), 0))
             progress.add(1, f"{name}: not scored: {error}")
@@ -173,10 +237,11 @@ def evaluate_checkpoint(
         items += [{"task": name, **asdict(row)} for row in result.rows]
 
     prompts = settings.harmlessness
+    harmful = load_harmful_prompts(prompts.path or HARMFUL_PROMPTS)
     rate = harmlessness(
         model,
         tokenizer,
-        load_harmful_prompts(prompts.path or HARMFUL_PROMPTS),
+        harmful,
         max_new_tokens=prompts.max_new_tokens,
         threshold=prompts.threshold,
         batch_size=batch,
@@ -205,12 +270,51 @@ def evaluate_checkpoint(
     else:
         progress.add(1, f"harmlessness: not meaningful: {rate.why_not_meaningful()}")
         failures.append(("harmlessness", "", rate.why_not_meaningful(), rate.n))
+
+    judged_rows: list[dict] = []
+    if settings.judge.base_url:
+        try:
+            result = judge_answers(harmful, [row.continuation for row in rate.rows], settings.judge)
+        except ValueError as error:  # no reference answer, a judge that never answered
+            failures.append(("judged", "", str(error), rate.n))
+            progress.add(1, f"judged: not scored: {error}")
+        else:
+            progress.add(
+                1,
+                "judged: harmlessness ratio {harmlessness:.3f}, helpfulness ratio "
+                "{helpfulness:.3f}".format(**result.ratios)
+                + f" on {result.judged} of {rate.n} prompts",
+            )
+            for aspect in ASPECTS:
+                scores += [
+                    ("judged", "all", "", aspect, result.means[aspect], result.judged),
+                    (
+                        "judged",
+                        "all",
+                        "",
+                        f"reference_{aspect}",
+                        result.reference_means[aspect],
+                        result.judged,
+                    ),
+                    ("judged", "all", "", f"{aspect}_ratio", result.ratios[aspect], result.judged),
+                ]
+            if result.failed:
+                failures.append(
+                    (
+                        "judged",
+                        "",
+                        f"the judge could not rate {result.failed} answers",
+                        result.failed,
+                    )
+                )
+            judged_rows = [asdict(row) for row in result.rows]
     return SuiteReport(
         scores=pl.DataFrame(scores, schema=SCORES, orient="row"),
         items=pl.DataFrame(items, schema=ITEMS),
         harm=pl.DataFrame([asdict(row) for row in rate.rows], schema=HARM),
         counts=counts,
         failures=pl.DataFrame(failures, schema=FAILURES, orient="row"),
+        judged=pl.DataFrame(judged_rows, schema=JUDGED),
         notes=notes,
         seconds=time.perf_counter() - started,
     )

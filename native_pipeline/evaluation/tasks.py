@@ -11,8 +11,12 @@ Layouts (`FORMATS`, TaskSettings.format):
   Answer Key, Option 1..5); rows with is_few_shot = 1 are the dev split; subject = Subject and
   Level as lm-eval's `arabicmmlu` names its tasks ("Arabic Language (High School)"; Subject
   alone without a Level), so shots come from the same subject and level; category = Group;
-- "mmlu_arabic": AceGPT's translated MMLU, dev/ and test/ folders of per-subject CSVs without a
-  header (question, A, B, C, D, answer); subject = the file name without "_dev"/"_test";
+- "mmlu": MMLU as Hendrycks et al. released it, dev/ and test/ folders of per-subject CSVs
+  without a header (question, A, B, C, D, answer), or the Hugging Face copy's rows (question,
+  subject, choices, answer as an index); subject = the file name without "_dev"/"_test" (or the
+  `subject` field), category = the paper's group of the subject (`MMLU_CATEGORIES`: STEM,
+  Humanities, Social Science, Other), the table the native-alignment paper reports;
+- "mmlu_arabic": AceGPT's translated MMLU, the same layout (and categories) in Arabic;
 - "exams": the official EXAMS release, {id, question: {stem, choices: [{text, label}]},
   answerKey, info: {grade, subject, language}}, every language in one file: only Arabic rows are
   kept, the others counted as skipped;
@@ -59,7 +63,7 @@ SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt")
 DEV_WORDS = {"dev", "validation", "val"}
 # an AraTrust option's letter prefix: "أ) ", "ب. ", "A) "
 OPTION_PREFIX = re.compile(r"^\s*[أاإآبجABC]\s*[).:-]\s*")
-MMLU_ARABIC_COLUMNS = ["question", "A", "B", "C", "D", "answer"]
+MMLU_COLUMNS = ["question", "A", "B", "C", "D", "answer"]  # the released CSVs have no header
 # ArabicMMLU's Level as lm-eval's task names write it ("History (High School)")
 LEVEL_NAMES = {
     "Primary": "Primary School",
@@ -68,6 +72,25 @@ LEVEL_NAMES = {
     "Univ": "University",
     "Prof": "Professional",
 }
+# MMLU's subjects by the four groups of Hendrycks et al. (2021), as lm-eval's mmlu groups them
+MMLU_GROUPS = {
+    "STEM": "abstract_algebra anatomy astronomy college_biology college_chemistry "
+    "college_computer_science college_mathematics college_physics computer_security "
+    "conceptual_physics electrical_engineering elementary_mathematics high_school_biology "
+    "high_school_chemistry high_school_computer_science high_school_mathematics "
+    "high_school_physics high_school_statistics machine_learning",
+    "Humanities": "formal_logic high_school_european_history high_school_us_history "
+    "high_school_world_history international_law jurisprudence logical_fallacies "
+    "moral_disputes moral_scenarios philosophy prehistory professional_law world_religions",
+    "Social Science": "econometrics high_school_geography high_school_government_and_politics "
+    "high_school_macroeconomics high_school_microeconomics high_school_psychology "
+    "human_sexuality professional_psychology public_relations security_studies sociology "
+    "us_foreign_policy",
+    "Other": "business_ethics clinical_knowledge college_medicine global_facts human_aging "
+    "management marketing medical_genetics miscellaneous nutrition professional_accounting "
+    "professional_medicine virology",
+}
+MMLU_CATEGORIES = {s: group for group, names in MMLU_GROUPS.items() for s in names.split()}
 # two AraTrust sub-category spellings this close are one sub-category (difflib's ratio)
 SPELLING_RATIO = 0.85
 
@@ -255,14 +278,26 @@ def _arabic_mmlu(row: Row, task: Task) -> tuple[str, MCItem]:
     )
 
 
-def _mmlu_arabic(row: Row, task: Task) -> tuple[str, MCItem]:
-    subject = re.sub(r"_(dev|val|validation|test)$", "", row.stem)
+def _mmlu(row: Row, task: Task) -> tuple[str, MCItem]:
+    subject = _optional(row, "subject") or re.sub(r"_(dev|val|validation|test)$", "", row.stem)
+    choices = row.fields.get("choices")
+    if choices is None:  # the released CSVs: lettered options and answer
+        options = [_text(row, letter) for letter in "ABCD"]
+        gold = _letter(row, _text(row, "answer"), LETTERS, 4)
+    else:  # the Hugging Face copy: a list of choices and the answer's index
+        options = [str(c) for c in choices] if isinstance(choices, list) else []
+        gold = row.fields.get("answer")
+        if len(options) < 2 or not all(o.strip() for o in options):
+            raise _fail(row.where, f"choices must be a list of texts, not {choices!r}")
+        if not isinstance(gold, int) or not 0 <= gold < len(options):
+            raise _fail(row.where, f"answer {gold!r} is not an index of the {len(options)} choices")
     return row.split, MCItem(
         id=f"{subject}-{row.where.rsplit(':', 1)[1]}",
         question=_text(row, "question"),
-        choices=[_text(row, letter) for letter in "ABCD"],
-        gold=_letter(row, _text(row, "answer"), LETTERS, 4),
+        choices=options,
+        gold=gold,
         subject=subject,
+        category=MMLU_CATEGORIES.get(subject),
     )
 
 
@@ -338,7 +373,8 @@ def _aratrust(row: Row, task: Task) -> tuple[str, MCItem]:
 Parser = Callable[[Row, Task], "tuple[str, MCItem] | None"]
 FORMATS: dict[str, Parser] = {
     "arabic_mmlu": _arabic_mmlu,
-    "mmlu_arabic": _mmlu_arabic,
+    "mmlu": _mmlu,
+    "mmlu_arabic": _mmlu,
     "exams": _exams,
     "exams_flat": _exams_flat,
     "acva": _acva,
@@ -393,7 +429,7 @@ def load_task(
     malformed rows are left out and listed, up to `max_malformed_share` of the rows."""
     if format not in FORMATS and format != "auto":
         raise ValueError(f"unknown task format {format!r}; known: {sorted(FORMATS)} or auto")
-    columns = MMLU_ARABIC_COLUMNS if format == "mmlu_arabic" else None
+    columns = MMLU_COLUMNS if format in ("mmlu", "mmlu_arabic") else None
     rows = read_rows(path, columns)
     if dev_path is not None:
         rows += [
@@ -530,6 +566,17 @@ def _oall_mmlu(item: MCItem) -> str:
     return f"{_oall_instruction(item)}{item.question}\n{options}الإجابة:"
 
 
+# lm-eval tasks/mmlu/default: the subject in an English description, options lettered A.-D.
+def _mmlu_description(item: MCItem) -> str:
+    topic = (item.subject or "").replace("_", " ")
+    return f"The following are multiple choice questions (with answers) about {topic}.\n\n"
+
+
+def _mmlu_query(item: MCItem) -> str:
+    options = "".join(f"\n{LETTERS[i]}. {choice}" for i, choice in enumerate(item.choices))
+    return f"{item.question.strip()}{options}\nAnswer:"
+
+
 def _letters(item: MCItem) -> list[str]:
     return list(LETTERS[: len(item.choices)])
 
@@ -541,6 +588,7 @@ def _arabic_letters(item: MCItem) -> list[str]:
 TEMPLATES: dict[str, Template] = {
     "cloze": Template(_cloze, lambda item: item.choices),
     "arabicmmlu": Template(_arabicmmlu, _letters),
+    "mmlu": Template(_mmlu_query, _letters, _mmlu_description),
     "aexams": Template(
         _aexams,
         _letters,

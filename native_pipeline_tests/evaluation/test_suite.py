@@ -4,9 +4,10 @@ import math
 
 import polars as pl
 
-from native_pipeline.evaluation.suite import evaluate_checkpoint
+from native_pipeline.evaluation.suite import TASK_SAMPLES, evaluate_checkpoint
+from native_pipeline.evaluation.tasks import load_task
 from native_pipeline.settings import load_settings
-from native_pipeline_tests.evaluation.conftest import SAMPLE_PATHS, sample_items
+from native_pipeline_tests.evaluation.conftest import SAMPLE_PATHS
 
 HELD_OUT = pl.DataFrame(
     {
@@ -46,7 +47,7 @@ def test_every_configured_metric_is_scored(tiny_lm, monkeypatch):
         assert {(form, "perplexity"), (form, "bits_per_byte")} <= whole
     for name, task in settings.tasks.items():
         assert {(name, m) for m in ("acc", "acc_norm", "acc_macro", "acc_norm_macro")} <= whole
-        test, _ = sample_items(task.format)
+        test = load_task(task.format, TASK_SAMPLES.get(name) or SAMPLE_PATHS[task.format]).test
         assert report.items.filter(task=name).height == len(test)
         # one acc per subject, over that subject's items
         subjects = scores.filter(task=name, by="subject", metric="acc")

@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 from native_pipeline.evaluation.tasks import (
+    MMLU_CATEGORIES,
     MCItem,
     TaskFormatError,
     context,
@@ -29,6 +30,7 @@ def write_jsonl(path, rows):
 # (test items, dev items, subjects of the test items) of each bundled sample
 EXPECTED = {
     "arabic_mmlu": (30, 18, 9),
+    "mmlu": (8, 8, 4),
     "mmlu_arabic": (8, 4, 2),
     "exams": (24, 10, 5),
     "exams_flat": (24, 10, 5),
@@ -50,7 +52,7 @@ def test_samples_load_with_counts_subjects_and_valid_gold(format):
         assert {i.subject for i in test} <= {i.subject for i in dev}
 
 
-@pytest.mark.parametrize("format", [f for f in SAMPLE_PATHS if f != "mmlu_arabic"])
+@pytest.mark.parametrize("format", [f for f in SAMPLE_PATHS if not f.startswith("mmlu")])
 def test_auto_tells_every_named_layout(format):
     assert load_task("auto", SAMPLE_PATHS[format]) == load_task(format, SAMPLE_PATHS[format])
 
@@ -312,3 +314,40 @@ def test_a_malformed_row_is_left_out_with_its_reason(tmp_path):
     # more malformed rows than the share allowed: the wrong layout, refused
     with pytest.raises(TaskFormatError, match="1 of 31 rows are malformed .*:11: missing"):
         load_task("aratrust", path, max_malformed_share=0.5 / 31)
+
+
+def test_mmlu_subjects_in_the_papers_four_categories(tmp_path):
+    items, dev = sample_items("mmlu")
+    assert {(i.subject, i.category) for i in items} == {
+        ("elementary_mathematics", "STEM"),
+        ("philosophy", "Humanities"),
+        ("high_school_geography", "Social Science"),
+        ("nutrition", "Other"),
+    }
+    assert len(MMLU_CATEGORIES) == 57 and set(MMLU_CATEGORIES.values()) == {
+        "STEM",
+        "Humanities",
+        "Social Science",
+        "Other",
+    }
+    # AceGPT's Arabic translation keeps the subjects, hence the categories
+    arabic, _ = sample_items("mmlu_arabic")
+    assert {i.category for i in arabic} == {"STEM", "Social Science"}
+    # the Hugging Face copy: a list of choices and the answer's index
+    hf = tmp_path / "test-00000-of-00001.parquet"
+    pl.DataFrame(
+        {"question": ["2+2?"], "subject": ["virology"], "choices": [["3", "4"]], "answer": [1]}
+    ).write_parquet(hf)
+    item = load_task("mmlu", hf).test[0]
+    assert (item.choices, item.gold, item.category) == (["3", "4"], 1, "Other")
+
+
+def test_acva_clean_is_a_subset_of_acva_all():
+    from native_pipeline.evaluation.suite import TASK_SAMPLES
+
+    clean = load_task("acva", TASK_SAMPLES["acva_clean"])
+    whole, _ = sample_items("acva")
+    assert 0 < len(clean.test) < len(whole)
+    assert {(i.id, i.question, i.gold) for i in clean.test} <= {
+        (i.id, i.question, i.gold) for i in whole
+    }
