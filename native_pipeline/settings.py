@@ -426,6 +426,14 @@ class EvaluationSettings(_Strict):
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="the weights' dtype; auto: bfloat16 on GPUs, float32 on CPUs"
     )
+    backend: Literal["transformers", "vllm"] = Field(
+        "transformers",
+        description="vllm: big checkpoints, prompt log-probs with tensor parallelism (engine)",
+    )
+    engine: EngineSettings = Field(
+        default_factory=EngineSettings,
+        description="vllm's LLM(...) arguments: tensor_parallel_size, dtype, max_model_len ...",
+    )
 
 
 GpuStep = Literal["alignment_worker", "aligned_corpus", "checkpoints", "eval_scores"]

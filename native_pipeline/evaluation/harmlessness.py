@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from native_pipeline.evaluation.loglik import ScoringEngine
 from native_pipeline.evaluation.tasks import HarmfulPrompt
 from native_pipeline.text.harm import HarmBackend, text_harm
 
@@ -79,6 +80,10 @@ def generate(
     model: Any, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int
 ) -> list[str]:
     """Greedy continuations, batched with left padding, without the prompt."""
+    if isinstance(model, ScoringEngine):  # vLLM: the engine batches on its own
+        ids = tokenizer(list(prompts))["input_ids"]
+        output = model.generate(ids, max_new_tokens=max_new_tokens)
+        return tokenizer.batch_decode(output, skip_special_tokens=True)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     continuations = []
     with torch.inference_mode():

@@ -13,7 +13,8 @@ are mostly empty: each is a row of `failures` with its reason, and every other s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,28 @@ def judge_answers(
     return judged(prompts, answers, references, judge, Sampling(max_tokens=settings.max_tokens))
 
 
+@contextmanager
+def loaded_model(folder: Path, settings: EvaluationSettings) -> Iterator[Any]:
+    """The checkpoint as the configured backend serves it: a transformers model on one device,
+    or a vLLM engine (tensor parallel over `engine.tensor_parallel_size` GPUs), stopped after."""
+    if settings.backend == "vllm":
+        from native_pipeline.evaluation.vllm_engine import VllmEngine
+
+        engine = VllmEngine(folder, settings.engine)
+        try:
+            yield engine
+        finally:
+            engine.close()
+        return
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    device = pick_device()
+    dtype = weights_dtype(device, settings.dtype)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
+    yield model.to(device).eval()
+
+
 def evaluate_checkpoint(
     folder: Path,
     held_out: pl.DataFrame,
@@ -174,15 +197,23 @@ def evaluate_checkpoint(
     """Evaluate the Hugging Face model in `folder`; `held_out` has original and aligned text;
     `harm_settings` choose the scorer of the harmlessness continuations; `log` hears each
     task's result as it is done."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     started = time.perf_counter()
-    device = pick_device()
-    dtype = weights_dtype(device, settings.dtype)
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype))
-    model = model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    with loaded_model(folder, settings) as model:
+        return _evaluate(model, tokenizer, held_out, settings, harm_settings, log, started)
+
+
+def _evaluate(
+    model: Any,
+    tokenizer: Any,
+    held_out: pl.DataFrame,
+    settings: EvaluationSettings,
+    harm_settings: HarmSettings | None,
+    log: Callable[[str], None],
+    started: float,
+) -> SuiteReport:
     batch = settings.batch_size
     scores: list[tuple[str, str, str, str, float, int]] = []  # SCORES' columns
     counts: dict[str, int] = {}
