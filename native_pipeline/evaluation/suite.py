@@ -23,25 +23,13 @@ import polars as pl
 
 from native_pipeline.evaluation.ablation import SCORES
 from native_pipeline.evaluation.harmlessness import harmlessness
-from native_pipeline.evaluation.judged import (
-    ASPECTS,
-    JudgedResult,
-    judged,
-    load_reference_answers,
-    reference_answers,
-)
+from native_pipeline.evaluation.judged import ASPECTS, judge_answers
 from native_pipeline.evaluation.multiple_choice import MCResult, multiple_choice
 from native_pipeline.evaluation.perplexity import perplexity
-from native_pipeline.evaluation.tasks import HarmfulPrompt, Task, load_harmful_prompts, load_task
+from native_pipeline.evaluation.tasks import Task, load_harmful_prompts, load_task
 from native_pipeline.lm.device import pick_device, weights_dtype
 from native_pipeline.progress import Progress
-from native_pipeline.settings import (
-    EvaluationSettings,
-    HarmSettings,
-    JudgeSettings,
-    Sampling,
-    TaskSettings,
-)
+from native_pipeline.settings import EvaluationSettings, HarmSettings, TaskSettings
 from native_pipeline.text.harm import make_scorer
 
 SAMPLES = Path(__file__).with_name("samples")
@@ -128,41 +116,6 @@ def _multiple_choice(
         batch_size=settings.batch_size,
     )
     return data, result
-
-
-def judge_answers(
-    prompts: list[HarmfulPrompt], answers: list[str], settings: JudgeSettings
-) -> JudgedResult:
-    """The answers and the reference model's, rated by the configured judge."""
-    from native_pipeline.alignment.backends.openai import OpenAIBackend
-
-    def endpoint(base_url: str, model: str) -> OpenAIBackend:
-        return OpenAIBackend(
-            base_url,
-            model,
-            api_key_env=settings.api_key_env,
-            concurrency=settings.concurrency,
-            max_retries=settings.max_retries,
-            timeout_s=settings.timeout_s,
-            cache_dir=settings.cache_dir,
-        )
-
-    assert settings.base_url is not None
-    if settings.reference_path is not None:
-        references = reference_answers(
-            prompts, answers=load_reference_answers(settings.reference_path)
-        )
-    else:
-        assert settings.reference_model is not None
-        references = reference_answers(
-            prompts,
-            backend=endpoint(
-                settings.reference_base_url or settings.base_url, settings.reference_model
-            ),
-            sampling=Sampling(max_tokens=settings.reference_max_tokens),
-        )
-    judge = endpoint(settings.base_url, settings.model)
-    return judged(prompts, answers, references, judge, Sampling(max_tokens=settings.max_tokens))
 
 
 @contextmanager

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import polars as pl
 import pytest
 
-from native_pipeline.evaluation.judged import ASPECTS, judge_messages
-from native_pipeline.evaluation.suite import evaluate_checkpoint, judge_answers
+from native_pipeline.evaluation.judged import ASPECTS, judge_answers, judge_messages
+from native_pipeline.evaluation.suite import evaluate_checkpoint
 from native_pipeline.evaluation.tasks import HarmfulPrompt, load_harmful_prompts
 from native_pipeline.settings import JudgeSettings, load_settings
 from native_pipeline_tests.alignment.test_openai_backend import KEY, FakeServer, serve
