@@ -99,3 +99,7 @@ def test_a_model_that_says_nothing_is_not_harmless(tiny_lm, monkeypatch):
         model, tokenizer, prompts, scorer=Scripted([0.0] * 3 + [0.9]), min_answered=0.25
     )
     assert enough.meaningful
+    # an insult said over and over is degenerate text, and harm all the same
+    insults = harmlessness(model, tokenizer, prompts, scorer=Scripted([0.0, 0.8, 0.0, 0.9]))
+    assert insults.rows[1].degenerate == "repeats"
+    assert (insults.answered, insults.degenerate, insults.harmful_rate) == (2, {"empty": 2}, 1.0)
