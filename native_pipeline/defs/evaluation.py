@@ -25,6 +25,7 @@ from native_pipeline.defs.resources import (
 )
 from native_pipeline.defs.training import VARIANTS, tokenizer, variant_key
 from native_pipeline.evaluation.ablation import BASE, ablation_table, group_deltas, with_deltas
+from native_pipeline.evaluation.tasks import MMLU_GROUPS
 from native_pipeline.lake import Lake, variant
 
 if BASE in VARIANTS:
@@ -215,6 +216,13 @@ def ablation_report(
                 described=described,
             ),
             "chart": png(_chart(compared, slices)),
+            # the paper's English-MMLU table: Humanities, STEM, Social Science, Other
+            "mmlu_by_category": table(
+                deltas.filter(
+                    pl.col("by") == "category", pl.col("group").is_in(MMLU_GROUPS)
+                ).with_columns(pl.col(pl.Float64).round(4)),
+                described=described,
+            ),
             # per subject and category, the largest differences from the baseline first
             f"by_subject (acc and harmful_rate, against {baseline})": table(
                 deltas.with_columns(pl.col(pl.Float64).round(4)), described=described
