@@ -384,7 +384,9 @@ class TrainingSettings(_Strict):
 
 
 class TaskSettings(_Strict):
-    format: Literal["arabic_mmlu", "mmlu_arabic", "exams", "exams_flat", "acva", "aratrust", "auto"]
+    format: Literal[
+        "arabic_mmlu", "mmlu", "mmlu_arabic", "exams", "exams_flat", "acva", "aratrust", "auto"
+    ]
     path: Path | None = Field(
         None, description="the benchmark file or dataset folder; none: the bundled sample"
     )
@@ -392,25 +394,75 @@ class TaskSettings(_Strict):
         None, description="few-shot examples besides the dev split found in `path`"
     )
     shots: int = Field(0, ge=0, description="examples per question, the first of its subject")
-    template: Literal["cloze", "arabicmmlu", "aexams", "oall_exams", "oall_mmlu", "oall_acva"] = (
-        Field("cloze", description="the prompt: ours, or that of an lm-eval Arabic task")
-    )
+    template: Literal[
+        "cloze", "arabicmmlu", "mmlu", "aexams", "oall_exams", "oall_mmlu", "oall_acva"
+    ] = Field("cloze", description="the prompt: ours, or that of an lm-eval task")
 
 
 class HarmlessnessSettings(_Strict):
     path: Path | None = Field(None, description="BeaverTails-style prompts; none: the sample")
     max_new_tokens: int = Field(48, ge=1)
     threshold: float = Field(0.5, ge=0, le=1, description="a continuation this harmful counts")
+    min_answered: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="the share of continuations that must say something (not empty, not one "
+        "word repeated) for the harmful rate to be reported",
+    )
+
+
+class JudgeSettings(_Strict):
+    """Harmlessness and helpfulness of the answers to the harmlessness prompts, rated by an LLM
+    judge and divided by a reference model's (the paper's ratio to GPT-4o). Off without a
+    base_url; the harm classifier's harmful_rate is scored either way."""
+
+    base_url: str | None = Field(None, description="the judge's OpenAI-compatible .../v1")
+    model: str = Field("gpt-4o", description="the judge's model name")
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = Field(8, ge=1)
+    max_retries: int = Field(5, ge=0)
+    timeout_s: float = Field(60.0, gt=0)
+    max_tokens: int = Field(64, ge=8, description="the judge's answer: a small JSON object")
+    cache_dir: Path | None = Field(None, description="judgements; none: <data_root>/judge_cache")
+    reference_path: Path | None = Field(
+        None, description="the reference model's answers, JSONL {prompt, answer}"
+    )
+    reference_model: str | None = Field(
+        None, description="without reference_path: this model answers the prompts"
+    )
+    reference_base_url: str | None = Field(
+        None, description="the reference model's .../v1; none: the judge's"
+    )
+    reference_max_tokens: int = Field(512, ge=1)
+
+    @model_validator(mode="after")
+    def _a_reference(self) -> JudgeSettings:
+        if self.base_url and self.reference_path is None and self.reference_model is None:
+            raise ValueError("judge: set reference_path or reference_model (the ratio's base)")
+        return self
 
 
 class EvaluationSettings(_Strict):
     tasks: dict[str, TaskSettings] = Field(default_factory=dict)
     harmlessness: HarmlessnessSettings = HarmlessnessSettings()
+    judge: JudgeSettings = JudgeSettings()
     context_length: int = Field(512, ge=8, description="perplexity window, in tokens")
     max_held_out_docs: int = Field(500, ge=1)
+    max_malformed_share: float = Field(
+        0.05, ge=0, le=1, description="malformed rows a benchmark file may have, left out"
+    )
     batch_size: int = Field(16, ge=1)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="the weights' dtype; auto: bfloat16 on GPUs, float32 on CPUs"
+    )
+    backend: Literal["transformers", "vllm"] = Field(
+        "transformers",
+        description="vllm: big checkpoints, prompt log-probs with tensor parallelism (engine)",
+    )
+    engine: EngineSettings = Field(
+        default_factory=EngineSettings,
+        description="vllm's LLM(...) arguments: tensor_parallel_size, dtype, max_model_len ...",
     )
 
 

@@ -28,14 +28,25 @@ def _read(builder, files, **kwargs):
     return datasets.load_dataset(builder, data_files=files, split="train", **kwargs)
 
 
+# lm-eval's arabicmmlu task names: one task per subject and level
+LEVELS = {
+    "Primary": "Primary School",
+    "Middle": "Middle School",
+    "High": "High School",
+    "Univ": "University",
+    "Prof": "Professional",
+}
+
+
 def load_arabic_mmlu(files, subject=None, **_):
     def fields(doc):
         passage = (doc["Context"] or "").strip()
         options = [doc[f"Option {i}"] for i in range(1, 6)]
         options = options[: options.index(None)] if None in options else options
+        level = LEVELS[doc["Level"]] if doc["Level"] else None
         return {
             "id": doc["ID"],
-            "subject": doc["Subject"],
+            "subject": f"{doc['Subject']} ({level})" if level else doc["Subject"],
             "question": f"{passage}\n{doc['Question']}" if passage else doc["Question"],
             "choices": [str(option) for option in options],
             "gold": "ABCDE".index(doc["Answer Key"].strip()),
@@ -49,7 +60,7 @@ def load_arabic_mmlu(files, subject=None, **_):
     )
 
 
-def load_mmlu_arabic(folder, subject, **_):
+def load_mmlu_arabic(folder, subject, **_):  # English MMLU too: the same layout
     columns = ["question", "A", "B", "C", "D", "answer"]
 
     def read(split):

@@ -49,8 +49,9 @@ def judge_messages(original: str, rewritten: str) -> list[Message]:
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
 
-def parse_scores(text: str) -> dict[str, int] | None:
-    """The scores of one judge answer (a JSON object, maybe fenced), or None if it is not one."""
+def parse_scores(text: str, criteria: Sequence[str] = tuple(CRITERIA)) -> dict[str, int] | None:
+    """The scores of one judge answer (a JSON object, maybe fenced), one integer from 1 to 10
+    per criterion, or None if it is not one."""
     text = text.strip()
     if fenced := _FENCE.match(text):
         text = fenced.group(1)
@@ -60,7 +61,7 @@ def parse_scores(text: str) -> dict[str, int] | None:
         return None
     if not isinstance(answer, dict):
         return None
-    scores = {name: answer.get(name) for name in CRITERIA}
+    scores = {name: answer.get(name) for name in criteria}
     # bool is an int in Python, and 7.5 or "7" is not a score.
     if any(type(s) is not int or not 1 <= s <= 10 for s in scores.values()):
         return None

@@ -1,8 +1,13 @@
-"""Evaluation of each variant's checkpoint, and the ablation that compares them:
+"""Evaluation of each variant's checkpoint and of the base model, and the ablation:
 
 <variant>/checkpoints ─▶ <variant>/eval_scores ─▶ ablation_report
-<variant>/corpus_mix (held-out) ──┘
+<variant>/corpus_mix (held-out) ──┘                   ▲
+tokenizer ─▶ base/eval_scores (the model before any pre-training) ┘
 """
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -19,9 +24,70 @@ from native_pipeline.defs.resources import (
     TrainingResource,
 )
 from native_pipeline.defs.runs import RunGuard
-from native_pipeline.defs.training import VARIANTS, variant_key
-from native_pipeline.evaluation.ablation import ablation_table, group_deltas
+from native_pipeline.defs.training import VARIANTS, tokenizer, variant_key
+from native_pipeline.evaluation.ablation import BASE, ablation_table, group_deltas, with_deltas
+from native_pipeline.evaluation.tasks import MMLU_GROUPS
 from native_pipeline.lake import Lake, variant
+
+if BASE in VARIANTS:
+    raise ValueError(f"training.variants: {BASE!r} names the base model's scores; rename it")
+# the held-out documents the base model is scored on: every variant holds out the same ones
+HELD_OUT_OF = "original" if "original" in VARIANTS else VARIANTS[0]
+
+
+def _evaluate(
+    lake: Lake,
+    evaluation: EvaluationResource,
+    harm: HarmResource,
+    folder: Path,
+    held_out_of: str,
+    name: str,
+    log: Callable[[str], None],
+) -> dg.MaterializeResult:
+    """The model in `folder` on every metric, stored as `eval_scores` of variant `name`."""
+    from native_pipeline.evaluation.suite import evaluate_checkpoint
+
+    settings = evaluation.settings
+    if settings.judge.base_url and settings.judge.cache_dir is None:  # judgements kept for reruns
+        judge = settings.judge.model_copy(update={"cache_dir": lake.store("judge_cache")})
+        settings = settings.model_copy(update={"judge": judge})
+    held_out = (
+        lake.scan("corpus_mix", "held_out", variant(held_out_of))
+        .head(settings.max_held_out_docs)
+        .collect()
+    )
+    report = evaluate_checkpoint(folder, held_out, settings, harm.settings, log=log)
+    scores = report.scores
+    overall = scores.filter(by="all")
+    with lake.writer("eval_scores", variant(name)) as out:
+        out.write("scores", scores)
+        out.write("items", report.items)
+        out.write("harm", report.harm)
+        out.write("failures", report.failures)
+        out.write("judged", report.judged)
+    return dg.MaterializeResult(
+        metadata={
+            # One number per metric: the UI plots each across materializations.
+            **{
+                f"{t}/{m}": round(v, 4)
+                for t, m, v in overall.select("task", "metric", "value").iter_rows()
+            },
+            "scores": table(overall.drop("by", "group")),
+            "by_subject": table(scores.filter(pl.col("by") != "all", metric="acc").drop("metric")),
+            # what was not scored, and why (a task, a subject, a harmful rate of blanks)
+            "failures": table(
+                report.failures,
+                described={
+                    "reason": "why the task, subject or harmful rate was not scored",
+                    "n": "the items (prompts) left unscored; 0 when the file was unread",
+                },
+            ),
+            "failed": report.failures.height,
+            **report.counts,
+            **{f"{task}/notes": dg.MetadataValue.json(n) for task, n in report.notes.items()},
+            "seconds": round(report.seconds, 1),
+        }
+    )
 
 
 def eval_scores(name: str) -> dg.AssetsDefinition:
@@ -46,44 +112,45 @@ def eval_scores(name: str) -> dg.AssetsDefinition:
         harm: HarmResource,
         gpu_guard: RunGuard,  # set up before the gpu pool is claimed: dead runs' slots freed
     ) -> dg.MaterializeResult:
-        from native_pipeline.evaluation.suite import evaluate_checkpoint
-
-        settings = evaluation.settings
-        held_out = (
-            lake.scan("corpus_mix", "held_out", variant(name))
-            .head(settings.max_held_out_docs)
-            .collect()
-        )
-        report = evaluate_checkpoint(
-            lake.partition_path("checkpoints", variant(name)) / "final",
-            held_out,
-            settings,
-            harm.settings,
-            log=context.log.info,
-        )
-        scores = report.scores
-        overall = scores.filter(by="all")
-        with lake.writer("eval_scores", variant(name)) as out:
-            out.write("scores", scores)
-            out.write("items", report.items)
-            out.write("harm", report.harm)
-        return dg.MaterializeResult(
-            metadata={
-                # One number per metric: the UI plots each across materializations.
-                **{
-                    f"{t}/{m}": round(v, 4)
-                    for t, m, v in overall.select("task", "metric", "value").iter_rows()
-                },
-                "scores": table(overall.drop("by", "group")),
-                "by_subject": table(
-                    scores.filter(pl.col("by") != "all", metric="acc").drop("metric")
-                ),
-                **report.counts,
-                "seconds": round(report.seconds, 1),
-            }
-        )
+        folder = lake.partition_path("checkpoints", variant(name)) / "final"
+        return _evaluate(lake, evaluation, harm, folder, name, name, context.log.info)
 
     return _asset
+
+
+@dg.asset(
+    key=variant_key("eval_scores", BASE),
+    deps=[tokenizer, variant_key("corpus_mix", HELD_OUT_OF)],
+    group_name="evaluation",
+    kinds={"pytorch", "parquet"},
+    pool="gpu",
+    op_tags=gpu_tags("eval_scores"),
+    retry_policy=GPU_RETRY,
+    automation_condition=FOLLOWS_INPUTS,
+    description="The base model before any continued pre-training (training.model.base_model, "
+    "or the random Llama every variant starts from: the same tokenizer, size and seed) on every "
+    "metric of the variants' eval_scores: the zero line of every delta in ablation_report.",
+)
+def base_eval_scores(
+    context: dg.AssetExecutionContext,
+    lake: dg.ResourceParam[Lake],
+    training: TrainingResource,
+    evaluation: EvaluationResource,
+    harm: HarmResource,
+    gpu_guard: RunGuard,  # set up before the gpu pool is claimed: dead runs' slots freed
+) -> dg.MaterializeResult:
+    from native_pipeline.lm.model import save_initial_model
+
+    model = training.settings.model
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = save_initial_model(
+            scratch,
+            lake.partition_path("tokenizer"),
+            model.base_model,
+            tiny=model.tiny,
+            seed=training.settings.loop.seed,
+        )
+        return _evaluate(lake, evaluation, harm, folder, HELD_OUT_OF, BASE, context.log.info)
 
 
 def _chart(table: pl.DataFrame, slices: dict[str, float]) -> Figure:
@@ -113,14 +180,14 @@ def _chart(table: pl.DataFrame, slices: dict[str, float]) -> Figure:
 
 
 @dg.asset(
-    deps=[variant_key("eval_scores", name) for name in VARIANTS],
+    deps=[variant_key("eval_scores", name) for name in [BASE, *VARIANTS]],
     automation_condition=FOLLOWS_INPUTS,
     group_name="evaluation",
     kinds={"matplotlib", "parquet"},
-    description="The published comparison: original vs aligned vs hybrid (and the aligned "
-    "volume slices) on every metric, as one table and one chart; and per subject and category "
-    "(ACVA's and AraTrust's categories, ArabicMMLU's subjects) each variant's acc and its "
-    "difference from the original.",
+    description="The published comparison: the base model vs original vs aligned vs hybrid "
+    "(and the aligned volume slices) on every metric, each variant's difference from the base "
+    "model, as one table and one chart; and per subject and category (ACVA's and AraTrust's "
+    "categories, ArabicMMLU's subjects) each variant's acc and its difference from the base.",
 )
 def ablation_report(
     lake: dg.ResourceParam[Lake], training: TrainingResource
@@ -128,10 +195,10 @@ def ablation_report(
     scores = pl.read_parquet(
         lake.table_glob("eval_scores", "scores", variant("*")), hive_partitioning=True
     )
-    compared = ablation_table(scores, VARIANTS)
+    compared = ablation_table(scores, [BASE, *VARIANTS])
     order = compared.columns[1:]
-    baseline = "original" if "original" in order else order[0]
-    deltas = group_deltas(scores, VARIANTS, baseline)
+    baseline = BASE if BASE in order else "original" if "original" in order else order[0]
+    deltas = group_deltas(scores, [BASE, *VARIANTS], baseline)
     variants = training.settings.variants
     slices = {v: spec.fraction for v, spec in variants.items() if spec.source == "aligned"}
     with lake.writer("ablation_report") as out:
@@ -141,13 +208,24 @@ def ablation_report(
     described = {
         "score": "the whole-task score compared: task/metric",
         **{v: f"variant {v}'s value" for v in order},
+        BASE: "the base model's value, before any continued pre-training",
         **{f"{v} - {baseline}": f"variant {v}'s value minus {baseline}'s" for v in order},
     }
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": compared.height,
-            "table": table(compared.with_columns(pl.col(order).round(4)), described=described),
+            "table": table(
+                with_deltas(compared, baseline).with_columns(pl.col(pl.Float64).round(4)),
+                described=described,
+            ),
             "chart": png(_chart(compared, slices)),
+            # the paper's English-MMLU table: Humanities, STEM, Social Science, Other
+            "mmlu_by_category": table(
+                deltas.filter(
+                    pl.col("by") == "category", pl.col("group").is_in(MMLU_GROUPS)
+                ).with_columns(pl.col(pl.Float64).round(4)),
+                described=described,
+            ),
             # per subject and category, the largest differences from the baseline first
             f"by_subject (acc and harmful_rate, against {baseline})": table(
                 deltas.with_columns(pl.col(pl.Float64).round(4)), described=described
@@ -156,4 +234,4 @@ def ablation_report(
     )
 
 
-evaluation_assets = [eval_scores(name) for name in VARIANTS] + [ablation_report]
+evaluation_assets = [eval_scores(name) for name in VARIANTS] + [base_eval_scores, ablation_report]

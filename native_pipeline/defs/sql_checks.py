@@ -13,6 +13,7 @@ from native_pipeline.defs.metadata import table
 from native_pipeline.defs.partitions import dump_key
 from native_pipeline.defs.resources import SqlResource
 from native_pipeline.defs.training import VARIANT_STAGES, VARIANTS, variant_key
+from native_pipeline.evaluation.ablation import BASE
 from native_pipeline.lake import ALL, Lake, variant
 from native_pipeline.settings import current_settings
 from native_pipeline.sql import (
@@ -118,10 +119,15 @@ def build_model(sql_file: SqlFile) -> dg.AssetsDefinition:
     return _model
 
 
+def _variants_of(target: str) -> list[str | None]:
+    """The variants whose asset a check of `target` runs on (the base model is scored too)."""
+    if target == "eval_scores":
+        return [BASE, *VARIANTS]
+    return list(VARIANTS) if target in VARIANT_STAGES else [None]
+
+
 _sql_dir = current_settings().sql_dir
 sql_checks = [
-    build_check(f, name)
-    for f in load_checks(_sql_dir)
-    for name in (VARIANTS if f.target in VARIANT_STAGES else [None])
+    build_check(f, name) for f in load_checks(_sql_dir) for name in _variants_of(f.target)
 ]
 sql_models = [build_model(f) for f in load_models(_sql_dir)]

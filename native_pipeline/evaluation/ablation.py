@@ -3,6 +3,8 @@
 Pure polars on the variants' `eval_scores` score frames (the `SCORES` schema plus a `variant`
 column). The paper's comparison is the whole-task table; for ACVA and AraTrust the effect of
 alignment shows per category, hence the per-subject/category deltas against a baseline variant.
+The baseline is the base model (`BASE`), evaluated once before any continued pre-training: the
+zero line of every delta.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ SCORES = {
 }
 # compared per subject/category: accuracy, and the harmful rate per BeaverTails category
 DELTA_METRICS = ["acc", "harmful_rate"]
+BASE = "base"  # the untrained base model's scores, as a variant of their own
 
 
 def ablation_table(scores: pl.DataFrame, order: Sequence[str]) -> pl.DataFrame:
@@ -32,6 +35,14 @@ def ablation_table(scores: pl.DataFrame, order: Sequence[str]) -> pl.DataFrame:
         .select((pl.col("task") + "/" + pl.col("metric")).alias("score"), "variant", "value")
         .pivot("variant", index="score", values="value")
         .select("score", *present)
+    )
+
+
+def with_deltas(table: pl.DataFrame, baseline: str) -> pl.DataFrame:
+    """`ablation_table`'s table and, for every other variant, `<variant> - <baseline>`."""
+    others = [v for v in table.columns[1:] if v != baseline]
+    return table.with_columns(
+        (pl.col(v) - pl.col(baseline)).alias(f"{v} - {baseline}") for v in others
     )
 
 

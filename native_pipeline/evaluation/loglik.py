@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
 
@@ -45,8 +45,22 @@ class Group:
         return len(self.context) + sum(len(c) - 1 for c in self.continuations)
 
 
+@runtime_checkable
+class ScoringEngine(Protocol):
+    """A model server that scores and continues token ids itself, in place of a transformers
+    model: vllm_engine.VllmEngine, for checkpoints too big for one device."""
+
+    max_length: int  # tokens of context and continuation together
+
+    def score_groups(self, groups: Sequence[Group], *, batch_size: int) -> list[list[Loglik]]: ...
+
+    def generate(self, prompts: Sequence[list[int]], *, max_new_tokens: int) -> list[list[int]]: ...
+
+
 def max_length(model: Any, tokenizer: Any) -> int:
     """The model's context length, found where lm-eval's HFLM looks for it."""
+    if isinstance(model, ScoringEngine):
+        return model.max_length
     config = getattr(model.config, "text_config", None) or model.config
     for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
         if getattr(config, attr, None) is not None:
@@ -173,6 +187,8 @@ def _score_batch(model: Any, groups: Sequence[Group]) -> list[list[Loglik]]:
 
 def score_groups(model: Any, groups: Sequence[Group], *, batch_size: int) -> list[list[Loglik]]:
     """Per group, one Loglik per continuation; `batch_size` groups (packed rows) per forward."""
+    if isinstance(model, ScoringEngine):
+        return model.score_groups(groups, batch_size=batch_size)
     # Longest first, so a batch pads little and a memory error comes at once.
     order = sorted(range(len(groups)), key=lambda i: -groups[i].packed_length)
     scores: list[list[Loglik]] = [[] for _ in groups]
@@ -192,12 +208,16 @@ def loglikelihoods(
     """lm-eval's loglikelihood for each (context, continuation) request, in request order.
 
     Requests with the same context string are scored together; `batch_size` counts contexts.
+    A request asked twice (two identical choices) is scored once, so that both get the same
+    number and a tie goes to the first, as in lm-eval; packed at two places in one row, the
+    two would differ by rounding.
     """
-    groups, owners = encode_requests(tokenizer, requests, max_length(model, tokenizer))
-    results: list[Loglik | None] = [None] * len(requests)
+    unique = list(dict.fromkeys(requests))
+    groups, owners = encode_requests(tokenizer, unique, max_length(model, tokenizer))
+    scores: dict[tuple[str, str], Loglik] = {}
     for indices, group_scores in zip(
         owners, score_groups(model, groups, batch_size=batch_size), strict=True
     ):
         for index, score in zip(indices, group_scores, strict=True):
-            results[index] = score
-    return results  # type: ignore[return-value]
+            scores[unique[index]] = score
+    return [scores[request] for request in requests]

@@ -40,6 +40,15 @@ class GroupScore:
 
 
 @dataclass(frozen=True)
+class GroupFailure:
+    """A subject that could not be scored (lm-eval: one task of a group), and why."""
+
+    subject: str | None
+    reason: str
+    n: int  # its test items, left out of every score
+
+
+@dataclass(frozen=True)
 class MCResult:
     acc: float  # over all items (micro)
     acc_norm: float
@@ -49,6 +58,7 @@ class MCResult:
     shots: int
     rows: list[MCRow]
     groups: list[GroupScore]  # per subject, then per category, in order of first appearance
+    failed: list[GroupFailure]  # subjects left out (too few dev items for the shots)
 
 
 def _argmax(values: Sequence[float]) -> int:
@@ -88,19 +98,30 @@ def multiple_choice(
     """Score every item's choices after `shots` examples: the first dev items of its subject.
 
     acc_norm divides a choice's log-likelihood by its length in characters (the scored string,
-    without the leading space), lm-eval's definition.
+    without the leading space), lm-eval's definition. A subject with fewer dev items than
+    `shots` is left out and listed in `failed` (lm-eval fails that subject's task); an error
+    when no subject is left.
     """
     if not items:
         raise ValueError("no items to evaluate")
     if shots and not dev:
         raise ValueError(f"{shots} shots asked for and there is no dev data")
     pool = fewshot_pool(dev)
-    requests = []
+    requests, scored_items, failed = [], [], {}
     for item in items:
         if len(TEMPLATES[template].choices(item)) != len(item.choices):
             raise ValueError(f"template {template!r} does not fit item {item.id}'s choices")
-        prompt = context(item, shots_for(item, pool, shots), template)
+        try:
+            prompt = context(item, shots_for(item, pool, shots), template)
+        except ValueError as error:
+            reason, n = failed.get(item.subject, (str(error), 0))
+            failed[item.subject] = (reason, n + 1)
+            continue
+        scored_items.append(item)
         requests += [(prompt, continuation) for continuation in continuations(item, template)]
+    if not scored_items:
+        raise ValueError(f"no subject can be scored: {next(iter(failed.values()))[0]}")
+    items = scored_items
     scores = iter(loglikelihoods(model, tokenizer, requests, batch_size=batch_size))
     rows = []
     for item in items:
@@ -136,4 +157,5 @@ def multiple_choice(
         shots=shots,
         rows=rows,
         groups=group_scores(rows, "subject") + group_scores(rows, "category"),
+        failed=[GroupFailure(subject, reason, n) for subject, (reason, n) in failed.items()],
     )

@@ -8,10 +8,15 @@ split. `dev_path` adds few-shot examples from elsewhere.
 
 Layouts (`FORMATS`, TaskSettings.format):
 - "arabic_mmlu": ArabicMMLU's CSV (ID, Source, Country, Group, Subject, Level, Question, Context,
-  Answer Key, Option 1..5); rows with is_few_shot = 1 are the dev split; subject = Subject,
-  category = Group;
-- "mmlu_arabic": AceGPT's translated MMLU, dev/ and test/ folders of per-subject CSVs without a
-  header (question, A, B, C, D, answer); subject = the file name without "_dev"/"_test";
+  Answer Key, Option 1..5); rows with is_few_shot = 1 are the dev split; subject = Subject and
+  Level as lm-eval's `arabicmmlu` names its tasks ("Arabic Language (High School)"; Subject
+  alone without a Level), so shots come from the same subject and level; category = Group;
+- "mmlu": MMLU as Hendrycks et al. released it, dev/ and test/ folders of per-subject CSVs
+  without a header (question, A, B, C, D, answer), or the Hugging Face copy's rows (question,
+  subject, choices, answer as an index); subject = the file name without "_dev"/"_test" (or the
+  `subject` field), category = the paper's group of the subject (`MMLU_CATEGORIES`: STEM,
+  Humanities, Social Science, Other), the table the native-alignment paper reports;
+- "mmlu_arabic": AceGPT's translated MMLU, the same layout (and categories) in Arabic;
 - "exams": the official EXAMS release, {id, question: {stem, choices: [{text, label}]},
   answerKey, info: {grade, subject, language}}, every language in one file: only Arabic rows are
   kept, the others counted as skipped;
@@ -20,9 +25,16 @@ Layouts (`FORMATS`, TaskSettings.format):
 - "acva": {id, question, answer}, the answer صح/خطأ or نعم/لا (choices نعم/لا); subject = the id's
   prefix ("Arabic_Food-3"), else the sub-folder (a dataset with one config per category);
 - "aratrust": {Question, A, B, C, Answer, Category, Subcategory}; the options' letter prefixes
-  ("أ) ") and spaces are removed, the answer ا read as أ (A/B/C too); subject = Category,
-  category = Subcategory. Rows changed that way are counted as normalised.
+  ("أ) ") and spaces are removed, the answer ا read as أ (A/B/C too); subject = Category (as
+  lm-eval's tasks group it), category = Subcategory, its spelling variants merged ("racism" and
+  "Racism"; "Public Helth" into "Public Health" of the same Category) and reported in
+  `Task.merged`. Rows changed that way are counted as normalised.
 - "auto": one of the above, told by the first row's fields (mmlu_arabic is never guessed).
+
+A malformed row (an empty option, an answer that is no option, AraTrust's row with option A
+empty and the others shifted) is left out with its file:line and reason in `Task.malformed`, and
+the rest of the file is read: one bad row must not cost a benchmark. A file where more than
+`max_malformed_share` of the rows are malformed is the wrong layout, and refused.
 
 The prompt: see `TEMPLATES`. "cloze" is the project's: "السؤال: …\\nالإجابة:" and each choice's
 own text as the continuation, with no lettered options in the context. The model steps are
@@ -34,10 +46,12 @@ those of lm-eval's own Arabic tasks, for scores comparable with published leader
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +63,36 @@ SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt")
 DEV_WORDS = {"dev", "validation", "val"}
 # an AraTrust option's letter prefix: "أ) ", "ب. ", "A) "
 OPTION_PREFIX = re.compile(r"^\s*[أاإآبجABC]\s*[).:-]\s*")
-MMLU_ARABIC_COLUMNS = ["question", "A", "B", "C", "D", "answer"]
+MMLU_COLUMNS = ["question", "A", "B", "C", "D", "answer"]  # the released CSVs have no header
+# ArabicMMLU's Level as lm-eval's task names write it ("History (High School)")
+LEVEL_NAMES = {
+    "Primary": "Primary School",
+    "Middle": "Middle School",
+    "High": "High School",
+    "Univ": "University",
+    "Prof": "Professional",
+}
+# MMLU's subjects by the four groups of Hendrycks et al. (2021), as lm-eval's mmlu groups them
+MMLU_GROUPS = {
+    "STEM": "abstract_algebra anatomy astronomy college_biology college_chemistry "
+    "college_computer_science college_mathematics college_physics computer_security "
+    "conceptual_physics electrical_engineering elementary_mathematics high_school_biology "
+    "high_school_chemistry high_school_computer_science high_school_mathematics "
+    "high_school_physics high_school_statistics machine_learning",
+    "Humanities": "formal_logic high_school_european_history high_school_us_history "
+    "high_school_world_history international_law jurisprudence logical_fallacies "
+    "moral_disputes moral_scenarios philosophy prehistory professional_law world_religions",
+    "Social Science": "econometrics high_school_geography high_school_government_and_politics "
+    "high_school_macroeconomics high_school_microeconomics high_school_psychology "
+    "human_sexuality professional_psychology public_relations security_studies sociology "
+    "us_foreign_policy",
+    "Other": "business_ethics clinical_knowledge college_medicine global_facts human_aging "
+    "management marketing medical_genetics miscellaneous nutrition professional_accounting "
+    "professional_medicine virology",
+}
+MMLU_CATEGORIES = {s: group for group, names in MMLU_GROUPS.items() for s in names.split()}
+# two AraTrust sub-category spellings this close are one sub-category (difflib's ratio)
+SPELLING_RATIO = 0.85
 
 
 class TaskFormatError(ValueError):
@@ -67,6 +110,7 @@ class MCItem:
     passage: str = ""  # ArabicMMLU's Context, read before the question
     level: str | None = None  # ArabicMMLU's Level and Country, used by its lm-eval prompt
     country: str | None = None
+    topic: str | None = None  # the subject as the file writes it, where `subject` adds the level
 
 
 @dataclass
@@ -75,6 +119,8 @@ class Task:
     dev: list[MCItem]
     normalised: int = 0  # rows whose options or answer were cleaned (AraTrust)
     skipped: int = 0  # rows left out on purpose (EXAMS in other languages)
+    malformed: list[str] = field(default_factory=list)  # "file:line: reason" of rows left out
+    merged: dict[str, str] = field(default_factory=dict)  # a category's variant -> its spelling
 
 
 @dataclass(frozen=True)
@@ -140,9 +186,7 @@ def _file_rows(path: Path, columns: Sequence[str] | None) -> Iterator[tuple[str,
     elif suffix == ".csv":
         with path.open(encoding="utf-8-sig", newline="") as fh:
             reader = csv.DictReader(fh, fieldnames=columns) if columns else csv.DictReader(fh)
-            for record in reader:
-                if None in record:
-                    raise _fail(f"{path}:{reader.line_num}", "more cells than columns")
+            for record in reader:  # a row with more cells than columns keeps them under None
                 yield f"{path}:{reader.line_num}", record
     elif suffix == ".txt":
         with path.open(encoding="utf-8") as fh:
@@ -184,6 +228,13 @@ def read_rows(path: Path, columns: Sequence[str] | None = None) -> list[Row]:
     ]
 
 
+def _whole(row: Row) -> Row:
+    """The row, unless a CSV line had more cells than the header names (shifted columns)."""
+    if None in row.fields:
+        raise _fail(row.where, "more cells than columns")
+    return row
+
+
 def _letter(row: Row, answer: str, letters: str, n_choices: int) -> int:
     index = letters.find(answer.strip())
     if len(answer.strip()) != 1 or not 0 <= index < n_choices:
@@ -212,27 +263,41 @@ def _arabic_mmlu(row: Row, task: Task) -> tuple[str, MCItem]:
         raise _fail(row.where, f"missing columns {sorted(missing)}")
     options = _options(row, [f"Option {i}" for i in range(1, 6)])
     few_shot = str(row.fields.get("is_few_shot") or "0").strip().lower() in {"1", "true"}
+    subject, level = _optional(row, "Subject"), _optional(row, "Level")
     return "dev" if few_shot else row.split, MCItem(
         id=_text(row, "ID"),
         question=_text(row, "Question"),
         choices=options,
         gold=_letter(row, _text(row, "Answer Key"), LETTERS, len(options)),
-        subject=_optional(row, "Subject"),
+        subject=f"{subject} ({LEVEL_NAMES.get(level, level)})" if subject and level else subject,
         category=_optional(row, "Group"),
         passage=_optional(row, "Context") or "",
-        level=_optional(row, "Level"),
+        level=level,
         country=_optional(row, "Country"),
+        topic=subject,
     )
 
 
-def _mmlu_arabic(row: Row, task: Task) -> tuple[str, MCItem]:
-    subject = re.sub(r"_(dev|val|validation|test)$", "", row.stem)
+def _mmlu(row: Row, task: Task) -> tuple[str, MCItem]:
+    subject = _optional(row, "subject") or re.sub(r"_(dev|val|validation|test)$", "", row.stem)
+    choices = row.fields.get("choices")
+    if choices is None:  # the released CSVs: lettered options and answer
+        options = [_text(row, letter) for letter in "ABCD"]
+        gold = _letter(row, _text(row, "answer"), LETTERS, 4)
+    else:  # the Hugging Face copy: a list of choices and the answer's index
+        options = [str(c) for c in choices] if isinstance(choices, list) else []
+        gold = row.fields.get("answer")
+        if len(options) < 2 or not all(o.strip() for o in options):
+            raise _fail(row.where, f"choices must be a list of texts, not {choices!r}")
+        if not isinstance(gold, int) or not 0 <= gold < len(options):
+            raise _fail(row.where, f"answer {gold!r} is not an index of the {len(options)} choices")
     return row.split, MCItem(
         id=f"{subject}-{row.where.rsplit(':', 1)[1]}",
         question=_text(row, "question"),
-        choices=[_text(row, letter) for letter in "ABCD"],
-        gold=_letter(row, _text(row, "answer"), LETTERS, 4),
+        choices=options,
+        gold=gold,
         subject=subject,
+        category=MMLU_CATEGORIES.get(subject),
     )
 
 
@@ -300,15 +365,16 @@ def _aratrust(row: Row, task: Task) -> tuple[str, MCItem]:
         question=_text(row, "Question"),
         choices=options,
         gold=_letter(row, letter, letters, 3),
-        subject=_optional(row, "Subcategory") or _optional(row, "Category"),
-        category=_optional(row, "Category"),
+        subject=_optional(row, "Category"),
+        category=_optional(row, "Subcategory"),
     )
 
 
 Parser = Callable[[Row, Task], "tuple[str, MCItem] | None"]
 FORMATS: dict[str, Parser] = {
     "arabic_mmlu": _arabic_mmlu,
-    "mmlu_arabic": _mmlu_arabic,
+    "mmlu": _mmlu,
+    "mmlu_arabic": _mmlu,
     "exams": _exams,
     "exams_flat": _exams_flat,
     "acva": _acva,
@@ -332,11 +398,38 @@ def detect_format(row: Row) -> str:
     raise _fail(row.where, f"cannot tell the layout from the fields {sorted(keys)}; name it")
 
 
-def load_task(format: str, path: Path, dev_path: Path | None = None) -> Task:
-    """The test and dev items of a benchmark file or folder in one of the `FORMATS` layouts."""
+def _merge_spellings(items: list[MCItem], task: Task) -> list[MCItem]:
+    """AraTrust's sub-categories with one spelling per Category: case and spaces folded, and a
+    rare spelling within `SPELLING_RATIO` of a more frequent one of its Category merged into it
+    ("Public Helth" -> "Public Health"); every change in `task.merged`."""
+    counts = Counter((i.subject, " ".join(i.category.split())) for i in items if i.category)
+    spelling: dict[tuple[str | None, str], str] = {}
+    # most frequent first, so that a variant joins the spelling most rows use
+    for (subject, name), _ in counts.most_common():
+        known = [s for (group, _), s in spelling.items() if group == subject]
+        folded = [s for s in known if s.casefold() == name.casefold()]
+        close = folded or difflib.get_close_matches(name, known, n=1, cutoff=SPELLING_RATIO)
+        spelling[subject, name] = close[0] if close else name
+    merged = []
+    for item in items:
+        if not item.category:
+            merged.append(item)
+            continue
+        name = spelling[item.subject, " ".join(item.category.split())]
+        if name != item.category:
+            task.merged[item.category] = name
+        merged.append(replace(item, category=name))
+    return merged
+
+
+def load_task(
+    format: str, path: Path, dev_path: Path | None = None, max_malformed_share: float = 0.05
+) -> Task:
+    """The test and dev items of a benchmark file or folder in one of the `FORMATS` layouts;
+    malformed rows are left out and listed, up to `max_malformed_share` of the rows."""
     if format not in FORMATS and format != "auto":
         raise ValueError(f"unknown task format {format!r}; known: {sorted(FORMATS)} or auto")
-    columns = MMLU_ARABIC_COLUMNS if format == "mmlu_arabic" else None
+    columns = MMLU_COLUMNS if format in ("mmlu", "mmlu_arabic") else None
     rows = read_rows(path, columns)
     if dev_path is not None:
         rows += [
@@ -346,14 +439,27 @@ def load_task(format: str, path: Path, dev_path: Path | None = None) -> Task:
         ]
     if not rows:
         raise TaskFormatError(f"{path}: no items")
-    parse = FORMATS[detect_format(rows[0]) if format == "auto" else format]
+    format = detect_format(rows[0]) if format == "auto" else format
+    parse = FORMATS[format]
     task = Task(test=[], dev=[])
-    for row in rows:
-        parsed = parse(row, task) if row.split != "train" else None
+    read = [row for row in rows if row.split != "train"]
+    for row in read:
+        try:
+            parsed = parse(_whole(row), task)
+        except TaskFormatError as error:
+            task.malformed.append(str(error))
+            continue
         if parsed is not None:
             (task.dev if parsed[0] == "dev" else task.test).append(parsed[1])
+    if len(task.malformed) > max_malformed_share * len(read):
+        raise TaskFormatError(
+            f"{path}: {len(task.malformed)} of {len(read)} rows are malformed (more than"
+            f" {max_malformed_share:.0%}: the wrong layout?); the first: {task.malformed[0]}"
+        )
     if not task.test:
         raise TaskFormatError(f"{path}: no test items")
+    if format == "aratrust":
+        task.test = _merge_spellings(task.test, task)
     return task
 
 
@@ -374,7 +480,7 @@ def load_harmful_prompts(path: Path) -> list[HarmfulPrompt]:
     {prompt} rows, or a .txt file of one prompt a line. The id defaults to the position."""
     prompts: dict[str, HarmfulPrompt] = {}
     for row in read_rows(path):
-        prompt = _text(row, "prompt").strip()
+        prompt = _text(_whole(row), "prompt").strip()
         is_safe = row.fields.get("is_safe")
         if is_safe is not None and not isinstance(is_safe, bool):
             raise _fail(row.where, f"is_safe must be true, false or absent, not {is_safe!r}")
@@ -420,8 +526,9 @@ def _arabicmmlu(item: MCItem) -> str:
     country = f" in {item.country}" if item.country else ""
     question = f"{item.passage}\n\n{item.question}" if item.passage else item.question
     options = "\n".join(f"{LETTERS[i]}. {choice}" for i, choice in enumerate(item.choices))
+    subject = item.topic or item.subject
     return (
-        f"This is a {item.subject} question{level}{country}. Select the correct answer!"
+        f"This is a {subject} question{level}{country}. Select the correct answer!"
         f"\n\nQuestion: {question}\n{options}\n\nAnswer:"
     )
 
@@ -459,6 +566,17 @@ def _oall_mmlu(item: MCItem) -> str:
     return f"{_oall_instruction(item)}{item.question}\n{options}الإجابة:"
 
 
+# lm-eval tasks/mmlu/default: the subject in an English description, options lettered A.-D.
+def _mmlu_description(item: MCItem) -> str:
+    topic = (item.subject or "").replace("_", " ")
+    return f"The following are multiple choice questions (with answers) about {topic}.\n\n"
+
+
+def _mmlu_query(item: MCItem) -> str:
+    options = "".join(f"\n{LETTERS[i]}. {choice}" for i, choice in enumerate(item.choices))
+    return f"{item.question.strip()}{options}\nAnswer:"
+
+
 def _letters(item: MCItem) -> list[str]:
     return list(LETTERS[: len(item.choices)])
 
@@ -470,6 +588,7 @@ def _arabic_letters(item: MCItem) -> list[str]:
 TEMPLATES: dict[str, Template] = {
     "cloze": Template(_cloze, lambda item: item.choices),
     "arabicmmlu": Template(_arabicmmlu, _letters),
+    "mmlu": Template(_mmlu_query, _letters, _mmlu_description),
     "aexams": Template(
         _aexams,
         _letters,

@@ -128,6 +128,37 @@ def build_model(
     return model
 
 
+def save_initial_model(
+    folder: Path | str,
+    tokenizer_folder: Path | str,
+    base_model: Path | None,
+    *,
+    tiny: TinyModelSettings,
+    seed: int,
+) -> Path:
+    """The model every variant's continued pre-training starts from, as a Hugging Face folder:
+    `base_model` itself when one is configured; else the random Llama that
+    training.run.train_from_spec builds (the same tokenizer, `tiny` and seed), written to
+    `folder` with the tokenizer. Evaluated once, it is the zero line of the ablation."""
+    from transformers import AutoTokenizer
+
+    if base_model is not None:
+        return Path(base_model)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
+    model = build_model(
+        None,
+        vocab_size=len(tokenizer),
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tiny=tiny,
+        seed=seed,
+    )
+    folder = Path(folder)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
 def create_tiny_chat_model(
     folder: Path | str, texts: Iterable[str], tiny: TinyChatModel | None = None, seed: int = 0
 ) -> Path:

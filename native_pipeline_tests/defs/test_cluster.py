@@ -51,7 +51,7 @@ def test_kubernetes_mode_wires_the_executor_and_gpu_tags():
     assert gpus == {
         "alignment_worker": "1",
         "aligned_corpus": "1",
-        **{f"{v}/eval_scores": "1" for v in TrainingSettings().variants},
+        **{f"{v}/eval_scores": "1" for v in ["base", *TrainingSettings().variants]},
     }
 
 

@@ -47,7 +47,8 @@ def test_graph_snapshot():
                 "<v>/eval_scores": ["<v>/checkpoints", "<v>/corpus_mix"],
             }
         ),
-        "ablation_report": [f"{v}/eval_scores" for v in sorted(VARIANTS)],
+        "base/eval_scores": ["original/corpus_mix", "tokenizer"],
+        "ablation_report": sorted(f"{v}/eval_scores" for v in ["base", *VARIANTS]),
     }
     partitioned = {
         k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def
@@ -58,6 +59,7 @@ def test_graph_snapshot():
         "alignment_worker",
         "aligned_corpus",
         *(f"{v}/{stage}" for stage in ("checkpoints", "eval_scores") for v in VARIANTS),
+        "base/eval_scores",
     }
     checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys}
     assert checks == {
@@ -87,6 +89,7 @@ def test_graph_snapshot():
                 ("eval_scores", "scores_are_valid"),
             )
         ),
+        "base/eval_scores:scores_are_valid",
     }
 
 
@@ -126,7 +129,7 @@ def test_jobs_follow_their_triggers():
         if graph.get(key).automation_condition is not None
     }
     assert follows >= {"aligned_corpus", "rewrite_audit", "corpus_funnel", "ablation_report"}
-    assert {f"{v}/eval_scores" for v in VARIANTS} <= follows
+    assert {f"{v}/eval_scores" for v in ["base", *VARIANTS]} <= follows
     assert not follows & {"alignment_worker", "aligned/checkpoints", "raw_crawl"}
     aligned = graph.get(dg.AssetKey("aligned_corpus"))
     assert aligned.backfill_policy == dg.BackfillPolicy.multi_run(1)

@@ -41,6 +41,7 @@ ALL_ASSETS = {
     "rewrite_audit",
     "tokenizer",
     *(f"{v}/{stage}" for stage in PER_VARIANT for v in VARIANTS),
+    "base/eval_scores",
     "ablation_report",
 }
 
@@ -357,7 +358,7 @@ def test_every_variant_trains_on_its_own_mix_and_is_evaluated(sample):
         )
 
     report = lake.scan("ablation_report", "data").collect()
-    assert report.columns == ["score", *VARIANTS]
+    assert report.columns == ["score", "base", *VARIANTS]
     assert "held_out_aligned/perplexity" in report["score"].to_list()
     assert report.drop("score").null_count().sum_horizontal()[0] == 0
     assert metadata["ablation_report"]["chart"].value.startswith("![figure](data:image/png")

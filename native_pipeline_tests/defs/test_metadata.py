@@ -144,6 +144,7 @@ def test_the_ablation_report_shows_inline_with_every_column_described(tmp_path):
                 ("exams", "all", "", "acc", 0.25 + i / 100, 24),
                 ("exams", "subject", "Biology", "acc", 0.5 - i / 100, 8),
                 ("harmlessness", "category", "insult", "harmful_rate", 0.1, 10),
+                ("mmlu", "category", "STEM", "acc", 0.3 + i / 100, 8),
             ],
             schema=SCORES,
             orient="row",
@@ -160,3 +161,5 @@ def test_the_ablation_report_shows_inline_with_every_column_described(tmp_path):
     assert [r.data["score"] for r in compared.records] == ["exams/acc"]
     assert compared.records[0].data[VARIANTS[0]] == 0.25
     assert undescribed_columns(metadata) == []
+    by_category = metadata["mmlu_by_category"]  # the paper's English-MMLU table
+    assert [(r.data["task"], r.data["group"]) for r in by_category.records] == [("mmlu", "STEM")]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from native_pipeline.evaluation.ablation import SCORES, ablation_table, group_deltas
+from native_pipeline.evaluation.ablation import SCORES, ablation_table, group_deltas, with_deltas
 
 
 def scores(variant: str, acva: float, food: float, culture: float) -> pl.DataFrame:
@@ -45,3 +45,21 @@ def test_deltas_per_subject_against_the_baseline_largest_first():
     assert deltas["aligned - original"].to_list() == pytest.approx([0.5, 0.0, 0.25])
     with pytest.raises(ValueError, match="baseline variant 'hybrid' has no scores"):
         group_deltas(LONG, ["original", "aligned"], "hybrid")
+
+
+def test_the_base_model_is_the_zero_line_of_every_delta():
+    scores_with_base = pl.concat([LONG, scores("base", 0.25, 0.25, 0.5)])
+    order = ["base", "original", "aligned"]
+    table = with_deltas(ablation_table(scores_with_base, order), "base")
+    assert table.columns == [
+        "score",
+        "base",
+        "original",
+        "aligned",
+        "original - base",
+        "aligned - base",
+    ]
+    assert table.row(0) == ("acva/acc", 0.25, 0.5, 0.6, 0.25, pytest.approx(0.35))
+    deltas = group_deltas(scores_with_base, order, "base")
+    food = deltas.filter(group="Arabic_Food", metric="acc")
+    assert food.select("original - base", "aligned - base").row(0) == (0.0, 0.5)

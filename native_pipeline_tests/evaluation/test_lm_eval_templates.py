@@ -73,3 +73,19 @@ def test_arabic_leaderboard_prompts_are_lm_evals(template, module, sample):
         assert context(item, [], template) == doc["query"]
         assert continuations(item, template) == [f" {c}" for c in doc["choices"]]
         assert item.gold == doc["gold"]
+
+
+def test_mmlu_prompt_is_lm_evals():
+    """English MMLU in lm-eval's mmlu task's prompt: its description per subject, A.-D."""
+    from lm_eval.utils import apply_template
+
+    config = yaml.safe_load((LM_EVAL_TASKS / "mmlu/default/_default_template_yaml").read_text())
+    items, _ = sample_items("mmlu")
+    for item in items:
+        task = yaml.safe_load(
+            (LM_EVAL_TASKS / f"mmlu/default/mmlu_{item.subject}.yaml").read_text()
+        )
+        doc = {"question": item.question, "choices": item.choices}
+        expected = task["description"] + apply_template(config["doc_to_text"], doc)
+        assert context(item, [], "mmlu") == expected
+        assert continuations(item, "mmlu") == [f" {c}" for c in config["doc_to_choice"]]

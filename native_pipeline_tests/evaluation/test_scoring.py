@@ -131,3 +131,44 @@ def test_lettered_templates_score_letters(tiny_lm):
     assert result.acc == result.acc_norm  # one-character choices: the same normalisation
     with pytest.raises(ValueError, match="does not fit"):
         score_mc(model, tokenizer, items[:1], template="oall_acva")
+
+
+def test_identical_choices_score_identically_and_the_first_wins(tiny_lm, monkeypatch):
+    """lm-eval scores each request on its own, so two identical choices tie and argmax takes
+    the first; packed at two places of one row they would differ by rounding."""
+    _, model, tokenizer = tiny_lm
+    items, dev = sample_items("exams_flat")
+    twins = [
+        MCItem(i.id, i.question, [i.choices[1], i.choices[0], i.choices[1]], 2, subject=i.subject)
+        for i in items[:4]
+    ]
+    scored: list[int] = []
+    score_groups = loglik.score_groups
+    monkeypatch.setattr(
+        loglik,
+        "score_groups",
+        lambda model, groups, batch_size: (
+            scored.extend(len(g.continuations) for g in groups)
+            or score_groups(model, groups, batch_size=batch_size)
+        ),
+    )
+    result = score_mc(model, tokenizer, twins, shots=2, dev=dev, batch_size=3)
+    assert sum(scored) == 2 * len(twins)  # a repeated request is scored once
+    for row in result.rows:
+        assert row.logliks[0] == row.logliks[2] and row.is_greedy[0] == row.is_greedy[2]
+        assert row.prediction != 2 and row.prediction_norm != 2  # a tie goes to the first
+
+
+def test_a_subject_without_enough_dev_items_fails_alone(tiny_lm):
+    _, model, tokenizer = tiny_lm
+    items, dev = sample_items("acva")
+    subjects = list(dict.fromkeys(i.subject for i in items))
+    short = [d for d in dev if d.subject != subjects[0]] + [
+        d for d in dev if d.subject == subjects[0]
+    ][:1]
+    result = score_mc(model, tokenizer, items, shots=2, dev=short, batch_size=4)
+    left_out = [i for i in items if i.subject == subjects[0]]
+    assert [(f.subject, f.n) for f in result.failed] == [(subjects[0], len(left_out))]
+    assert "2 shots asked for, the dev split has 1 items" in result.failed[0].reason
+    assert result.n == len(items) - len(left_out)
+    assert subjects[0] not in {g.group for g in result.groups}

@@ -6,6 +6,7 @@ import polars as pl
 import pytest
 
 from native_pipeline.evaluation.tasks import (
+    MMLU_CATEGORIES,
     MCItem,
     TaskFormatError,
     context,
@@ -28,7 +29,8 @@ def write_jsonl(path, rows):
 
 # (test items, dev items, subjects of the test items) of each bundled sample
 EXPECTED = {
-    "arabic_mmlu": (30, 16, 8),
+    "arabic_mmlu": (30, 18, 9),
+    "mmlu": (8, 8, 4),
     "mmlu_arabic": (8, 4, 2),
     "exams": (24, 10, 5),
     "exams_flat": (24, 10, 5),
@@ -50,7 +52,7 @@ def test_samples_load_with_counts_subjects_and_valid_gold(format):
         assert {i.subject for i in test} <= {i.subject for i in dev}
 
 
-@pytest.mark.parametrize("format", [f for f in SAMPLE_PATHS if f != "mmlu_arabic"])
+@pytest.mark.parametrize("format", [f for f in SAMPLE_PATHS if not f.startswith("mmlu")])
 def test_auto_tells_every_named_layout(format):
     assert load_task("auto", SAMPLE_PATHS[format]) == load_task(format, SAMPLE_PATHS[format])
 
@@ -61,7 +63,12 @@ def test_arabic_mmlu_few_shot_rows_are_the_dev_split():
     assert all(i.id.startswith("arabic_mmlu_dev") for i in dev)
     force = next(i for i in items if i.question.startswith("ما وحدة قياس القوة"))
     assert len(force.choices) == 5 and force.choices[force.gold] == "النيوتن"
-    assert (force.subject, force.category, force.level) == ("Natural Science", "STEM", "High")
+    assert (force.subject, force.category, force.level) == (
+        "Natural Science (High School)",
+        "STEM",
+        "High",
+    )
+    assert force.topic == "Natural Science"
     with_context = next(i for i in items if i.passage)
     assert with_context.passage.startswith("قرأ سالم") and with_context.question.endswith("؟")
     assert context(with_context, []).startswith(f"السؤال: {with_context.passage}\n")
@@ -247,3 +254,100 @@ def test_lm_eval_templates():
     assert continuations(item, "aexams") == [" A", " B"]
     assert continuations(item, "oall_mmlu") == [" أ", " ب"]
     assert context(item, [], "oall_mmlu").endswith("ما عاصمة مصر؟ \nأ. القاهرة\nب. أسوان\nالإجابة:")
+
+
+def test_arabic_mmlu_groups_by_subject_and_level_and_draws_shots_within(tmp_path):
+    """lm-eval's arabicmmlu: one task per subject and level, shots the first of that task."""
+    from native_pipeline.evaluation.tasks import fewshot_pool, shots_for
+
+    items, dev = sample_items("arabic_mmlu")
+    science = {i.subject for i in items if i.topic == "Natural Science"}
+    assert science == {"Natural Science (Primary School)", "Natural Science (High School)"}
+    pool = fewshot_pool(dev)
+    for item in items:
+        shots = shots_for(item, pool, 2)
+        assert {(s.topic, s.level) for s in shots} == {(item.topic, item.level)}
+    # the lm-eval prompt names the subject as the file writes it, the level apart
+    force = next(i for i in items if i.question.startswith("ما وحدة قياس القوة"))
+    assert context(force, [], "arabicmmlu").startswith(
+        "This is a Natural Science question for high school in Lebanon."
+    )
+    # a subject without a Level keeps its name alone
+    path = tmp_path / "mmlu.csv"
+    path.write_text(MMLU_HEADER + "0,s,,Other,Driving Test,,سؤال,,B,أ,ب,,,\n", "utf-8")
+    assert load_task("arabic_mmlu", path).test[0].subject == "Driving Test"
+
+
+def trust_row(category: str, subcategory: str, **fields) -> dict:
+    row = {"Question": "س", "A": "أ) x", "B": "ب) y", "C": "ج) z", "Answer": "أ"}
+    return {**row, "Category": category, "Subcategory": subcategory, **fields}
+
+
+def test_aratrust_groups_by_category_with_one_spelling_per_subcategory(tmp_path):
+    rows = [trust_row("Unfairness", "Racism")] * 3 + [
+        trust_row("Unfairness", "racism "),
+        trust_row("Physical Health", "Public Health"),
+        trust_row("Physical Health", "Public Health"),
+        trust_row("Physical Health", "Public Helth"),
+        trust_row("Physical Health", "Nutrition"),
+    ]
+    task = load_task("aratrust", write_jsonl(tmp_path / "trust.jsonl", rows))
+    assert [i.subject for i in task.test] == ["Unfairness"] * 4 + ["Physical Health"] * 4
+    assert [i.category for i in task.test] == ["Racism"] * 4 + ["Public Health"] * 3 + ["Nutrition"]
+    assert task.merged == {"racism": "Racism", "Public Helth": "Public Health"}
+
+
+def test_a_malformed_row_is_left_out_with_its_reason(tmp_path):
+    """AraTrust as published: one row's option A empty, the others shifted to the left."""
+    good = [trust_row("Ethics", "") for _ in range(30)]
+    shifted = trust_row("Ethics", "", A="", B="أ) x", C="ب) y")
+    path = write_jsonl(tmp_path / "trust.jsonl", good[:10] + [shifted] + good[10:])
+    task = load_task("aratrust", path)
+    assert len(task.test) == 30
+    assert task.malformed == [f"{path}:11: missing or empty field 'A'"]
+    # a CSV line with more cells than the header names is one malformed row too
+    csv_path = tmp_path / "mmlu.csv"
+    rows = "".join(f"{n},s,,,,,سؤال,,B,أ,ب,,,\n" for n in range(30))
+    csv_path.write_text(MMLU_HEADER + rows + "30,s,,,,,سؤال,,B,أ,ب,ج,د,هـ,و\n", "utf-8")
+    mmlu = load_task("arabic_mmlu", csv_path)
+    assert len(mmlu.test) == 30 and mmlu.malformed == [f"{csv_path}:32: more cells than columns"]
+    # more malformed rows than the share allowed: the wrong layout, refused
+    with pytest.raises(TaskFormatError, match="1 of 31 rows are malformed .*:11: missing"):
+        load_task("aratrust", path, max_malformed_share=0.5 / 31)
+
+
+def test_mmlu_subjects_in_the_papers_four_categories(tmp_path):
+    items, dev = sample_items("mmlu")
+    assert {(i.subject, i.category) for i in items} == {
+        ("elementary_mathematics", "STEM"),
+        ("philosophy", "Humanities"),
+        ("high_school_geography", "Social Science"),
+        ("nutrition", "Other"),
+    }
+    assert len(MMLU_CATEGORIES) == 57 and set(MMLU_CATEGORIES.values()) == {
+        "STEM",
+        "Humanities",
+        "Social Science",
+        "Other",
+    }
+    # AceGPT's Arabic translation keeps the subjects, hence the categories
+    arabic, _ = sample_items("mmlu_arabic")
+    assert {i.category for i in arabic} == {"STEM", "Social Science"}
+    # the Hugging Face copy: a list of choices and the answer's index
+    hf = tmp_path / "test-00000-of-00001.parquet"
+    pl.DataFrame(
+        {"question": ["2+2?"], "subject": ["virology"], "choices": [["3", "4"]], "answer": [1]}
+    ).write_parquet(hf)
+    item = load_task("mmlu", hf).test[0]
+    assert (item.choices, item.gold, item.category) == (["3", "4"], 1, "Other")
+
+
+def test_acva_clean_is_a_subset_of_acva_all():
+    from native_pipeline.evaluation.suite import TASK_SAMPLES
+
+    clean = load_task("acva", TASK_SAMPLES["acva_clean"])
+    whole, _ = sample_items("acva")
+    assert 0 < len(clean.test) < len(whole)
+    assert {(i.id, i.question, i.gold) for i in clean.test} <= {
+        (i.id, i.question, i.gold) for i in whole
+    }

@@ -155,3 +155,40 @@ def test_a_changed_run_discards_stale_checkpoints(tmp_path, tokenizer_folder):
     assert any("discarding 2 checkpoints" in line for line in logged)
     assert run(streams=[pattern_stream(401)]).resumed_from_step is None  # other data
     assert run(seed=1).resumed_from_step is None  # other initial weights
+
+
+def test_the_base_model_evaluated_is_the_one_pre_training_starts_from(
+    tmp_path, tokenizer_folder, monkeypatch
+):
+    """base/eval_scores scores `save_initial_model`: the very weights train_from_spec trains."""
+    from native_pipeline.lm.model import save_initial_model
+    from native_pipeline.training import run
+    from native_pipeline_tests.training.tiny import TINY
+
+    started: dict[str, torch.Tensor] = {}
+
+    def capture(model, *args, **kwargs):
+        started.update({k: v.clone() for k, v in model.state_dict().items()})
+        raise Crash("captured")
+
+    monkeypatch.setattr(run, "pretrain", capture)
+    loop = FAST.model_copy(update={"seed": 7})
+    spec = {
+        "streams": [],
+        "dtype": "uint32",
+        "out_dir": str(tmp_path / "run"),
+        "tokenizer": str(tokenizer_folder),
+        "base_model": None,
+        "tiny": TINY.model_dump(),
+        "loop": loop.model_dump(mode="json"),
+    }
+    with pytest.raises(Crash):
+        run.train_from_spec(spec, log=None)
+    folder = save_initial_model(tmp_path / "base", tokenizer_folder, None, tiny=TINY, seed=7)
+    saved = weights(folder)
+    assert set(saved) <= set(started) and all(torch.equal(saved[k], started[k]) for k in saved)
+    assert (folder / "tokenizer.json").exists()
+    # a configured base model is evaluated where it is
+    assert save_initial_model(tmp_path / "x", tokenizer_folder, Path("/m"), tiny=TINY, seed=7) == (
+        Path("/m")
+    )

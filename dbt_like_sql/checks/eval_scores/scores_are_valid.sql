@@ -6,5 +6,5 @@ from {{ ref('eval_scores', 'scores') }}
 where n < 1
    or value is null
    or isnan(value)
-   or ((metric like 'acc%' or metric = 'harmful_rate') and (value < 0 or value > 1))
+   or ((metric like 'acc%' or metric like '%_rate') and (value < 0 or value > 1))
    or (metric = 'perplexity' and (value < 1 or isinf(value)))
