@@ -21,7 +21,8 @@ quotations. `Comparison.check` then says which rule the rewrite breaks, if any:
 - `summarised`: less than `coverage_min` of the original's words survive;
 - `sentence_dropped`: a sentence is gone (or rewritten beyond recognition) without a reason;
 - `content_added`: more than `added_words_max` new content words in one place;
-- `names_added`: new protected words that replace nothing (a likely invented fact);
+- `names_added`: new known names, or rare words where the original had nothing (a likely
+  invented fact);
 - `reworded`: more common words swapped for others than the synonym budget allows
   (`synonyms_max` in one sentence, `synonym_share_max` of the segment's).
 
