@@ -227,6 +227,10 @@ def test_policy_leaves_a_clean_segment_as_it_was_and_a_removed_paragraph_leaves_
 
 def test_policy_parts():
     assert is_furniture("تابعونا على تويتر وفيسبوك")
+    # by the shape of the line: an advert label that opens it, a link alone; not a word
+    assert is_furniture("إعلان: خصم 50% على جميع الأجهزة") and is_furniture("إعلان | تمويل فوري")
+    assert is_furniture("https://example.com/story/123") and is_furniture("- إعلان -")
+    assert not is_furniture("إعلان الحكومة عن خطة جديدة للطاقة المتجددة")
     assert not is_furniture(CLEAN + " " + "تابعونا على تويتر" + " " + CLEAN)  # a long line is text
     assert fix_format("ما رأيكم?? هذا جميل , حقا") == "ما رأيكم؟ هذا جميل، حقا"
     assert PolicyRewriter().identity() == PolicyRewriter().identity()

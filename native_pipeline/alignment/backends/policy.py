@@ -69,6 +69,8 @@ FURNITURE = tuple(fold(p) for p in (*_OPENERS, *_NOTICES, *_LABELS))
 FURNITURE_MAX_WORDS = 20  # a longer line is text: "read also: <a headline>" runs to 20
 _OPENER_RE = re.compile("|".join(re.escape(fold(p)) for p in _OPENERS))
 _LABEL_SET = frozenset(fold(p) for p in _LABELS)
+# ... or a label that opens the line: "إعلان: خصم 50%", "إعلان | تمويل فوري"
+_LABELLED = re.compile("(?:" + "|".join(re.escape(p) for p in _LABEL_SET) + r")\s*[:|–-]")
 _NOTICES_FOLDED = tuple(fold(p) for p in _NOTICES)
 
 _ARABIC = "\u0600-\u06ff"
@@ -99,7 +101,11 @@ def is_furniture(line: str) -> bool:
     bare = _EDGES.sub("", folded)
     if not _URL.sub("", bare).strip(" :-|"):
         return bool(bare)  # a link and nothing else
-    return bare in _LABEL_SET or _OPENER_RE.match(bare) is not None
+    return (
+        bare in _LABEL_SET
+        or _OPENER_RE.match(bare) is not None
+        or _LABELLED.match(bare) is not None
+    )
 
 
 def fix_format(text: str) -> str:
