@@ -56,12 +56,23 @@ def _constructor_model(cls: type) -> type[BaseModel]:
 
 
 @cache
-def _blocks_model() -> type[BaseModel]:
-    """One optional field per cleaning block, holding that block's arguments."""
-    from native_pipeline.text.cleaning import CONFIGURABLE  # the blocks, imported on first use
+def _blocks_model(recipe: Literal["cleaning", "baseline"]) -> type[BaseModel]:
+    """One optional field per block of cleaning's recipe (or of the cleaning baseline's),
+    holding that block's arguments."""
+    from native_pipeline.text import cleaning  # the blocks, imported on first use
 
-    fields = {name: (_constructor_model(c) | None, None) for name, c in CONFIGURABLE.items()}
+    blocks = cleaning.CONFIGURABLE if recipe == "cleaning" else cleaning.BASELINE_BLOCKS
+    fields = {name: (_constructor_model(c) | None, None) for name, c in blocks.items()}
     return create_model("Blocks", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _check_blocks(
+    blocks: dict[str, dict[str, Any]], recipe: Literal["cleaning", "baseline"]
+) -> dict[str, dict[str, Any]]:
+    """Each block's arguments, checked against its constructor (names and types), in the
+    order given."""
+    checked = _blocks_model(recipe).model_validate(blocks).model_dump(exclude_unset=True)
+    return {name: checked[name] for name in blocks}
 
 
 class CleaningSettings(_Strict):
@@ -76,8 +87,7 @@ class CleaningSettings(_Strict):
     @field_validator("blocks")
     @classmethod
     def _known_arguments(cls, blocks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Each block's arguments, checked against its constructor (names and types)."""
-        return _blocks_model().model_validate(blocks).model_dump(exclude_unset=True)
+        return _check_blocks(blocks, "cleaning")
 
 
 class SegmentSettings(_Strict):
@@ -277,14 +287,21 @@ class AlignmentSettings(_Strict):
 
 
 class VariantSettings(_Strict):
-    """One corpus to pre-train on: the original text, the aligned text, or a hybrid of both."""
+    """One corpus to pre-train on (training/mix.py): the original text, the aligned text, both
+    in full (hybrid), or the original through the cleaning baseline (cleaned)."""
 
-    source: Literal["original", "aligned", "hybrid"]
+    source: Literal["original", "aligned", "hybrid", "cleaned"]
     fraction: float = Field(
-        1.0, gt=0, le=1, description="a nested volume slice: the same documents at any fraction"
+        1.0,
+        gt=0,
+        le=1,
+        description="the share of the aligned corpus's characters the variant's documents hold "
+        "(nested slices: the scaling axis in aligned tokens)",
     )
-    aligned_share: float = Field(
-        0.5, ge=0, le=1, description="hybrid: the share of documents taken in their aligned form"
+    budget: Literal["same_tokens", "one_epoch"] = Field(
+        "same_tokens",
+        description="the tokens it trains on: same_tokens, loop.max_steps steps whatever it "
+        "holds; one_epoch, one pass over its own tokens",
     )
 
 
@@ -344,13 +361,30 @@ class TrainingSettings(_Strict):
         }
     )
     held_out_share: float = Field(0.1, ge=0, lt=1, description="documents kept for evaluation")
-    seed: int = Field(0, description="draws the held-out documents, slices and hybrid choices")
+    seed: int = Field(0, description="draws the held-out documents, the slices and the replay")
     replay: list[ReplaySettings] = Field(default_factory=list)
+    cleaning_baseline: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="the `cleaned` variant's RefinedWeb-style blocks, in order: block name -> "
+        "its constructor arguments (text/cleaning.py BASELINE_BLOCKS)",
+    )
     tokenizer: TokenizerSettings = TokenizerSettings()
     shard_tokens: int = Field(50_000_000, ge=1, description="tokens per .bin shard, about")
     model: ModelSettings = ModelSettings()
     loop: PretrainLoop = PretrainLoop()
     distributed: DistributedSettings = DistributedSettings()
+
+    @field_validator("cleaning_baseline")
+    @classmethod
+    def _known_baseline_blocks(cls, blocks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return _check_blocks(blocks, "baseline")
+
+    @model_validator(mode="after")
+    def _cleaned_needs_a_baseline(self) -> TrainingSettings:
+        cleaned = [n for n, v in self.variants.items() if v.source == "cleaned"]
+        if cleaned and not self.cleaning_baseline:
+            raise ValueError(f"variants {cleaned} need training.cleaning_baseline blocks")
+        return self
 
 
 class TaskSettings(_Strict):

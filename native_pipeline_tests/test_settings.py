@@ -63,6 +63,14 @@ def test_the_shipped_config_loads_into_typed_sections():
         ("alignment.limits.harm_tolerance", 7, "less than or equal to 1"),
         ("training.variants.aligned.source", "alinged", "Input should be 'original', 'aligned'"),
         ("evaluation.batch_size", 0, "evaluation.batch_size: Input should be greater than"),
+        ("training.variants.aligned_25.budget", "twice", "Input should be 'same_tokens'"),
+        ("training.variants.hybrid.aligned_share", 0.5, "Extra inputs are not permitted"),
+        (
+            "training.cleaning_baseline.url_blocklist.domain",
+            ["x.example"],
+            "training.cleaning_baseline.url_blocklist.domain: Extra inputs",
+        ),
+        ("training.cleaning_baseline.pii", {}, "training.cleaning_baseline.pii: Extra inputs"),
     ],
 )
 def test_a_mistake_is_refused_in_one_line_naming_file_and_key(tmp_path, dotted, value, expected):
@@ -73,6 +81,16 @@ def test_a_mistake_is_refused_in_one_line_naming_file_and_key(tmp_path, dotted, 
     assert line.startswith(f"{path}: {dotted}:")
     assert expected in line
     assert repr(value) in line  # what was given
+
+
+def test_a_cleaned_variant_needs_the_cleaning_baseline(tmp_path):
+    path = write_config(tmp_path, "training.cleaning_baseline", {})
+    with pytest.raises(
+        ConfigError, match=r"variants \['cleaned'\] need training.cleaning_baseline"
+    ):
+        load_settings(path)
+    order = list(load_settings(DEFAULT_CONFIG).training.cleaning_baseline)
+    assert order[0] == "url_blocklist" and order[-1] == "refinedweb_lines"  # the file's order
 
 
 def test_every_mistake_of_a_file_is_reported(tmp_path):

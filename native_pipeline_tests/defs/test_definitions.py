@@ -10,7 +10,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 
 from native_pipeline.definitions import defs
 
-VARIANTS = ["original", "aligned", "hybrid", "aligned_25", "aligned_50"]
+VARIANTS = ["original", "aligned", "hybrid", "cleaned", "aligned_25", "aligned_50"]
 
 
 def _per_variant(lineage: dict[str, list[str]]) -> dict[str, list[str]]:

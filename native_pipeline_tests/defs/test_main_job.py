@@ -26,7 +26,7 @@ DUMPS = list(landing_dumps(SAMPLE_CRAWL))
 TRUTH = [json.loads(line) for line in TRUTH.read_text().splitlines()]
 
 
-VARIANTS = ["original", "aligned", "hybrid", "aligned_25", "aligned_50"]
+VARIANTS = ["original", "aligned", "hybrid", "cleaned", "aligned_25", "aligned_50"]
 PER_VARIANT = ("corpus_mix", "token_shards", "checkpoints", "eval_scores")
 ALL_ASSETS = {
     "raw_crawl",
