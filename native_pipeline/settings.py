@@ -70,9 +70,11 @@ def _check_blocks(
     blocks: dict[str, dict[str, Any]], recipe: Literal["cleaning", "baseline"]
 ) -> dict[str, dict[str, Any]]:
     """Each block's arguments, checked against its constructor (names and types), in the
-    order given."""
-    checked = _blocks_model(recipe).model_validate(blocks).model_dump(exclude_unset=True)
-    return {name: checked[name] for name in blocks}
+    order given. The baseline's arguments equal to their defaults are left out: a `null` there
+    is the constructor's own default, and Dagster's config refuses nulls in a map."""
+    checked = _blocks_model(recipe).model_validate(blocks)
+    dumped = checked.model_dump(exclude_unset=True, exclude_defaults=recipe == "baseline")
+    return {name: dumped.get(name, {}) for name in blocks}
 
 
 class CleaningSettings(_Strict):

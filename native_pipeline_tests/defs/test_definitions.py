@@ -47,7 +47,9 @@ def test_graph_snapshot():
                 "<v>/eval_scores": ["<v>/checkpoints", "<v>/corpus_mix"],
             }
         ),
-        "ablation_report": [f"{v}/eval_scores" for v in sorted(VARIANTS)],
+        "ablation_report": sorted(
+            f"{v}/{stage}" for v in VARIANTS for stage in ("eval_scores", "token_shards")
+        ),
     }
     partitioned = {
         k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def
