@@ -147,9 +147,15 @@ class EngineSettings(_Strict):
 
 
 class BackendSettings(_Strict):
-    """A rewriter: `policy`, `openai` (an HTTP endpoint), `transformers` or `vllm`."""
+    """A rewriter: `policy`, `openai` (an HTTP endpoint), `transformers`, `vllm`, or (the
+    expert only) `pairs_file`: rewrites already made, read from `pairs_path`."""
 
-    backend: Literal["policy", "openai", "transformers", "vllm"] = "policy"
+    backend: Literal["policy", "openai", "transformers", "vllm", "pairs_file"] = "policy"
+    pairs_path: Path | None = Field(
+        None,
+        description="pairs_file: (original, rewritten) pairs, JSON or JSONL (e.g. the "
+        "authors' rewrite_seed_data.json); the seed is drawn from its originals",
+    )
     model: str | None = Field(
         None,
         description="openai: the model name; transformers/vllm: a model folder "
@@ -286,6 +292,14 @@ class AlignmentSettings(_Strict):
     max_failed_requests: float = Field(
         0.5, ge=0, le=1, description="expert/rewriter: a larger share of failed requests fails"
     )
+
+    @model_validator(mode="after")
+    def _pairs_file_is_the_experts(self) -> AlignmentSettings:
+        if self.rewriter.backend == "pairs_file":
+            raise ValueError("pairs_file holds the expert's rewrites; the rewriter cannot be one")
+        if self.expert.backend == "pairs_file" and self.expert.pairs_path is None:
+            raise ValueError("the pairs_file expert needs alignment.expert.pairs_path")
+        return self
 
 
 class VariantSettings(_Strict):

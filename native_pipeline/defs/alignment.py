@@ -15,10 +15,11 @@ import polars as pl
 from native_pipeline.alignment.audit import audit
 from native_pipeline.alignment.backends import make_rewriter
 from native_pipeline.alignment.backends.base import Rewriter
+from native_pipeline.alignment.backends.pairs_file import read_pairs
 from native_pipeline.alignment.char_ngram import CharNGram, by_half, reference_model
 from native_pipeline.alignment.expert import judge_rewrites, rewrite_seeds
 from native_pipeline.alignment.rewrite import rewrite_in_chunks
-from native_pipeline.alignment.seeds import sample_segments, select_seeds
+from native_pipeline.alignment.seeds import sample_segments, seeds_from_pairs, select_seeds
 from native_pipeline.alignment.segments import segment_frame, token_counter
 from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cleaning import cleaned_text
@@ -94,13 +95,19 @@ def _reference_model(alignment: AlignmentResource, lake: Lake) -> CharNGram:
     group_name="alignment",
     kinds={"polars", "parquet"},
     description="The seed: a reproducible sample of segments, from every dump, for the "
-    "alignment expert (random, or by perplexity high or low).",
+    "alignment expert (random, or by perplexity high or low); with the pairs_file expert, of "
+    "the originals of its file.",
 )
 def seed_segments(
     lake: dg.ResourceParam[Lake], alignment: AlignmentResource
 ) -> dg.MaterializeResult:
     settings = alignment.settings.seeds
-    segments = lake.scan_dumps("rewrite_segments", "data")
+    expert = alignment.settings.expert
+    if expert.backend == "pairs_file":  # the seed is drawn from the file's originals
+        count = token_counter(alignment.settings.segments.tokenizer)
+        segments = seeds_from_pairs(read_pairs(expert.pairs_path), count).lazy()
+    else:
+        segments = lake.scan_dumps("rewrite_segments", "data")
     if settings.strategy == "random":
         seeds = sample_segments(segments, settings.size, settings.seed)
     else:  # a random pool, ranked by the reference model

@@ -251,6 +251,24 @@ def test_seeds_by_perplexity_take_the_two_ends_of_a_random_pool(tmp_path):
     )
 
 
+def test_the_seed_and_the_expert_can_be_a_published_pairs_file(tmp_path):
+    """The worker can learn from the authors' seed data: the seed is the file's originals, the
+    expert's rewrites are the file's, validated like any expert's."""
+    _lake_with_segments(tmp_path, 2)
+    pairs = tmp_path / "rewrite_seed_data.json"
+    records = [{"original": s, "rewritten": s.replace("الكتب", "الكتبَ")} for s in SENTENCES]
+    pairs.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    expert = {"backend": "pairs_file", "pairs_path": str(pairs), "retry_temperature": 0}
+    alignment = {"seeds": {"size": 3}, "expert": expert}
+    assert _materialize([seed_segments, expert_rewrites], tmp_path, alignment).success
+    rows = Lake(tmp_path).scan("expert_rewrites", "data").collect()
+    assert rows.height == 3 and set(rows["segment_id"]) <= {f"pairs:{i}" for i in range(5)}
+    assert set(rows["backend"]) == {"pairs_file"}
+    rewritten = dict(zip(SENTENCES, (r["rewritten"] for r in records), strict=True))
+    for original, aligned in rows.select("original", "aligned").rows():
+        assert aligned == rewritten[original]
+
+
 def test_a_killed_rewrite_resumes_to_exactly_the_rows_of_an_uninterrupted_run(
     tmp_path, monkeypatch
 ):
