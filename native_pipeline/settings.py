@@ -109,6 +109,16 @@ class SeedSettings(_Strict):
 
 
 class PerplexitySettings(_Strict):
+    """What scores the audit's perplexity before and after rewriting: a causal LM (`lm`, as
+    the paper scores fluency), or the cheap character n-gram fitted on half of the corpus
+    (`ngram`, which favours the originals it was fitted on). The seed strategies by
+    perplexity rank with the n-gram: the worker is not trained yet when the seed is drawn."""
+
+    scorer: Literal["ngram", "lm"] = "ngram"
+    model: Path | None = Field(
+        None, description="lm: a Hugging Face causal LM folder; none: the alignment worker"
+    )
+    context_length: int = Field(512, ge=8, description="lm: tokens per window")
     order: int = Field(5, ge=1)
     reference: Path | None = Field(
         None, description="a UTF-8 text file to fit on; none: half of the corpus's segments"

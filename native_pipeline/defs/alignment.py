@@ -7,6 +7,7 @@ cleaned_text ─▶ rewrite_segments ─▶ seed_segments ─▶ expert_rewrites
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -83,6 +84,21 @@ def rewrite_segments(
             "tokenizer": str(settings.tokenizer or "words and punctuation marks"),
         }
     )
+
+
+def _audit_perplexity(
+    alignment: AlignmentResource, lake: Lake
+) -> tuple[Callable[[str], float], str]:
+    """The audit's perplexity scorer and its name: a causal LM (the configured one, else the
+    alignment worker) or the character n-gram."""
+    settings = alignment.settings.perplexity
+    if settings.scorer == "ngram":
+        return _reference_model(alignment, lake).perplexity, f"character {settings.order}-gram"
+    from native_pipeline.evaluation.perplexity import TextPerplexity
+
+    folder = settings.model or _worker_folder(lake) / "train" / "final"
+    scorer = TextPerplexity(folder, settings.context_length)
+    return scorer, scorer.name
 
 
 def _reference_model(alignment: AlignmentResource, lake: Lake) -> CharNGram:
@@ -305,7 +321,7 @@ def rewrite_audit(
     lake: dg.ResourceParam[Lake], alignment: AlignmentResource, harm: HarmResource
 ) -> dg.MaterializeResult:
     settings = alignment.settings
-    model = _reference_model(alignment, lake)
+    scorer, name = _audit_perplexity(alignment, lake)
     rows = lake.scan_dumps("aligned_corpus", "data")
     # The fixed sample comes from the half the reference model was not fitted on.
     among = None
@@ -316,7 +332,7 @@ def rewrite_audit(
     scores = judge_rewrites(pairs, settings, lake.store("expert_cache"))
     corpus = rows.select("dump", "rejected", "numbers_kept", "names_kept").collect()
     categories = make_scorer(harm.settings).categories
-    report = audit(sample, model.perplexity, scores, corpus, categories)
+    report = audit(sample, scorer, scores, corpus, categories, scorer=name)
     with lake.writer("rewrite_audit") as out:
         out.write("sample", report.sample)
         out.write("summary", report.summary)
@@ -324,6 +340,7 @@ def rewrite_audit(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": report.sample.height,
+            "perplexity_scorer": name,
             **report.headline,
             "harm_by_category": table(report.harm),
             "fidelity_by_dump": table(report.fidelity),

@@ -178,6 +178,26 @@ def test_the_worker_rewrites_the_dump_on_the_cpu(trained_worker, rewriter):
     assert (flagged["attempts"] == 2).all()
 
 
+@pytest.mark.slow
+def test_the_audit_scores_perplexity_with_the_worker_or_the_ngram(trained_worker):
+    """Before/after perplexity by a causal LM (the worker, as the paper scores fluency), the
+    character n-gram the cheap fallback; the metadata names the scorer."""
+    root, settings, _ = trained_worker
+    assert _materialize([aligned_corpus], root, settings).success  # the policy rewriter
+    medians = {}
+    for scorer in ("lm", "ngram"):
+        alignment = settings | {"perplexity": {"scorer": scorer}, "audit": {"sample_size": 6}}
+        result = _materialize([rewrite_audit], root, alignment)
+        assert result.success
+        audited = _metadata(result, "rewrite_audit")
+        medians[scorer] = audited["perplexity_before_median"]
+        named = audited["perplexity_scorer"]
+        final = root / "alignment_worker" / "train" / "final"
+        assert named == (f"causal LM {final}" if scorer == "lm" else "character 5-gram")
+    # a 600-token vocabulary bounds the worker's perplexity; the n-gram's is another scale
+    assert 1 < medians["lm"] < 600 and medians["lm"] != medians["ngram"]
+
+
 def test_the_expert_over_an_endpoint_pays_once_and_judges_the_audit(tmp_path, monkeypatch):
     """seed_segments ─▶ expert_rewrites (openai, a local server) ... rewrite_audit (its judge)."""
     monkeypatch.setenv("EXPERT_KEY", KEY)
