@@ -252,6 +252,29 @@ class WorkerSettings(_Strict):
     training: WorkerTraining = WorkerTraining()
 
 
+# Seed strategies the ablation compares (alignment/seed_ablation.py says which is which).
+ABLATION_STRATEGIES = ("random", "perplexity_high", "perplexity_low", "change_high", "change_low")
+
+
+class SeedAblationSettings(_Strict):
+    """The seed ablation job (alignment/seed_ablation.py): each strategy's seeds through the
+    expert and the rubric judge, repeated with other sampling seeds."""
+
+    # Plain strings (Dagster's config has no list of enums), checked below.
+    strategies: list[str] = Field(default_factory=lambda: list(ABLATION_STRATEGIES), min_length=1)
+    repeats: int = Field(3, ge=1, description="sampling seeds 0..repeats-1: the std's runs")
+    size: int = Field(32, ge=1, description="seeds per strategy and repeat")
+    pool_factor: int = Field(4, ge=1, description="the random pool, size x this")
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, strategies: list[str]) -> list[str]:
+        unknown = [s for s in strategies if s not in ABLATION_STRATEGIES]
+        if unknown:
+            raise ValueError(f"unknown seed strategies {unknown}; known: {ABLATION_STRATEGIES}")
+        return strategies
+
+
 class AuditSettings(_Strict):
     sample_size: int = Field(200, ge=1)
     seed: int = 0
@@ -299,6 +322,7 @@ class AlignmentSettings(_Strict):
     limits: Limits = Limits()
     chunk_size: int = Field(512, ge=1, description="segments per committed chunk")
     audit: AuditSettings = AuditSettings()
+    seed_ablation: SeedAblationSettings = SeedAblationSettings()
     max_failed_requests: float = Field(
         0.5, ge=0, le=1, description="expert/rewriter: a larger share of failed requests fails"
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from matplotlib.figure import Figure
 
 from native_pipeline.alignment.audit import audit
 from native_pipeline.alignment.backends import make_rewriter
@@ -19,6 +20,7 @@ from native_pipeline.alignment.backends.base import Rewriter
 from native_pipeline.alignment.backends.pairs_file import read_pairs
 from native_pipeline.alignment.char_ngram import CharNGram, by_half, reference_model
 from native_pipeline.alignment.expert import judge_rewrites, rewrite_seeds
+from native_pipeline.alignment.judge import CRITERIA
 from native_pipeline.alignment.rewrite import rewrite_in_chunks
 from native_pipeline.alignment.seeds import sample_segments, seeds_from_pairs, select_seeds
 from native_pipeline.alignment.segments import segment_frame, token_counter
@@ -141,6 +143,83 @@ def seed_segments(
             "pool": segments.select(pl.len()).collect().item(),
             "by_dump": table(seeds.group_by("dump").len("count").sort("dump")),
             "preview": table(seeds.select("segment_id", "text").head(5)),
+        }
+    )
+
+
+def _ablation_chart(summary: pl.DataFrame) -> Figure:
+    """One group of bars per rubric aspect, a bar per strategy, the std as its error bar."""
+    figure = Figure(figsize=(9, 3.2))
+    axes = figure.subplots()
+    width = 0.8 / summary.height
+    for i, row in enumerate(summary.iter_rows(named=True)):
+        axes.bar(
+            [x + i * width for x in range(len(CRITERIA))],
+            [row[f"{c}_mean"] for c in CRITERIA],
+            width,
+            yerr=[row[f"{c}_std"] for c in CRITERIA],
+            label=row["strategy"],
+            capsize=2,
+        )
+    axes.set_xticks([x + 0.4 - width / 2 for x in range(len(CRITERIA))], list(CRITERIA))
+    axes.set_ylim(0, 10.5)
+    axes.set_ylabel("judge score (1-10), mean ± std over repeats")
+    axes.legend(fontsize=7, ncol=summary.height)
+    figure.tight_layout()
+    return figure
+
+
+@dg.asset(
+    deps=[rewrite_segments],
+    group_name="alignment",
+    kinds={"matplotlib", "parquet"},
+    description="The seed ablation: each seed strategy (random; perplexity high/low of the "
+    "original; change high/low, the published ranking by how much rewriting changed them) "
+    "through the expert and the 1-10 rubric judge, repeated with other sampling seeds; mean "
+    "± std per strategy and aspect.",
+)
+def seed_ablation(
+    context: dg.AssetExecutionContext,
+    lake: dg.ResourceParam[Lake],
+    alignment: AlignmentResource,
+    harm: HarmResource,
+) -> dg.MaterializeResult:
+    from native_pipeline.alignment.seed_ablation import seed_ablation as run_ablation
+
+    settings = alignment.settings
+    ablation = settings.seed_ablation
+    if not (settings.expert.backend == "openai" and settings.audit.judge):
+        raise ValueError(
+            "the seed ablation needs an LLM expert to judge: alignment.expert.backend openai "
+            "and alignment.audit.judge true"
+        )
+    segments = lake.scan_dumps("rewrite_segments", "data")
+    cache = lake.store("expert_cache")
+
+    def rewrite(seeds: pl.DataFrame) -> pl.DataFrame:
+        return rewrite_seeds(seeds, settings, alignment.conduct, cache, harm.settings)[0]
+
+    runs, summary = run_ablation(
+        lambda repeat: sample_segments(segments, ablation.size * ablation.pool_factor, repeat),
+        ablation.strategies,
+        ablation.repeats,
+        ablation.size,
+        _reference_model(alignment, lake).perplexity,
+        rewrite,
+        lambda pairs: judge_rewrites(pairs, settings, cache) or [],
+    )
+    with lake.writer("seed_ablation") as out:
+        out.write("runs", runs)
+        out.write("summary", summary)
+    context.log.info(f"seed ablation: {runs.height} runs judged")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": summary.height,
+            "summary (mean ± std over repeats)": table(
+                summary.with_columns(pl.col(pl.Float64).round(3))
+            ),
+            "runs": table(runs.with_columns(pl.col(pl.Float64).round(3))),
+            "chart": png(_ablation_chart(summary)),
         }
     )
 

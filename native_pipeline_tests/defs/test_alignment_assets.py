@@ -22,11 +22,12 @@ from native_pipeline.defs.alignment import (
     alignment_worker,
     expert_rewrites,
     rewrite_audit,
+    seed_ablation,
     seed_segments,
 )
 from native_pipeline.defs.resources import build_resources
 from native_pipeline.lake import Lake
-from native_pipeline.settings import BackendSettings, Settings
+from native_pipeline.settings import ABLATION_STRATEGIES, BackendSettings, Settings
 from native_pipeline.tables import SEGMENTS, frame
 from native_pipeline_tests.alignment.test_openai_backend import KEY, Reply, serve
 
@@ -249,6 +250,40 @@ def test_the_expert_over_an_endpoint_pays_once_and_judges_the_audit(tmp_path, mo
         [_metadata(r, a) for r, a in ((first, "expert_rewrites"), (again, "expert_rewrites"))]
     )
     assert "valid" in everything and KEY not in everything
+
+
+def test_the_seed_ablation_judges_each_strategy_over_repeats(tmp_path, monkeypatch):
+    """seed_ablation: every strategy's seeds rewritten by the expert (a local server) and
+    scored on the rubric, mean ± std over the repeats; the job launches it alone."""
+    monkeypatch.setenv("EXPERT_KEY", KEY)
+    _lake_with_segments(tmp_path, 12)
+    long = "اضغط هنا للاشتراك في النشرة البريدية"
+
+    def answer(request: dict) -> str:
+        user = request["messages"][-1]["content"]
+        if "<original>" in user:  # the judge: a rewrite that removed the ad formats better
+            return json.dumps(dict.fromkeys(CRITERIA, 7) | {"format": 9 if long in user else 5})
+        segment = user.removeprefix("<segment>\n").removesuffix("\n</segment>")
+        return wrap(segment.replace(long, "").strip() or segment)
+
+    with serve() as server:
+        server.answer = answer
+        expert = {"backend": "openai", "base_url": server.url, "model": "gpt-test"}
+        ablation = {"repeats": 2, "size": 3, "pool_factor": 2}
+        alignment = {"expert": expert | {"api_key_env": "EXPERT_KEY"}, "seed_ablation": ablation}
+        result = _materialize([seed_ablation], tmp_path, alignment)
+        assert result.success
+    summary = Lake(tmp_path).scan("seed_ablation", "summary").collect()
+    assert summary["strategy"].to_list() == list(ABLATION_STRATEGIES)
+    assert (summary["repeats"] == 2).all()
+    assert summary.select(f"{c}_mean" for c in CRITERIA).to_numpy().min() >= 5
+    assert (summary["accuracy_mean"] == 7).all() and (summary["accuracy_std"] == 0).all()
+    metadata = _metadata(result, "seed_ablation")
+    assert metadata["chart"].startswith("![figure](data:image/png;base64,")
+    # a policy expert cannot judge: a clear error, not an empty table
+    failed = _materialize([seed_ablation], tmp_path, {})
+    assert not failed.success
+    assert "needs an LLM expert to judge" in str(failed.all_events)
 
 
 def _policy_rows(segments: pl.DataFrame) -> pl.DataFrame:
