@@ -620,13 +620,31 @@ def _describe(error: dict[str, Any], path: Path) -> str:
     return f"{path}: {key}: {error['msg']}{given}"
 
 
-def load_settings(path: Path | str | None = None) -> Settings:
-    """The settings in `path` (default: NATIVE_PIPELINE_CONFIG, else the packaged config)."""
-    path = Path(path) if path else config_path()
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes`: sections merged key by key, any other value replaced."""
+    merged = dict(base)
+    for key, value in changes.items():
+        inner = base.get(key)
+        both = isinstance(value, dict) and isinstance(inner, dict)
+        merged[key] = _merge(inner, value) if both else value
+    return merged
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """A file's settings. `extends: <file>` (relative to it) starts from that file's and
+    changes only what this one says: a preset lists what differs from its base."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}".replace("\n", " ")) from None
+    base = raw.pop("extends", None)
+    return _merge(_read(path.parent / base), raw) if base else raw
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """The settings in `path` (default: NATIVE_PIPELINE_CONFIG, else the packaged config)."""
+    path = Path(path) if path else config_path()
+    raw = _read(path)
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as error:

@@ -137,3 +137,32 @@ def test_the_launchpad_refuses_what_the_file_refuses():
     for bad in ({"epoch": 3}, {"epochs": "three"}):
         with pytest.raises(dg.DagsterInvalidConfigError):
             dg.validate_run_config(resolved, run_config(bad))
+
+
+def test_the_paper_preset_changes_only_what_it_lists(tmp_path):
+    paper = load_settings(DEFAULT_CONFIG.with_name("config.paper.yaml"))
+    sample = load_settings(DEFAULT_CONFIG)
+    assert paper.alignment.audit.sample_size == 8000 and paper.alignment.seeds.size == 96000
+    assert paper.alignment.perplexity.scorer == "lm"
+    assert {v.source for v in paper.training.variants.values()} == {
+        "original",
+        "cleaned",
+        "aligned",
+        "hybrid",
+    }
+    assert {v.budget for v in paper.training.variants.values()} == {"one_epoch"}
+    assert paper.training.cleaning_baseline["url_blocklist"]["domains_file"] == Path(
+        "/data/ut1/adult/domains"
+    )
+    # merged into the base: the baseline's other blocks and the base's other keys stay
+    assert list(paper.training.cleaning_baseline) == list(sample.training.cleaning_baseline)
+    assert paper.harm == sample.harm and paper.cleaning == sample.cleaning
+    assert {t.shots for t in paper.evaluation.tasks.values()} == {0, 5}
+    # a preset of a preset, a key replaced and a section merged
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        f"extends: {DEFAULT_CONFIG.with_name('config.paper.yaml')}\n"
+        "alignment: {audit: {sample_size: 10}}\n"
+    )
+    loaded = load_settings(child)
+    assert loaded.alignment.audit.sample_size == 10 and loaded.alignment.seeds.size == 96000
