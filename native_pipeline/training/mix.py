@@ -31,7 +31,7 @@ from native_pipeline.draw import stable_hash, units
 from native_pipeline.lake import Lake, PartitionWriter
 from native_pipeline.progress import Progress
 from native_pipeline.settings import TrainingSettings, VariantSettings
-from native_pipeline.text.blocks import Document
+from native_pipeline.text.blocks import Document, Filter
 from native_pipeline.text.cleaning import baseline_blocks, run_filters
 
 Source = Literal["original", "aligned", "hybrid", "cleaned"]
@@ -138,16 +138,16 @@ def mix(docs: pl.DataFrame, variant: VariantSettings, seed: int) -> pl.DataFrame
 
 
 def clean_baseline(
-    mixed: pl.DataFrame, urls: pl.DataFrame, blocks: dict[str, dict]
+    mixed: pl.DataFrame, urls: pl.DataFrame, filters: list[Filter]
 ) -> tuple[pl.DataFrame, Counter[str]]:
-    """`mixed` (DOCUMENTS) through the cleaning baseline's blocks: the documents kept, their text
-    as the blocks left it, and the count of each removal and modification reason. `urls` maps
-    doc_id to url, which the URL blocklist reads."""
+    """`mixed` (DOCUMENTS) through the cleaning baseline's filters (`baseline_blocks`): the
+    documents kept, their text as the filters left it, and the count of each removal and
+    modification reason. `urls` maps doc_id to url, which the URL blocklist reads."""
     url_of = dict(urls.select("doc_id", "url").iter_rows())
     docs = [
         Document(d, t, {"url": url_of.get(d)}) for d, t in mixed.select("doc_id", "text").rows()
     ]
-    kept, decisions = run_filters(baseline_blocks(blocks), docs)
+    kept, decisions = run_filters(filters, docs)
     text = {doc.doc_id: doc.text for doc in kept}
     cleaned = mixed.filter(pl.col("doc_id").is_in(list(text))).with_columns(
         text=pl.col("doc_id").replace_strict(text, return_dtype=pl.String)
@@ -273,6 +273,8 @@ def write_variant(
     every dump's documents mixed as the variant says (through the cleaning baseline for
     `cleaned`), then the replay sources. `log` hears how many dumps are mixed."""
     variant = settings.variants[name]
+    # built once: a URL blocklist file can hold millions of domains
+    filters = baseline_blocks(settings.cleaning_baseline) if variant.source == "cleaned" else []
     summary = MixSummary()
     progress = Progress(log, "dumps mixed", len(aligned_dumps(lake)))
     out.write("documents", pl.DataFrame(schema={**DOCUMENTS, "dump": pl.String}))
@@ -280,7 +282,7 @@ def write_variant(
     for dump, train, held_out in documents_by_dump(lake, settings):
         docs = mix(train, variant, settings.seed)
         if variant.source == "cleaned":
-            docs, reasons = clean_baseline(docs, train, settings.cleaning_baseline)
+            docs, reasons = clean_baseline(docs, train, filters)
             summary.cleaning_baseline.update(reasons)
         out.write("documents", docs.with_columns(dump=pl.lit(dump)))
         out.write("held_out", held_out.with_columns(dump=pl.lit(dump)))

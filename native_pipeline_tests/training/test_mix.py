@@ -7,6 +7,7 @@ import pytest
 
 from native_pipeline.lake import Lake
 from native_pipeline.settings import TrainingSettings, VariantSettings
+from native_pipeline.text.cleaning import baseline_blocks
 from native_pipeline.training.mix import (
     DOCUMENTS,
     clean_baseline,
@@ -148,7 +149,7 @@ def test_the_cleaning_baseline_removes_and_corrects_the_original_documents():
     mixed = mix(docs, VariantSettings(source="cleaned"), seed=0)
     assert set(mixed["source"]) == {"cleaned"}
     blocks = {"url_blocklist": {"domains": ["blocked.example"]}, "refinedweb_lines": {}}
-    cleaned, reasons = clean_baseline(mixed, docs, blocks)
+    cleaned, reasons = clean_baseline(mixed, docs, baseline_blocks(blocks))
     assert cleaned["doc_id"].to_list() == ["d0", "d3"]
     assert reasons == {
         "url_blocklist:domain": 1,
@@ -202,8 +203,8 @@ def test_replay_formats_and_errors(tmp_path):
         list(read_replay(tmp_path / "a.csv"))
 
 
-def test_a_variant_is_mixed_dump_by_dump_saying_how_far_it_is(tmp_path):
-    lake = Lake(tmp_path)
+def _lake_of_two_dumps(root) -> Lake:
+    lake = Lake(root)
     for dump in ("D1", "D2"):
         docs = _docs(20).with_columns(pl.col("doc_id") + dump)
         with lake.writer("cleaned_text", dump) as out:
@@ -218,6 +219,11 @@ def test_a_variant_is_mixed_dump_by_dump_saying_how_far_it_is(tmp_path):
         )
         with lake.writer("aligned_corpus", dump) as out:
             out.write("data", spans)
+    return lake
+
+
+def test_a_variant_is_mixed_dump_by_dump_saying_how_far_it_is(tmp_path):
+    lake = _lake_of_two_dumps(tmp_path)
     said: list[str] = []
     settings = TrainingSettings()
     with lake.writer("corpus_mix", "variant=aligned") as out:
@@ -225,6 +231,28 @@ def test_a_variant_is_mixed_dump_by_dump_saying_how_far_it_is(tmp_path):
     assert summary.dumps == ["D1", "D2"]
     trained = int(summary.by_source["documents"].sum())
     assert said[-1].startswith("dumps mixed: 2 of 2 (100%)")
-    shares = summary.shares({})
-    assert shares["share"].sum() == pytest.approx(1.0)
     assert said[-1].endswith(f"; {trained:,} documents")
+
+
+def test_the_cleaned_variant_counts_its_reasons_and_replay_its_realised_share(tmp_path):
+    lake = _lake_of_two_dumps(tmp_path)
+    wiki = tmp_path / "wiki.jsonl"
+    wiki.write_text("\n".join(json.dumps({"text": f"نص عام رقم {i}"}) for i in range(500)))
+    settings = TrainingSettings(
+        variants={"cleaned": VariantSettings(source="cleaned")},
+        cleaning_baseline={"url_blocklist": {"domains": ["site1.example"]}},
+        replay=[{"name": "wiki", "path": wiki, "weight": 0.2}],
+    )
+    with lake.writer("corpus_mix", "variant=cleaned") as out:
+        summary = write_variant(out, lake, "cleaned", settings)
+    blocked = summary.cleaning_baseline["url_blocklist:domain"]
+    assert blocked > 0 and set(summary.cleaning_baseline) == {"url_blocklist:domain"}
+    shares = summary.shares({"replay:wiki": 0.2})
+    by_source = {row["source"]: row for row in shares.iter_rows(named=True)}
+    assert set(by_source) == {"cleaned", "replay:wiki"}
+    # the weight reached, overshot by one replay document at most (a tiny corpus here)
+    target = replay_target_chars(by_source["cleaned"]["characters"], 0.2, 0.2)
+    assert 0 <= by_source["replay:wiki"]["characters"] - target < len("نص عام رقم 499")
+    assert by_source["replay:wiki"]["share"] == pytest.approx(0.2, abs=0.03)
+    assert by_source["replay:wiki"]["weight"] == 0.2 and by_source["cleaned"]["weight"] is None
+    assert by_source["cleaned"]["documents"] + blocked == 36  # 40 less the held-out ones
