@@ -147,6 +147,17 @@ def seed_segments(
     )
 
 
+ABLATION_COLUMNS = {
+    "strategy": "how the seeds were chosen (random, perplexity_*, change_*)",
+    "repeat": "the sampling seed of the run (its random pool)",
+    "repeats": "runs averaged",
+    "judged": "seeds the judge scored in the run",
+    **{c: f"the run's mean judge score for {c} (1-10)" for c in CRITERIA},
+    **{f"{c}_mean": f"mean over the runs of the judge's {c} score (1-10)" for c in CRITERIA},
+    **{f"{c}_std": f"standard deviation over the runs of the {c} score" for c in CRITERIA},
+}
+
+
 def _ablation_chart(summary: pl.DataFrame) -> Figure:
     """One group of bars per rubric aspect, a bar per strategy, the std as its error bar."""
     figure = Figure(figsize=(9, 3.2))
@@ -216,9 +227,11 @@ def seed_ablation(
         metadata={
             "dagster/row_count": summary.height,
             "summary (mean ± std over repeats)": table(
-                summary.with_columns(pl.col(pl.Float64).round(3))
+                summary.with_columns(pl.col(pl.Float64).round(3)), described=ABLATION_COLUMNS
             ),
-            "runs": table(runs.with_columns(pl.col(pl.Float64).round(3))),
+            "runs": table(
+                runs.with_columns(pl.col(pl.Float64).round(3)), described=ABLATION_COLUMNS
+            ),
             "chart": png(_ablation_chart(summary)),
         }
     )

@@ -30,6 +30,7 @@ from native_pipeline.lake import Lake
 from native_pipeline.settings import ABLATION_STRATEGIES, BackendSettings, Settings
 from native_pipeline.tables import SEGMENTS, frame
 from native_pipeline_tests.alignment.test_openai_backend import KEY, Reply, serve
+from native_pipeline_tests.defs.test_metadata import undescribed_columns
 
 DUMP = "CC-TEST-01"
 SENTENCES = [
@@ -280,6 +281,8 @@ def test_the_seed_ablation_judges_each_strategy_over_repeats(tmp_path, monkeypat
     assert (summary["accuracy_mean"] == 7).all() and (summary["accuracy_std"] == 0).all()
     metadata = _metadata(result, "seed_ablation")
     assert metadata["chart"].startswith("![figure](data:image/png;base64,")
+    (event,) = result.get_asset_materialization_events()
+    assert undescribed_columns(event.materialization.metadata) == []
     # a policy expert cannot judge: a clear error, not an empty table
     failed = _materialize([seed_ablation], tmp_path, {})
     assert not failed.success
