@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,24 @@ GOPHER_QUALITY = {
     "min_alpha_words_ratio": 0.8,
     "min_stop_words": 2,
 }
+
+
+# What the numbers mean, whatever the run (the table above says how often each case occurs).
+WHY = """Why they differ. Both sides run Gopher's rules at Gopher's thresholds; they split words
+differently. datatrove uses spaCy's blank Arabic tokenizer, in which punctuation marks and figures
+are words: its alpha-word ratio counts them against a document (the documents only datatrove
+removes, `gopher_below_alpha_threshold`, are Wikipedia articles with a median of 0.085 figures
+per word, the set's 0.033: dates and numbers), and its top n-grams include punctuation
+(`top_4_gram`). Ours strips
+punctuation from words and does not count figures either way (text/quality.py, fitted to Arabic
+and measured in docs/benchmarks/real_data.md). On URLs both read the same UT1 lists; the ones
+only ours removes are blocked IP addresses, which datatrove's public-suffix lookup gives no
+domain for. RefinedWeb's line-wise rules have no datatrove block; on this clean set they remove
+Wikipedia pages whose heading, year-list and bare-URL lines are over 5 % of their words.
+
+The contenders ran one after the other in one invocation, each in its own process, a filter call
+per document; the machine was shared with other jobs (load average 7.7 to 10.4 on 2 cores), so
+the seconds are inflated for both and the ratio is the figure to read."""
 
 
 def _read_docs(path: Path) -> list[dict[str, str]]:
@@ -172,12 +191,28 @@ def report(ours: dict[str, Any], theirs: dict[str, Any], docs: int, urls: int) -
             f"{theirs[f'{name}_s'] / ours[f'{name}_s']:.2f}x |"
         )
     lines_removed = sum(v is not None for v in ours["lines"])
+    disagreements = [
+        f"- {name}: "
+        + ", ".join(
+            f"{n} {a or 'kept'} (ours) / {b or 'kept'} (datatrove)"
+            for (a, b), n in Counter(
+                (a, b)
+                for a, b in zip(ours[name], theirs[name], strict=True)
+                if (a is None) != (b is None)
+            ).most_common(3)
+        )
+        for name in ("repetition", "quality", "url")
+    ]
     return "\n".join(
         [
             "| rule | items | removed (ours / datatrove) | agreement | removed only by (ours / "
             "datatrove) | seconds (ours / datatrove) | speed ratio (datatrove s / ours s) |",
             "|---|---|---|---|---|---|---|",
             *rows,
+            "",
+            "The most frequent disagreements (the rule each side named):",
+            "",
+            *disagreements,
             "",
             f"RefinedWeb's line-wise corrections (ours, no datatrove peer): {lines_removed:,} of "
             f"{docs:,} documents removed (over 5 % of their words in flagged lines), "
@@ -192,6 +227,7 @@ def main() -> None:
     parser.add_argument("--docs", type=Path, default=DOCS)
     parser.add_argument("--work", type=Path, default=WORK)
     parser.add_argument("--contender", choices=("ours", "datatrove"))
+    parser.add_argument("--report-only", action="store_true", help="from --work's verdicts")
     args = parser.parse_args()
     work = args.work
     if args.contender:  # one contender, in its own process
@@ -199,11 +235,12 @@ def main() -> None:
         run = run_ours if args.contender == "ours" else run_datatrove
         (work / f"{args.contender}.json").write_text(json.dumps(run(docs, urls, work)))
         return
-    prepare(work, args.peer_python)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    for contender, python in (("ours", sys.executable), ("datatrove", args.peer_python)):
-        command = [python, __file__, "--contender", contender, "--docs", str(args.docs)]
-        subprocess.run([*command, "--work", str(work)], check=True, env=env)
+    if not args.report_only:
+        prepare(work, args.peer_python)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        for contender, python in (("ours", sys.executable), ("datatrove", args.peer_python)):
+            command = [python, __file__, "--contender", contender, "--docs", str(args.docs)]
+            subprocess.run([*command, "--work", str(work)], check=True, env=env)
     ours, theirs = (json.loads((work / f"{c}.json").read_text()) for c in ("ours", "datatrove"))
     table = report(ours, theirs, len(ours["quality"]), len(ours["url"]))
     machine = f"{os.cpu_count()}-core {platform.machine()}"
@@ -213,7 +250,8 @@ def main() -> None:
         f"# The cleaning baseline vs datatrove's RefinedWeb-style filters\n\n"
         f"{date.today()}, {machine} machine, shared with other jobs (load in the text). "
         f"`python benchmarks/cleaning_baseline.py`; input: {args.docs} "
-        f"({len(ours['quality']):,} documents) and {len(ours['url']):,} URLs.\n\n{table}\n"
+        f"({len(ours['quality']):,} documents) and {len(ours['url']):,} URLs.\n\n{table}\n\n"
+        f"{WHY}\n"
     )
 
 
