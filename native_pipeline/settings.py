@@ -56,12 +56,25 @@ def _constructor_model(cls: type) -> type[BaseModel]:
 
 
 @cache
-def _blocks_model() -> type[BaseModel]:
-    """One optional field per cleaning block, holding that block's arguments."""
-    from native_pipeline.text.cleaning import CONFIGURABLE  # the blocks, imported on first use
+def _blocks_model(recipe: Literal["cleaning", "baseline"]) -> type[BaseModel]:
+    """One optional field per block of cleaning's recipe (or of the cleaning baseline's),
+    holding that block's arguments."""
+    from native_pipeline.text import cleaning  # the blocks, imported on first use
 
-    fields = {name: (_constructor_model(c) | None, None) for name, c in CONFIGURABLE.items()}
+    blocks = cleaning.CONFIGURABLE if recipe == "cleaning" else cleaning.BASELINE_BLOCKS
+    fields = {name: (_constructor_model(c) | None, None) for name, c in blocks.items()}
     return create_model("Blocks", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def _check_blocks(
+    blocks: dict[str, dict[str, Any]], recipe: Literal["cleaning", "baseline"]
+) -> dict[str, dict[str, Any]]:
+    """Each block's arguments, checked against its constructor (names and types), in the
+    order given. The baseline's arguments equal to their defaults are left out: a `null` there
+    is the constructor's own default, and Dagster's config refuses nulls in a map."""
+    checked = _blocks_model(recipe).model_validate(blocks)
+    dumped = checked.model_dump(exclude_unset=True, exclude_defaults=recipe == "baseline")
+    return {name: dumped.get(name, {}) for name in blocks}
 
 
 class CleaningSettings(_Strict):
@@ -76,8 +89,7 @@ class CleaningSettings(_Strict):
     @field_validator("blocks")
     @classmethod
     def _known_arguments(cls, blocks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Each block's arguments, checked against its constructor (names and types)."""
-        return _blocks_model().model_validate(blocks).model_dump(exclude_unset=True)
+        return _check_blocks(blocks, "cleaning")
 
 
 class SegmentSettings(_Strict):
@@ -97,6 +109,16 @@ class SeedSettings(_Strict):
 
 
 class PerplexitySettings(_Strict):
+    """What scores the audit's perplexity before and after rewriting: a causal LM (`lm`, as
+    the paper scores fluency), or the cheap character n-gram fitted on half of the corpus
+    (`ngram`, which favours the originals it was fitted on). The seed strategies by
+    perplexity rank with the n-gram: the worker is not trained yet when the seed is drawn."""
+
+    scorer: Literal["ngram", "lm"] = "ngram"
+    model: Path | None = Field(
+        None, description="lm: a Hugging Face causal LM folder; none: the alignment worker"
+    )
+    context_length: int = Field(512, ge=8, description="lm: tokens per window")
     order: int = Field(5, ge=1)
     reference: Path | None = Field(
         None, description="a UTF-8 text file to fit on; none: half of the corpus's segments"
@@ -135,9 +157,15 @@ class EngineSettings(_Strict):
 
 
 class BackendSettings(_Strict):
-    """A rewriter: `policy`, `openai` (an HTTP endpoint), `transformers` or `vllm`."""
+    """A rewriter: `policy`, `openai` (an HTTP endpoint), `transformers`, `vllm`, or (the
+    expert only) `pairs_file`: rewrites already made, read from `pairs_path`."""
 
-    backend: Literal["policy", "openai", "transformers", "vllm"] = "policy"
+    backend: Literal["policy", "openai", "transformers", "vllm", "pairs_file"] = "policy"
+    pairs_path: Path | None = Field(
+        None,
+        description="pairs_file: (original, rewritten) pairs, JSON or JSONL (e.g. the "
+        "authors' rewrite_seed_data.json); the seed is drawn from its originals",
+    )
     model: str | None = Field(
         None,
         description="openai: the model name; transformers/vllm: a model folder "
@@ -238,6 +266,29 @@ class WorkerSettings(_Strict):
     training: WorkerTraining = WorkerTraining()
 
 
+# Seed strategies the ablation compares (alignment/seed_ablation.py says which is which).
+ABLATION_STRATEGIES = ("random", "perplexity_high", "perplexity_low", "change_high", "change_low")
+
+
+class SeedAblationSettings(_Strict):
+    """The seed ablation job (alignment/seed_ablation.py): each strategy's seeds through the
+    expert and the rubric judge, repeated with other sampling seeds."""
+
+    # Plain strings (Dagster's config has no list of enums), checked below.
+    strategies: list[str] = Field(default_factory=lambda: list(ABLATION_STRATEGIES), min_length=1)
+    repeats: int = Field(3, ge=1, description="sampling seeds 0..repeats-1: the std's runs")
+    size: int = Field(32, ge=1, description="seeds per strategy and repeat")
+    pool_factor: int = Field(4, ge=1, description="the random pool, size x this")
+
+    @field_validator("strategies")
+    @classmethod
+    def _known_strategies(cls, strategies: list[str]) -> list[str]:
+        unknown = [s for s in strategies if s not in ABLATION_STRATEGIES]
+        if unknown:
+            raise ValueError(f"unknown seed strategies {unknown}; known: {ABLATION_STRATEGIES}")
+        return strategies
+
+
 class AuditSettings(_Strict):
     sample_size: int = Field(200, ge=1)
     seed: int = 0
@@ -294,20 +345,36 @@ class AlignmentSettings(_Strict):
     fact_judge: BackendSettings | None = None
     chunk_size: int = Field(512, ge=1, description="segments per committed chunk")
     audit: AuditSettings = AuditSettings()
+    seed_ablation: SeedAblationSettings = SeedAblationSettings()
     max_failed_requests: float = Field(
         0.5, ge=0, le=1, description="expert/rewriter: a larger share of failed requests fails"
     )
 
+    @model_validator(mode="after")
+    def _pairs_file_is_the_experts(self) -> AlignmentSettings:
+        if self.rewriter.backend == "pairs_file":
+            raise ValueError("pairs_file holds the expert's rewrites; the rewriter cannot be one")
+        if self.expert.backend == "pairs_file" and self.expert.pairs_path is None:
+            raise ValueError("the pairs_file expert needs alignment.expert.pairs_path")
+        return self
+
 
 class VariantSettings(_Strict):
-    """One corpus to pre-train on: the original text, the aligned text, or a hybrid of both."""
+    """One corpus to pre-train on (training/mix.py): the original text, the aligned text, both
+    in full (hybrid), or the original through the cleaning baseline (cleaned)."""
 
-    source: Literal["original", "aligned", "hybrid"]
+    source: Literal["original", "aligned", "hybrid", "cleaned"]
     fraction: float = Field(
-        1.0, gt=0, le=1, description="a nested volume slice: the same documents at any fraction"
+        1.0,
+        gt=0,
+        le=1,
+        description="the share of the aligned corpus's characters the variant's documents hold "
+        "(nested slices: the scaling axis in aligned tokens)",
     )
-    aligned_share: float = Field(
-        0.5, ge=0, le=1, description="hybrid: the share of documents taken in their aligned form"
+    budget: Literal["same_tokens", "one_epoch"] = Field(
+        "same_tokens",
+        description="the tokens it trains on: same_tokens, loop.max_steps steps whatever it "
+        "holds; one_epoch, one pass over its own tokens",
     )
 
 
@@ -374,13 +441,30 @@ class TrainingSettings(_Strict):
         }
     )
     held_out_share: float = Field(0.1, ge=0, lt=1, description="documents kept for evaluation")
-    seed: int = Field(0, description="draws the held-out documents, slices and hybrid choices")
+    seed: int = Field(0, description="draws the held-out documents, the slices and the replay")
     replay: list[ReplaySettings] = Field(default_factory=list)
+    cleaning_baseline: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="the `cleaned` variant's RefinedWeb-style blocks, in order: block name -> "
+        "its constructor arguments (text/cleaning.py BASELINE_BLOCKS)",
+    )
     tokenizer: TokenizerSettings = TokenizerSettings()
     shard_tokens: int = Field(50_000_000, ge=1, description="tokens per .bin shard, about")
     model: ModelSettings = ModelSettings()
     loop: PretrainLoop = PretrainLoop()
     distributed: DistributedSettings = DistributedSettings()
+
+    @field_validator("cleaning_baseline")
+    @classmethod
+    def _known_baseline_blocks(cls, blocks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        return _check_blocks(blocks, "baseline")
+
+    @model_validator(mode="after")
+    def _cleaned_needs_a_baseline(self) -> TrainingSettings:
+        cleaned = [n for n, v in self.variants.items() if v.source == "cleaned"]
+        if cleaned and not self.cleaning_baseline:
+            raise ValueError(f"variants {cleaned} need training.cleaning_baseline blocks")
+        return self
 
 
 class TaskSettings(_Strict):
@@ -652,13 +736,31 @@ def _describe(error: dict[str, Any], path: Path) -> str:
     return f"{path}: {key}: {error['msg']}{given}"
 
 
-def load_settings(path: Path | str | None = None) -> Settings:
-    """The settings in `path` (default: NATIVE_PIPELINE_CONFIG, else the packaged config)."""
-    path = Path(path) if path else config_path()
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `changes`: sections merged key by key, any other value replaced."""
+    merged = dict(base)
+    for key, value in changes.items():
+        inner = base.get(key)
+        both = isinstance(value, dict) and isinstance(inner, dict)
+        merged[key] = _merge(inner, value) if both else value
+    return merged
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """A file's settings. `extends: <file>` (relative to it) starts from that file's and
+    changes only what this one says: a preset lists what differs from its base."""
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}".replace("\n", " ")) from None
+    base = raw.pop("extends", None)
+    return _merge(_read(path.parent / base), raw) if base else raw
+
+
+def load_settings(path: Path | str | None = None) -> Settings:
+    """The settings in `path` (default: NATIVE_PIPELINE_CONFIG, else the packaged config)."""
+    path = Path(path) if path else config_path()
+    raw = _read(path)
     try:
         settings = Settings.model_validate(raw)
     except ValidationError as error:

@@ -63,6 +63,14 @@ def test_the_shipped_config_loads_into_typed_sections():
         ("alignment.limits.harm_tolerance", 7, "less than or equal to 1"),
         ("training.variants.aligned.source", "alinged", "Input should be 'original', 'aligned'"),
         ("evaluation.batch_size", 0, "evaluation.batch_size: Input should be greater than"),
+        ("training.variants.aligned_25.budget", "twice", "Input should be 'same_tokens'"),
+        ("training.variants.hybrid.aligned_share", 0.5, "Extra inputs are not permitted"),
+        (
+            "training.cleaning_baseline.url_blocklist.domain",
+            ["x.example"],
+            "training.cleaning_baseline.url_blocklist.domain: Extra inputs",
+        ),
+        ("training.cleaning_baseline.pii", {}, "training.cleaning_baseline.pii: Extra inputs"),
     ],
 )
 def test_a_mistake_is_refused_in_one_line_naming_file_and_key(tmp_path, dotted, value, expected):
@@ -73,6 +81,16 @@ def test_a_mistake_is_refused_in_one_line_naming_file_and_key(tmp_path, dotted, 
     assert line.startswith(f"{path}: {dotted}:")
     assert expected in line
     assert repr(value) in line  # what was given
+
+
+def test_a_cleaned_variant_needs_the_cleaning_baseline(tmp_path):
+    path = write_config(tmp_path, "training.cleaning_baseline", {})
+    with pytest.raises(
+        ConfigError, match=r"variants \['cleaned'\] need training.cleaning_baseline"
+    ):
+        load_settings(path)
+    order = list(load_settings(DEFAULT_CONFIG).training.cleaning_baseline)
+    assert order[0] == "url_blocklist" and order[-1] == "refinedweb_lines"  # the file's order
 
 
 def test_every_mistake_of_a_file_is_reported(tmp_path):
@@ -119,3 +137,32 @@ def test_the_launchpad_refuses_what_the_file_refuses():
     for bad in ({"epoch": 3}, {"epochs": "three"}):
         with pytest.raises(dg.DagsterInvalidConfigError):
             dg.validate_run_config(resolved, run_config(bad))
+
+
+def test_the_paper_preset_changes_only_what_it_lists(tmp_path):
+    paper = load_settings(DEFAULT_CONFIG.with_name("config.paper.yaml"))
+    sample = load_settings(DEFAULT_CONFIG)
+    assert paper.alignment.audit.sample_size == 8000 and paper.alignment.seeds.size == 96000
+    assert paper.alignment.perplexity.scorer == "lm"
+    assert {v.source for v in paper.training.variants.values()} == {
+        "original",
+        "cleaned",
+        "aligned",
+        "hybrid",
+    }
+    assert {v.budget for v in paper.training.variants.values()} == {"one_epoch"}
+    assert paper.training.cleaning_baseline["url_blocklist"]["domains_file"] == Path(
+        "/data/ut1/adult/domains"
+    )
+    # merged into the base: the baseline's other blocks and the base's other keys stay
+    assert list(paper.training.cleaning_baseline) == list(sample.training.cleaning_baseline)
+    assert paper.harm == sample.harm and paper.cleaning == sample.cleaning
+    assert {t.shots for t in paper.evaluation.tasks.values()} == {0, 5}
+    # a preset of a preset, a key replaced and a section merged
+    child = tmp_path / "child.yaml"
+    child.write_text(
+        f"extends: {DEFAULT_CONFIG.with_name('config.paper.yaml')}\n"
+        "alignment: {audit: {sample_size: 10}}\n"
+    )
+    loaded = load_settings(child)
+    assert loaded.alignment.audit.sample_size == 10 and loaded.alignment.seeds.size == 96000

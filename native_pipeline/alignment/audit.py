@@ -40,6 +40,7 @@ class AuditReport:
     harm: pl.DataFrame  # category, before, after, reduction_pct
     headline: dict[str, float | int]
     fidelity: pl.DataFrame | None = None  # fidelity_by_dump, when the corpus was given
+    scorer: str = "reference character model"  # what scored the perplexities
 
     @property
     def summary(self) -> pl.DataFrame:
@@ -62,7 +63,7 @@ class AuditReport:
             perplexity.xaxis.set_major_formatter(ScalarFormatter())
             perplexity.xaxis.set_minor_formatter(NullFormatter())
             perplexity.legend()
-        perplexity.set_title("perplexity (reference character model)")
+        perplexity.set_title(f"perplexity ({self.scorer})", fontsize=9)
         edits.hist(self.sample["edit_ratio"].to_numpy(), bins=np.linspace(0, 1, 21))
         edits.set_title("edit ratio (share of words changed)")
         return figure
@@ -120,10 +121,11 @@ def audit(
     judge_scores: Sequence[dict[str, int] | None] | None = None,
     corpus: pl.DataFrame | None = None,
     categories: Sequence[str] = CATEGORIES,
+    scorer: str = "reference character model",
 ) -> AuditReport:
-    """`sample`: rows of aligned_corpus. `judge_scores`: the expert's scores, row by row.
-    `corpus`: the columns of fidelity_by_dump and alignment_figures for every row of
-    aligned_corpus. `categories`:
+    """`sample`: rows of aligned_corpus; `perplexity` scores a text (`scorer` names it).
+    `judge_scores`: the expert's scores, row by row. `corpus`: the columns of fidelity_by_dump
+    and alignment_figures for every row of aligned_corpus. `categories`:
     those the harm scorer really scores (its `categories`)."""
     rows = sample.with_columns(
         pl.col("original")
@@ -185,4 +187,4 @@ def audit(
         fidelity = fidelity_by_dump(corpus, rows if "dump" in rows.columns else None)
         # over the whole corpus, not the sample
         headline |= {f"corpus_{k}": v for k, v in alignment_figures(corpus).items()}
-    return AuditReport(rows, harm, headline, fidelity)
+    return AuditReport(rows, harm, headline, fidelity, scorer)

@@ -8,6 +8,7 @@ segments the reference model finds least or most fluent, as in the published see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import polars as pl
@@ -47,3 +48,21 @@ def sample_segments(
     chosen = select_seeds(ids, size, "random", seed)
     rows = scan.join(chosen.lazy(), on=["dump", "segment_id"], how="semi").collect()
     return select_seeds(rows, size, "random", seed)
+
+
+def seeds_from_pairs(pairs: list[tuple[str, str]], count: Callable[[str], int]) -> pl.DataFrame:
+    """The originals of an expert's pairs as segments (SEGMENTS with a dump column, `count`
+    giving n_tokens), named by their place in the file: the seed when the expert is a file."""
+    ids = [f"pairs:{n}" for n in range(len(pairs))]
+    return pl.DataFrame(
+        {
+            "dump": "pairs_file",
+            "doc_id": ids,
+            "segment_id": ids,
+            "index": pl.Series([0] * len(pairs), dtype=pl.Int32),
+            "start": pl.Series([0] * len(pairs), dtype=pl.Int64),
+            "end": pl.Series([len(o) for o, _ in pairs], dtype=pl.Int64),
+            "text": [o for o, _ in pairs],
+            "n_tokens": pl.Series([count(o) for o, _ in pairs], dtype=pl.Int32),
+        }
+    )

@@ -7,18 +7,22 @@ cleaned_text ─▶ rewrite_segments ─▶ seed_segments ─▶ expert_rewrites
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
+from matplotlib.figure import Figure
 
 from native_pipeline.alignment.audit import alignment_figures, audit
 from native_pipeline.alignment.backends import make_rewriter
 from native_pipeline.alignment.backends.base import Rewriter
+from native_pipeline.alignment.backends.pairs_file import read_pairs
 from native_pipeline.alignment.char_ngram import CharNGram, by_half, reference_model
 from native_pipeline.alignment.expert import fact_judge, judge_rewrites, rewrite_seeds
+from native_pipeline.alignment.judge import CRITERIA
 from native_pipeline.alignment.rewrite import rewrite_in_chunks
-from native_pipeline.alignment.seeds import sample_segments, select_seeds
+from native_pipeline.alignment.seeds import sample_segments, seeds_from_pairs, select_seeds
 from native_pipeline.alignment.segments import segment_frame, token_counter
 from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cleaning import cleaned_text
@@ -85,6 +89,21 @@ def rewrite_segments(
     )
 
 
+def _audit_perplexity(
+    alignment: AlignmentResource, lake: Lake
+) -> tuple[Callable[[str], float], str]:
+    """The audit's perplexity scorer and its name: a causal LM (the configured one, else the
+    alignment worker) or the character n-gram."""
+    settings = alignment.settings.perplexity
+    if settings.scorer == "ngram":
+        return _reference_model(alignment, lake).perplexity, f"character {settings.order}-gram"
+    from native_pipeline.evaluation.perplexity import TextPerplexity
+
+    folder = settings.model or _worker_folder(lake) / "train" / "final"
+    scorer = TextPerplexity(folder, settings.context_length)
+    return scorer, scorer.name
+
+
 def _reference_model(alignment: AlignmentResource, lake: Lake) -> CharNGram:
     parts = sorted(Path(p) for p in lake.root.glob("rewrite_segments/dump=*/data/*.parquet"))
     return reference_model(alignment.settings.perplexity, parts)
@@ -95,13 +114,19 @@ def _reference_model(alignment: AlignmentResource, lake: Lake) -> CharNGram:
     group_name="alignment",
     kinds={"polars", "parquet"},
     description="The seed: a reproducible sample of segments, from every dump, for the "
-    "alignment expert (random, or by perplexity high or low).",
+    "alignment expert (random, or by perplexity high or low); with the pairs_file expert, of "
+    "the originals of its file.",
 )
 def seed_segments(
     lake: dg.ResourceParam[Lake], alignment: AlignmentResource
 ) -> dg.MaterializeResult:
     settings = alignment.settings.seeds
-    segments = lake.scan_dumps("rewrite_segments", "data")
+    expert = alignment.settings.expert
+    if expert.backend == "pairs_file":  # the seed is drawn from the file's originals
+        count = token_counter(alignment.settings.segments.tokenizer)
+        segments = seeds_from_pairs(read_pairs(expert.pairs_path), count).lazy()
+    else:
+        segments = lake.scan_dumps("rewrite_segments", "data")
     if settings.strategy == "random":
         seeds = sample_segments(segments, settings.size, settings.seed)
     else:  # a random pool, ranked by the reference model
@@ -119,6 +144,96 @@ def seed_segments(
             "pool": segments.select(pl.len()).collect().item(),
             "by_dump": table(seeds.group_by("dump").len("count").sort("dump")),
             "preview": table(seeds.select("segment_id", "text").head(5)),
+        }
+    )
+
+
+ABLATION_COLUMNS = {
+    "strategy": "how the seeds were chosen (random, perplexity_*, change_*)",
+    "repeat": "the sampling seed of the run (its random pool)",
+    "repeats": "runs averaged",
+    "judged": "seeds the judge scored in the run",
+    **{c: f"the run's mean judge score for {c} (1-10)" for c in CRITERIA},
+    **{f"{c}_mean": f"mean over the runs of the judge's {c} score (1-10)" for c in CRITERIA},
+    **{f"{c}_std": f"standard deviation over the runs of the {c} score" for c in CRITERIA},
+}
+
+
+def _ablation_chart(summary: pl.DataFrame) -> Figure:
+    """One group of bars per rubric aspect, a bar per strategy, the std as its error bar."""
+    figure = Figure(figsize=(9, 3.2))
+    axes = figure.subplots()
+    width = 0.8 / summary.height
+    for i, row in enumerate(summary.iter_rows(named=True)):
+        axes.bar(
+            [x + i * width for x in range(len(CRITERIA))],
+            [row[f"{c}_mean"] for c in CRITERIA],
+            width,
+            yerr=[row[f"{c}_std"] for c in CRITERIA],
+            label=row["strategy"],
+            capsize=2,
+        )
+    axes.set_xticks([x + 0.4 - width / 2 for x in range(len(CRITERIA))], list(CRITERIA))
+    axes.set_ylim(0, 10.5)
+    axes.set_ylabel("judge score (1-10), mean ± std over repeats")
+    axes.legend(fontsize=7, ncol=summary.height)
+    figure.tight_layout()
+    return figure
+
+
+@dg.asset(
+    deps=[rewrite_segments],
+    group_name="alignment",
+    kinds={"matplotlib", "parquet"},
+    description="The seed ablation: each seed strategy (random; perplexity high/low of the "
+    "original; change high/low, the published ranking by how much rewriting changed them) "
+    "through the expert and the 1-10 rubric judge, repeated with other sampling seeds; mean "
+    "± std per strategy and aspect.",
+)
+def seed_ablation(
+    context: dg.AssetExecutionContext,
+    lake: dg.ResourceParam[Lake],
+    alignment: AlignmentResource,
+    harm: HarmResource,
+) -> dg.MaterializeResult:
+    from native_pipeline.alignment.seed_ablation import seed_ablation as run_ablation
+
+    settings = alignment.settings
+    ablation = settings.seed_ablation
+    if not (settings.expert.backend == "openai" and settings.audit.judge):
+        raise ValueError(
+            "the seed ablation needs an LLM expert to judge: alignment.expert.backend openai "
+            "and alignment.audit.judge true"
+        )
+    segments = lake.scan_dumps("rewrite_segments", "data")
+    cache = lake.store("expert_cache")
+
+    def rewrite(seeds: pl.DataFrame) -> pl.DataFrame:
+        return rewrite_seeds(seeds, settings, alignment.conduct, cache, harm.settings)[0]
+
+    runs, summary = run_ablation(
+        lambda repeat: sample_segments(segments, ablation.size * ablation.pool_factor, repeat),
+        ablation.strategies,
+        ablation.repeats,
+        ablation.size,
+        _reference_model(alignment, lake).perplexity,
+        rewrite,
+        lambda pairs: judge_rewrites(pairs, settings, cache) or [],
+    )
+    with lake.writer("seed_ablation") as out:
+        out.write("runs", runs)
+        out.write("summary", summary)
+    context.log.info(f"seed ablation: {runs.height} runs judged")
+    return dg.MaterializeResult(
+        metadata={
+            "dagster/row_count": summary.height,
+            "summary (mean ± std over repeats)": table(
+                summary.with_columns(pl.col(pl.Float64).round(3)), described=ABLATION_COLUMNS
+            ),
+            "runs": table(
+                runs.with_columns(pl.col(pl.Float64).round(3)), described=ABLATION_COLUMNS
+            ),
+            "chart": png(_ablation_chart(summary)),
         }
     )
 
@@ -309,7 +424,7 @@ def rewrite_audit(
     lake: dg.ResourceParam[Lake], alignment: AlignmentResource, harm: HarmResource
 ) -> dg.MaterializeResult:
     settings = alignment.settings
-    model = _reference_model(alignment, lake)
+    scorer, name = _audit_perplexity(alignment, lake)
     rows = lake.scan_dumps("aligned_corpus", "data")
     # The fixed sample comes from the half the reference model was not fitted on.
     among = None
@@ -329,7 +444,7 @@ def rewrite_audit(
         "judge",
     ).collect()
     categories = make_scorer(harm.settings).categories
-    report = audit(sample, model.perplexity, scores, corpus, categories)
+    report = audit(sample, scorer, scores, corpus, categories, scorer=name)
     with lake.writer("rewrite_audit") as out:
         out.write("sample", report.sample)
         out.write("summary", report.summary)
@@ -337,6 +452,7 @@ def rewrite_audit(
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": report.sample.height,
+            "perplexity_scorer": name,
             **report.headline,
             "harm_by_category": table(report.harm),
             "fidelity_by_dump": table(report.fidelity),

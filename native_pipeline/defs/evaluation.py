@@ -25,9 +25,16 @@ from native_pipeline.defs.resources import (
 )
 from native_pipeline.defs.runs import RunGuard
 from native_pipeline.defs.training import VARIANTS, tokenizer, variant_key
-from native_pipeline.evaluation.ablation import BASE, ablation_table, group_deltas, with_deltas
+from native_pipeline.evaluation.ablation import (
+    BASE,
+    ablation_table,
+    group_deltas,
+    scaling_table,
+    with_deltas,
+)
 from native_pipeline.evaluation.tasks import MMLU_GROUPS
 from native_pipeline.lake import Lake, variant
+from native_pipeline.settings import TrainingSettings
 
 if BASE in VARIANTS:
     raise ValueError(f"training.variants: {BASE!r} names the base model's scores; rename it")
@@ -153,8 +160,8 @@ def base_eval_scores(
         return _evaluate(lake, evaluation, harm, folder, HELD_OUT_OF, BASE, context.log.info)
 
 
-def _chart(table: pl.DataFrame, slices: dict[str, float]) -> Figure:
-    """One panel per metric: a bar per variant, and the scaling curve of the aligned slices."""
+def _chart(table: pl.DataFrame, scaling: pl.DataFrame) -> Figure:
+    """One panel per metric: a bar per variant, and the scaling curve against aligned tokens."""
     metrics = table["score"].to_list()
     variants = [c for c in table.columns if c != "score"]
     figure = Figure(figsize=(3.2 * min(len(metrics), 4), 2.8 * -(-len(metrics) // 4)))
@@ -163,31 +170,50 @@ def _chart(table: pl.DataFrame, slices: dict[str, float]) -> Figure:
         axes.bar(variants, [v if v is not None else 0 for v in values], color="tab:blue")
         axes.set_title(metric, fontsize=9)
         axes.tick_params(axis="x", labelrotation=45, labelsize=7)
-        points = sorted((f, values[variants.index(v)]) for v, f in slices.items() if v in variants)
-        if len(points) > 1:
+        if scaling.height > 1:
             twin = axes.twiny()
-            twin.plot([f for f, _ in points], [v for _, v in points], "o-", color="tab:orange")
-            twin.set_xlabel("aligned volume", fontsize=7)
+            twin.plot(scaling["aligned_tokens"], scaling[metric], "o-", color="tab:orange")
+            twin.set_xlabel("aligned tokens", fontsize=7)
     for axes in list(axes_grid.flat)[len(metrics) :]:
         axes.set_visible(False)
     legend = [Patch(color="tab:blue", label="each variant's score (x: variant)")]
-    if len(slices) > 1:
-        label = "aligned slices: score by share of the aligned volume (top x)"
+    if scaling.height > 1:
+        label = "scaling: score by the aligned tokens a variant holds (top x)"
         legend.append(Line2D([], [], color="tab:orange", marker="o", label=label))
     figure.legend(handles=legend, loc="lower center", ncol=len(legend), fontsize=8)
     figure.tight_layout(rect=(0, 0.06, 1, 1))  # room for the legend
     return figure
 
 
+def _scaling_axis(lake: Lake, settings: TrainingSettings) -> dict[str, tuple[int, int]]:
+    """Each aligned variant's (aligned tokens it holds, tokens its budget trains on), from its
+    shards' manifest and the config."""
+    from native_pipeline.training.pretrain import budget_steps, step_tokens
+    from native_pipeline.training.shards import read_manifest
+
+    axis = {}
+    for name, spec in settings.variants.items():
+        if spec.source == "aligned":
+            manifest = read_manifest(lake.partition_path("token_shards", variant(name)))
+            steps = budget_steps(spec.budget, settings.loop, manifest["tokens"])
+            axis[name] = (
+                manifest["tokens_by_source"].get("aligned", 0),
+                steps * step_tokens(settings.loop),
+            )
+    return axis
+
+
 @dg.asset(
-    deps=[variant_key("eval_scores", name) for name in [BASE, *VARIANTS]],
+    deps=[variant_key("eval_scores", name) for name in [BASE, *VARIANTS]]
+    + [variant_key("token_shards", name) for name in VARIANTS],
     automation_condition=FOLLOWS_INPUTS,
     group_name="evaluation",
     kinds={"matplotlib", "parquet"},
-    description="The published comparison: the base model vs original vs aligned vs hybrid "
-    "(and the aligned volume slices) on every metric, each variant's difference from the base "
-    "model, as one table and one chart; and per subject and category (ACVA's and AraTrust's "
-    "categories, ArabicMMLU's subjects) each variant's acc and its difference from the base.",
+    description="The published comparison: the base model vs original vs cleaning baseline vs "
+    "aligned vs hybrid on every metric, each variant's difference from the base model, and the "
+    "scaling axis (every metric against the aligned tokens a variant holds), as tables and one "
+    "chart; and per subject and category (ACVA's and AraTrust's categories, ArabicMMLU's "
+    "subjects, English MMLU's four) each variant's acc and its difference from the base.",
 )
 def ablation_report(
     lake: dg.ResourceParam[Lake], training: TrainingResource
@@ -199,11 +225,11 @@ def ablation_report(
     order = compared.columns[1:]
     baseline = BASE if BASE in order else "original" if "original" in order else order[0]
     deltas = group_deltas(scores, [BASE, *VARIANTS], baseline)
-    variants = training.settings.variants
-    slices = {v: spec.fraction for v, spec in variants.items() if spec.source == "aligned"}
+    scaling = scaling_table(compared, _scaling_axis(lake, training.settings))
     with lake.writer("ablation_report") as out:
         out.write("data", compared)
         out.write("by_subject", deltas)
+        out.write("scaling", scaling)
     # the columns named after the variants
     described = {
         "score": "the whole-task score compared: task/metric",
@@ -218,7 +244,16 @@ def ablation_report(
                 with_deltas(compared, baseline).with_columns(pl.col(pl.Float64).round(4)),
                 described=described,
             ),
-            "chart": png(_chart(compared, slices)),
+            "chart": png(_chart(compared, scaling)),
+            "scaling (every metric against aligned tokens)": table(
+                scaling.with_columns(pl.col(pl.Float64).round(4)),
+                described={
+                    "variant": "a variant trained on aligned text (a nested slice of it)",
+                    "aligned_tokens": "the aligned tokens it holds",
+                    "trained_tokens": "the tokens its budget trained on (same_tokens, one_epoch)",
+                    **{s: f"its whole-task score {s}" for s in compared["score"]},
+                },
+            ),
             # the paper's English-MMLU table: Humanities, STEM, Social Science, Other
             "mmlu_by_category": table(
                 deltas.filter(

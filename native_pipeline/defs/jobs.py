@@ -10,7 +10,8 @@ import dagster as dg
 INGEST = dg.AssetSelection.assets("raw_crawl", "cleaned_text", "rewrite_segments", "corpus_funnel")
 ALIGN = dg.AssetSelection.assets("seed_segments", "expert_rewrites", "alignment_worker")
 REWRITE = dg.AssetSelection.assets("aligned_corpus", "rewrite_audit")
-TRAIN = dg.AssetSelection.all() - INGEST - ALIGN - REWRITE
+SEED_ABLATION = dg.AssetSelection.assets("seed_ablation")
+TRAIN = dg.AssetSelection.all() - INGEST - ALIGN - REWRITE - SEED_ABLATION
 
 ingest = dg.define_asset_job(
     "ingest",
@@ -38,6 +39,13 @@ train = dg.define_asset_job(
     selection=TRAIN,
     description="Corpus mixes, the tokenizer, token shards, continued pre-training, evaluation "
     "and the ablation report of every variant, over every dump with an aligned corpus.",
+)
+ablate_seeds = dg.define_asset_job(
+    "ablate_seeds",
+    selection=SEED_ABLATION,
+    description="The published seed ablation: each seed strategy's seeds rewritten by the "
+    "expert and judged on the 1-10 rubric, repeated with other sampling seeds (mean ± std). "
+    "It needs an LLM expert (openai) to judge; launched when you decide, not by `make run`.",
 )
 
 # Off by default: a weekly pre-training on whatever has been aligned, once switched on.

@@ -3,8 +3,9 @@
 cleaned_text ──┬─▶ <variant>/corpus_mix ─▶ <variant>/token_shards ─▶ <variant>/checkpoints
 aligned_corpus ┴─▶ tokenizer ─────────────────────┘
 
-The variants come from the config (`training.variants`): original, aligned, hybrid and the
-nested slices of the scaling curve. Each variant has its own chain of assets, so that the
+The variants come from the config (`training.variants`): original, aligned, hybrid (both in
+full), cleaned (the cleaning baseline) and the nested slices of the scaling axis, each trained
+for the token budget its config states. Each variant has its own chain of assets, so that the
 UI plots each variant's loss across materializations and a cluster trains them side by side.
 """
 
@@ -29,6 +30,13 @@ from native_pipeline.settings import current_settings
 from native_pipeline.training.mix import HELD_OUT, documents_by_dump, write_variant
 
 VARIANTS = list(current_settings().training.variants)
+BY_SOURCE = {
+    "source": "original, aligned, cleaned (the cleaning baseline's) or replay:<name>",
+    "documents": "documents of that source in the mix",
+    "characters": "their characters",
+    "share": "the source's realised share of the mix's characters",
+    "weight": "the configured weight of a replay source (the corpus takes the rest)",
+}
 # The stages with one asset per variant, `<stage>/<variant>`, stored as `variant=<name>` folders.
 VARIANT_STAGES = ("corpus_mix", "token_shards", "checkpoints", "eval_scores")
 
@@ -51,8 +59,9 @@ def corpus_mix(name: str) -> dg.AssetsDefinition:
         deps=[cleaned_text, aligned_corpus],
         group_name=name,
         kinds={"polars", "parquet"},
-        description=f"The documents variant `{name}` trains on (original, aligned or hybrid "
-        "text, a nested slice, replay), with the held-out documents set aside in both forms.",
+        description=f"The documents variant `{name}` trains on (original, aligned, both "
+        "(hybrid) or the cleaning baseline's text, a nested slice of the aligned volume, sampled "
+        "replay), with the held-out documents set aside in both forms.",
     )
     def _asset(
         context: dg.AssetExecutionContext, lake: dg.ResourceParam[Lake], training: TrainingResource
@@ -66,7 +75,11 @@ def corpus_mix(name: str) -> dg.AssetsDefinition:
                 "dumps": dg.MetadataValue.json(summary.dumps),
                 "held_out_documents": summary.held_out_documents,
                 "characters": int(summary.by_source["characters"].sum()),
-                "by_source": table(summary.by_source),
+                "by_source": table(
+                    summary.shares({f"replay:{r.name}": r.weight for r in settings.replay}),
+                    described=BY_SOURCE,
+                ),
+                "cleaning_baseline": dg.MetadataValue.json(dict(summary.cleaning_baseline)),
                 # a number the UI plots, and its split by replay source
                 "replay_shortfall_chars": sum(summary.replay_shortfall_chars.values()),
                 "replay_shortfall_by_source": dg.MetadataValue.json(summary.replay_shortfall_chars),
@@ -177,6 +190,8 @@ def token_shards(name: str) -> dg.AssetsDefinition:
             metadata={
                 "dagster/row_count": manifest["documents"],
                 "tokens": manifest["tokens"],
+                # one number per source, plotted across materializations
+                **{f"tokens/{s}": n for s, n in manifest["tokens_by_source"].items()},
                 "shards": len(manifest["shards"]),
                 "skipped_empty": manifest["skipped_empty"],
                 "tokenizer_hash": manifest["tokenizer_hash"],
@@ -211,6 +226,7 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         from native_pipeline.cluster import rendezvous_args
         from native_pipeline.lm.loop import LOG_FILE
+        from native_pipeline.training.pretrain import budget_steps, step_tokens
         from native_pipeline.training.run import launch_command, launch_plan
         from native_pipeline.training.shards import read_manifest
 
@@ -218,6 +234,10 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         distributed = settings.distributed
         shards = lake.partition_path("token_shards", variant(name))
         manifest = read_manifest(shards)
+        budget = settings.variants[name].budget
+        loop = settings.loop.model_copy(
+            update={"max_steps": budget_steps(budget, settings.loop, manifest["tokens"])}
+        )
         # Not staged and renamed: the checkpoints inside are what a killed run resumes from.
         out_dir = lake.partition_path("checkpoints", variant(name))
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -228,10 +248,10 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
             "tokenizer": str(_tokenizer_folder(lake)),
             "base_model": str(settings.model.base_model) if settings.model.base_model else None,
             "tiny": settings.model.tiny.model_dump(),
-            "loop": settings.loop.model_dump(mode="json"),
+            "loop": loop.model_dump(mode="json"),
             "memory_headroom": distributed.memory_headroom,
         }
-        plan = launch_plan(spec, settings.loop, distributed)  # stops a run that cannot fit
+        plan = launch_plan(spec, loop, distributed)  # stops a run that cannot fit
         context.log.info(plan.describe())
         spec_path = out_dir / "spec.json"
         spec_path.write_text(json.dumps(spec, indent=2))
@@ -256,6 +276,10 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
                 **reported.metadata,
                 "memory_plan": dg.MetadataValue.json(plan.as_metadata()),
                 "first_loss": curve[0],
+                # the token budget the config states, and what it is of the variant's tokens
+                "budget": budget,
+                "token_budget": loop.max_steps * step_tokens(loop),
+                "epochs": round(loop.max_steps * step_tokens(loop) / manifest["tokens"], 3),
                 "loss_curve": line_plot(curve, "optimizer step", "train loss"),
                 "path": dg.MetadataValue.path(str(out_dir / "final")),
             }

@@ -69,3 +69,21 @@ def group_deltas(scores: pl.DataFrame, order: Sequence[str], baseline: str) -> p
         else pl.lit(0.0)
     )
     return wide.sort(["task", "by", spread, "group"], descending=[False, False, True, False])
+
+
+def scaling_table(table: pl.DataFrame, axis: dict[str, tuple[int, int]]) -> pl.DataFrame:
+    """The scaling axis of native alignment: one row per variant on it (`axis`: variant ->
+    (aligned tokens it holds, tokens it trained on)), its whole-task scores as columns, in the
+    order of its aligned tokens. `table` is `ablation_table`'s."""
+    rows = [
+        {
+            "variant": v,
+            "aligned_tokens": aligned,
+            "trained_tokens": trained,
+            **dict(zip(table["score"], table[v], strict=True)),
+        }
+        for v, (aligned, trained) in sorted(axis.items(), key=lambda item: item[1])
+        if v in table.columns
+    ]
+    schema = {"variant": pl.String, "aligned_tokens": pl.Int64, "trained_tokens": pl.Int64}
+    return pl.DataFrame(rows, schema={**schema, **dict.fromkeys(table["score"], pl.Float64)})

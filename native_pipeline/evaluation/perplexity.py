@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from native_pipeline.evaluation.loglik import Group, score_groups
@@ -66,3 +67,30 @@ def perplexity(
         bytes=n_bytes,
         documents=len(texts),
     )
+
+
+class TextPerplexity:
+    """A causal LM's perplexity of one text at a time (a Hugging Face folder: the base model or
+    the alignment worker): the audit's fluency before and after rewriting, as the paper scores
+    it. `name` says which model scored."""
+
+    def __init__(self, folder: Path, context_length: int = 512, dtype: str = "auto") -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from native_pipeline.lm.device import pick_device, weights_dtype
+
+        device = pick_device()
+        weights = getattr(torch, weights_dtype(device, dtype))
+        self.model = AutoModelForCausalLM.from_pretrained(folder, dtype=weights).to(device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        self.context_length = context_length
+        self.name = f"causal LM {folder}"
+
+    def __call__(self, text: str) -> float:
+        """The text's token perplexity; NaN for a text without tokens."""
+        if not self.tokenizer(text, add_special_tokens=False)["input_ids"]:
+            return math.nan
+        return perplexity(
+            self.model, self.tokenizer, [text], context_length=self.context_length, batch_size=1
+        ).perplexity

@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from native_pipeline.settings import HarmSettings
-from native_pipeline.text.blocks import Block, Decision, Document
+from native_pipeline.text.blocks import Block, Decision, Document, Filter
 from native_pipeline.text.dedup import (
     ExactDeduplicator,
     NearDeduplicator,
@@ -32,7 +32,9 @@ from native_pipeline.text.quality import (
     FineWebQualityFilter,
     GopherQualityFilter,
     GopherRepetitionFilter,
+    RefinedWebLineFilter,
 )
+from native_pipeline.text.url_filter import URLBlocklist
 
 # Stateless blocks: they see one batch at a time, on any core.
 STATELESS: tuple[type[Block], ...] = (
@@ -56,7 +58,42 @@ CONFIGURABLE: dict[str, type] = {
     ExactDeduplicator.name: object,
 }
 
+# The conventional-cleaning baseline the paper compares native alignment with (RefinedWeb's
+# URL, document and line rules), run on cleaned text in the order the config lists them.
+BASELINE_BLOCKS: dict[str, type[Filter]] = {
+    b.name: b
+    for b in (
+        URLBlocklist,
+        GopherRepetitionFilter,
+        GopherQualityFilter,
+        RefinedWebLineFilter,
+        C4Filter,
+        FineWebQualityFilter,
+    )
+}
+
 RAW_COLUMNS = ["doc_id", "url", "content_type", "content"]
+
+
+def baseline_blocks(blocks: Mapping[str, Mapping[str, Any]]) -> list[Filter]:
+    """The cleaning baseline's filters, in the order of `blocks` (name -> arguments)."""
+    unknown = set(blocks) - set(BASELINE_BLOCKS)
+    if unknown:
+        raise ValueError(
+            f"unknown cleaning baseline blocks {sorted(unknown)}; known: {list(BASELINE_BLOCKS)}"
+        )
+    return [BASELINE_BLOCKS[name](**args) for name, args in blocks.items()]
+
+
+def run_filters(
+    filters: list[Filter], docs: list[Document]
+) -> tuple[list[Document], list[Decision]]:
+    """The documents every filter keeps (their text as the filters left it), and the decisions."""
+    decisions: list[Decision] = []
+    for block in filters:
+        docs = block(docs)
+        decisions += block.drain()[0]
+    return docs, decisions
 
 
 class Cleaning:

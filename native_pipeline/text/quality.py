@@ -461,3 +461,83 @@ class FineWebQualityFilter(Filter):
         if newlines > self.new_line_ratio:
             return "fineweb_quality:new_line_ratio", newlines
         return None
+
+
+# RefinedWeb's counters ("3 likes", "١٢ تعليق") and its short boilerplate lines, folded.
+COUNTER_WORDS = tuple(
+    fold(w)
+    for w in (
+        *("like", "likes", "share", "shares", "comment", "comments", "view", "views"),
+        *("follower", "followers", "retweet", "retweets", "reply", "replies"),
+        *("إعجاب", "اعجاب", "مشاركة", "مشاركات", "تعليق", "تعليقات", "مشاهدة", "مشاهدات"),
+        *("متابع", "متابعين", "رد", "ردود"),
+    )
+)
+BOILERPLATE_PHRASES = tuple(
+    fold(p)
+    for p in (
+        *("sign in", "sign up", "log in", "read more", "items in cart", "share on"),
+        *("تسجيل الدخول", "سجل دخولك", "اقرأ المزيد", "اقرأ أيضا", "شارك على", "سلة التسوق"),
+        *("أضف تعليق", "اترك تعليقا"),
+    )
+)
+
+
+class RefinedWebLineFilter(Filter):
+    """RefinedWeb's line-wise corrections (Penedo et al. 2023, section G.2): remove lines that
+    are mostly upper case, only figures, a counter ("3 likes") or one word, and short lines with
+    a boilerplate phrase ("sign in", "اقرأ المزيد": RefinedWeb edits the phrase out, here the
+    short line goes whole); remove the document when the words taken out are more than
+    `max_removed_words_ratio` of its words."""
+
+    name = "refinedweb_lines"
+
+    def __init__(
+        self,
+        max_removed_words_ratio: float = 0.05,
+        max_uppercase_ratio: float = 0.5,
+        short_line_words: int = 10,
+        counter_words: Sequence[str] = COUNTER_WORDS,
+        boilerplate_phrases: Sequence[str] = BOILERPLATE_PHRASES,
+    ) -> None:
+        super().__init__()
+        self.max_removed_words_ratio = max_removed_words_ratio
+        self.max_uppercase_ratio = max_uppercase_ratio
+        self.short_line_words = short_line_words
+        self.counter = re.compile(
+            r"^\d[\d,.]*\s*[km]?\s+(?:" + "|".join(re.escape(fold(w)) for w in counter_words) + ")$"
+        )
+        self.boilerplate = [fold(p) for p in boilerplate_phrases]
+
+    def removes(self, line: str) -> bool:
+        tokens = words(line)
+        # upper case among all letters: an Arabic line naming "NASA" is not shouting
+        letters = [c for c in line if c.isalpha()]
+        folded = fold(line.strip())
+        return (
+            len(tokens) <= 1
+            or all(t.isdigit() for t in tokens)
+            or (
+                bool(letters)
+                and sum(map(str.isupper, letters)) / len(letters) > self.max_uppercase_ratio
+            )
+            or self.counter.match(folded) is not None
+            or (
+                len(tokens) <= self.short_line_words
+                and any(phrase in folded for phrase in self.boilerplate)
+            )
+        )
+
+    def reject(self, doc: Document) -> tuple[str, float | None] | None:
+        total = len(words(doc.text))
+        if not total:
+            return None
+        lines = doc.text.split("\n")
+        gone = [bool(line.strip()) and self.removes(line) for line in lines]
+        removed = sum(len(words(line)) for line, g in zip(lines, gone, strict=True) if g)
+        if removed / total > self.max_removed_words_ratio:
+            return "refinedweb_lines:removed_words", removed / total
+        if removed:
+            doc.text = "\n".join(line for line, g in zip(lines, gone, strict=True) if not g)
+            self.modify(doc, "refinedweb_lines:lines_removed", removed / total)
+        return None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -56,6 +56,23 @@ class Windows:
 
     def batch(self, indices: Sequence[int]) -> torch.Tensor:
         return torch.from_numpy(np.stack([self[int(i)] for i in indices]).astype(np.int64))
+
+
+def budget_steps(
+    budget: Literal["same_tokens", "one_epoch"], loop: PretrainLoop, tokens: int
+) -> int:
+    """The optimizer steps of a variant's token budget: `same_tokens`, loop.max_steps whatever
+    the variant holds (a small slice repeats its data); `one_epoch`, the steps that visit each
+    of its windows once (at least one)."""
+    if budget == "same_tokens":
+        return loop.max_steps
+    windows = max(0, tokens - 1) // loop.seq_len  # as `Windows` counts them
+    return max(1, windows // (loop.batch_size * loop.grad_accum))
+
+
+def step_tokens(loop: PretrainLoop) -> int:
+    """Tokens one optimizer step trains on (the targets of its windows)."""
+    return loop.batch_size * loop.grad_accum * loop.seq_len
 
 
 def rank_share(order: np.ndarray, index: int, per_step: int, rank: int, world: int) -> np.ndarray:

@@ -32,6 +32,7 @@ import hashlib
 import json
 import os
 import struct
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import chain
@@ -115,6 +116,7 @@ class _ShardWriter:
         self.rows: list[pl.DataFrame] = []
         self.documents = 0
         self.tokens = 0
+        self.by_source: Counter[str] = Counter()
 
     def add(self, tokens: np.ndarray, sizes: np.ndarray, rows: pl.DataFrame) -> None:
         """Append whole documents: their tokens back to back, one size and one row each."""
@@ -130,6 +132,8 @@ class _ShardWriter:
         )
         self.documents += len(sizes)
         self.tokens += int(sizes.sum())
+        for source, tokens in zip(rows["source"], sizes.tolist(), strict=True):
+            self.by_source[source] += tokens
 
     def close(self) -> dict[str, Any]:
         """Finish the three files; return the shard's manifest entry."""
@@ -143,6 +147,7 @@ class _ShardWriter:
             "name": self.name,
             "documents": self.documents,
             "tokens": self.tokens,
+            "tokens_by_source": dict(self.by_source),
             "bin_sha256": self.bin_hash.hexdigest(),
             "idx_sha256": hashlib.sha256(index).hexdigest(),
         }
@@ -154,12 +159,12 @@ def _check_frame(frame: pl.DataFrame) -> pl.DataFrame:
         raise ValueError(f"document frame lacks columns {missing}; needs {list(COLUMNS)}")
     source = pl.col("source")
     bad = frame.filter(
-        ~(source.is_in(["original", "aligned"]) | source.str.starts_with("replay:"))
+        ~(source.is_in(["original", "aligned", "cleaned"]) | source.str.starts_with("replay:"))
         | source.is_null()
     )
     if bad.height:
         raise ValueError(
-            "source must be 'original', 'aligned' or 'replay:<name>'; got "
+            "source must be 'original', 'aligned', 'cleaned' or 'replay:<name>'; got "
             f"{bad['source'].unique().to_list()[:5]} (doc_id {bad['doc_id'][0]!r})"
         )
     return frame.select(COLUMNS)
@@ -204,11 +209,11 @@ def write_shards(
 ) -> dict[str, Any]:
     """Encode the documents into Megatron shards under `folder`; write and return the manifest.
 
-    Each frame has columns doc_id, segment_ids, source ("original", "aligned" or
-    "replay:<name>") and text. Documents with empty text are skipped and counted
-    (`skipped_empty`). `upstream` (the versions of the inputs) is recorded as given.
-    `on_progress(documents, note)` hears of each batch written and each empty one skipped
-    (`Progress.add`).
+    Each frame has columns doc_id, segment_ids, source ("original", "aligned", "cleaned" or
+    "replay:<name>") and text; the manifest counts the tokens of each source. Documents with
+    empty text are skipped and counted (`skipped_empty`). `upstream` (the versions of the
+    inputs) is recorded as given. `on_progress(documents, note)` hears of each batch written
+    and each empty one skipped (`Progress.add`).
     """
     if shard_tokens < 1:
         raise ValueError(f"shard_tokens must be positive, got {shard_tokens}")
@@ -276,6 +281,7 @@ def write_shards(
         "dtype": TOKEN_DTYPE.name,
         "documents": sum(shard["documents"] for shard in shards),
         "tokens": sum(shard["tokens"] for shard in shards),
+        "tokens_by_source": dict(sum((Counter(s["tokens_by_source"]) for s in shards), Counter())),
         "skipped_empty": skipped_empty,
         "shards": shards,
         "upstream": upstream or {},

@@ -22,13 +22,15 @@ from native_pipeline.defs.alignment import (
     alignment_worker,
     expert_rewrites,
     rewrite_audit,
+    seed_ablation,
     seed_segments,
 )
 from native_pipeline.defs.resources import build_resources
 from native_pipeline.lake import Lake
-from native_pipeline.settings import BackendSettings, Settings
+from native_pipeline.settings import ABLATION_STRATEGIES, BackendSettings, Settings
 from native_pipeline.tables import SEGMENTS, frame
 from native_pipeline_tests.alignment.test_openai_backend import KEY, Reply, serve
+from native_pipeline_tests.defs.test_metadata import undescribed_columns
 
 DUMP = "CC-TEST-01"
 SENTENCES = [
@@ -178,6 +180,26 @@ def test_the_worker_rewrites_the_dump_on_the_cpu(trained_worker, rewriter):
     assert (flagged["attempts"] == 2).all()
 
 
+@pytest.mark.slow
+def test_the_audit_scores_perplexity_with_the_worker_or_the_ngram(trained_worker):
+    """Before/after perplexity by a causal LM (the worker, as the paper scores fluency), the
+    character n-gram the cheap fallback; the metadata names the scorer."""
+    root, settings, _ = trained_worker
+    assert _materialize([aligned_corpus], root, settings).success  # the policy rewriter
+    medians = {}
+    for scorer in ("lm", "ngram"):
+        alignment = settings | {"perplexity": {"scorer": scorer}, "audit": {"sample_size": 6}}
+        result = _materialize([rewrite_audit], root, alignment)
+        assert result.success
+        audited = _metadata(result, "rewrite_audit")
+        medians[scorer] = audited["perplexity_before_median"]
+        named = audited["perplexity_scorer"]
+        final = root / "alignment_worker" / "train" / "final"
+        assert named == (f"causal LM {final}" if scorer == "lm" else "character 5-gram")
+    # a 600-token vocabulary bounds the worker's perplexity; the n-gram's is another scale
+    assert 1 < medians["lm"] < 600 and medians["lm"] != medians["ngram"]
+
+
 def test_the_expert_over_an_endpoint_pays_once_and_judges_the_audit(tmp_path, monkeypatch):
     """seed_segments ─▶ expert_rewrites (openai, a local server) ... rewrite_audit (its judge)."""
     monkeypatch.setenv("EXPERT_KEY", KEY)
@@ -231,6 +253,42 @@ def test_the_expert_over_an_endpoint_pays_once_and_judges_the_audit(tmp_path, mo
     assert "valid" in everything and KEY not in everything
 
 
+def test_the_seed_ablation_judges_each_strategy_over_repeats(tmp_path, monkeypatch):
+    """seed_ablation: every strategy's seeds rewritten by the expert (a local server) and
+    scored on the rubric, mean ± std over the repeats; the job launches it alone."""
+    monkeypatch.setenv("EXPERT_KEY", KEY)
+    _lake_with_segments(tmp_path, 12)
+    long = "اضغط هنا للاشتراك في النشرة البريدية"
+
+    def answer(request: dict) -> str:
+        user = request["messages"][-1]["content"]
+        if "<original>" in user:  # the judge: a rewrite that removed the ad formats better
+            return json.dumps(dict.fromkeys(CRITERIA, 7) | {"format": 9 if long in user else 5})
+        segment = user.removeprefix("<segment>\n").removesuffix("\n</segment>")
+        return wrap(segment.replace(long, "").strip() or segment)
+
+    with serve() as server:
+        server.answer = answer
+        expert = {"backend": "openai", "base_url": server.url, "model": "gpt-test"}
+        ablation = {"repeats": 2, "size": 3, "pool_factor": 2}
+        alignment = {"expert": expert | {"api_key_env": "EXPERT_KEY"}, "seed_ablation": ablation}
+        result = _materialize([seed_ablation], tmp_path, alignment)
+        assert result.success
+    summary = Lake(tmp_path).scan("seed_ablation", "summary").collect()
+    assert summary["strategy"].to_list() == list(ABLATION_STRATEGIES)
+    assert (summary["repeats"] == 2).all()
+    assert summary.select(f"{c}_mean" for c in CRITERIA).to_numpy().min() >= 5
+    assert (summary["accuracy_mean"] == 7).all() and (summary["accuracy_std"] == 0).all()
+    metadata = _metadata(result, "seed_ablation")
+    assert metadata["chart"].startswith("![figure](data:image/png;base64,")
+    (event,) = result.get_asset_materialization_events()
+    assert undescribed_columns(event.materialization.metadata) == []
+    # a policy expert cannot judge: a clear error, not an empty table
+    failed = _materialize([seed_ablation], tmp_path, {})
+    assert not failed.success
+    assert "needs an LLM expert to judge" in str(failed.all_events)
+
+
 def _policy_rows(segments: pl.DataFrame) -> pl.DataFrame:
     return rewrite.rewrite_frame(segments, PolicyRewriter(), BackendSettings(), Limits())
 
@@ -249,6 +307,24 @@ def test_seeds_by_perplexity_take_the_two_ends_of_a_random_pool(tmp_path):
     assert set(picked["perplexity_low"]["segment_id"]).isdisjoint(
         picked["perplexity_high"]["segment_id"]
     )
+
+
+def test_the_seed_and_the_expert_can_be_a_published_pairs_file(tmp_path):
+    """The worker can learn from the authors' seed data: the seed is the file's originals, the
+    expert's rewrites are the file's, validated like any expert's."""
+    _lake_with_segments(tmp_path, 2)
+    pairs = tmp_path / "rewrite_seed_data.json"
+    records = [{"original": s, "rewritten": s.replace("الكتب", "الكتبَ")} for s in SENTENCES]
+    pairs.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+    expert = {"backend": "pairs_file", "pairs_path": str(pairs), "retry_temperature": 0}
+    alignment = {"seeds": {"size": 3}, "expert": expert}
+    assert _materialize([seed_segments, expert_rewrites], tmp_path, alignment).success
+    rows = Lake(tmp_path).scan("expert_rewrites", "data").collect()
+    assert rows.height == 3 and set(rows["segment_id"]) <= {f"pairs:{i}" for i in range(5)}
+    assert set(rows["backend"]) == {"pairs_file"}
+    rewritten = dict(zip(SENTENCES, (r["rewritten"] for r in records), strict=True))
+    for original, aligned in rows.select("original", "aligned").rows():
+        assert aligned == rewritten[original]
 
 
 def test_a_killed_rewrite_resumes_to_exactly_the_rows_of_an_uninterrupted_run(

@@ -10,7 +10,7 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
 
 from native_pipeline.definitions import defs
 
-VARIANTS = ["original", "aligned", "hybrid", "aligned_25", "aligned_50"]
+VARIANTS = ["original", "aligned", "hybrid", "cleaned", "aligned_25", "aligned_50"]
 
 
 def _per_variant(lineage: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -34,6 +34,7 @@ def test_graph_snapshot():
         "corpus_funnel": ["cleaned_text", "raw_crawl"],
         "rewrite_segments": ["cleaned_text"],
         "seed_segments": ["rewrite_segments"],
+        "seed_ablation": ["rewrite_segments"],
         "expert_rewrites": ["seed_segments"],
         "alignment_worker": ["expert_rewrites"],
         "aligned_corpus": ["alignment_worker", "rewrite_segments"],
@@ -48,7 +49,10 @@ def test_graph_snapshot():
             }
         ),
         "base/eval_scores": ["original/corpus_mix", "tokenizer"],
-        "ablation_report": sorted(f"{v}/eval_scores" for v in ["base", *VARIANTS]),
+        "ablation_report": sorted(
+            [f"{v}/eval_scores" for v in ["base", *VARIANTS]]
+            + [f"{v}/token_shards" for v in VARIANTS]
+        ),
     }
     partitioned = {
         k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).partitions_def
@@ -123,6 +127,10 @@ def test_jobs_follow_their_triggers():
         not graph.get(dg.AssetKey.from_user_string(k)).is_partitioned for k in selected("train")
     )
     assert "aligned/checkpoints" in selected("train") and "ablation_report" in selected("train")
+    # the seed ablation pays an expert and a judge: launched on its own, never by `train`
+    assert selected("ablate_seeds") == {"seed_ablation"} and "seed_ablation" not in selected(
+        "train"
+    )
     follows = {
         key.to_user_string()
         for key in graph.get_all_asset_keys()

@@ -19,7 +19,8 @@ from native_pipeline.defs.crawl import FINGERPRINT
 from native_pipeline.lake import Lake
 from native_pipeline.landing import landing_dumps
 from native_pipeline.sample import SAMPLE_CRAWL, TRUTH
-from native_pipeline.settings import DEFAULT_CONFIG
+from native_pipeline.settings import DEFAULT_CONFIG, PretrainLoop
+from native_pipeline.training.pretrain import budget_steps, step_tokens
 from native_pipeline_tests.defs.test_metadata import numbers_as_text, undescribed_columns
 from native_pipeline_tests.outputs import output_hashes
 
@@ -27,7 +28,7 @@ DUMPS = list(landing_dumps(SAMPLE_CRAWL))
 TRUTH = [json.loads(line) for line in TRUTH.read_text().splitlines()]
 
 
-VARIANTS = ["original", "aligned", "hybrid", "aligned_25", "aligned_50"]
+VARIANTS = ["original", "aligned", "hybrid", "cleaned", "aligned_25", "aligned_50"]
 PER_VARIANT = ("corpus_mix", "token_shards", "checkpoints", "eval_scores")
 ALL_ASSETS = {
     "raw_crawl",
@@ -337,9 +338,32 @@ def test_every_variant_trains_on_its_own_mix_and_is_evaluated(sample):
         assert not set(docs["doc_id"]) & set(held_out["doc_id"]), v
     assert set(mixes["original"]["source"]) == {"original"}
     assert set(mixes["aligned"]["source"]) == {"aligned"}
-    assert set(mixes["hybrid"]["doc_id"]) == set(mixes["original"]["doc_id"])
+    assert set(mixes["cleaned"]["source"]) == {"cleaned"}
+    assert set(mixes["cleaned"]["doc_id"]) <= set(mixes["original"]["doc_id"])
     assert set(mixes["aligned_25"]["doc_id"]) <= set(mixes["aligned_50"]["doc_id"])
     assert set(mixes["aligned_50"]["doc_id"]) < set(mixes["aligned"]["doc_id"])
+    # hybrid: the original and the aligned corpus both in full, neither halved
+    tokens = {v: metadata[f"{v}/token_shards"] for v in VARIANTS}
+    for source in ("original", "aligned"):
+        hybrid = mixes["hybrid"].filter(source=source)
+        assert hybrid["doc_id"].to_list() == mixes[source]["doc_id"].to_list()
+        assert (
+            tokens["hybrid"][f"tokens/{source}"].value == tokens[source][f"tokens/{source}"].value
+        )
+    # the scaling axis: nested slices of the aligned tokens, each trained for its stated budget
+    config = yaml.safe_load(DEFAULT_CONFIG.read_text())["training"]
+    loop = PretrainLoop(**config["loop"])
+    for v in VARIANTS:
+        budget = config["variants"][v].get("budget", "same_tokens")
+        steps = budget_steps(budget, loop, tokens[v]["tokens"].value)
+        trained = metadata[f"{v}/checkpoints"]
+        assert trained["budget"].value == budget
+        assert trained["steps"].value == steps, v
+        assert trained["tokens"].value == trained["token_budget"].value == steps * step_tokens(loop)
+    aligned_tokens = [
+        tokens[v]["tokens/aligned"].value for v in ("aligned_25", "aligned_50", "aligned")
+    ]
+    assert aligned_tokens == sorted(aligned_tokens) and len(set(aligned_tokens)) == 3
 
     for v in VARIANTS:
         shards = lake.scan("token_shards", "documents", f"variant={v}").collect()

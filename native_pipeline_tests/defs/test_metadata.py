@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 
@@ -151,6 +152,9 @@ def test_the_ablation_report_shows_inline_with_every_column_described(tmp_path):
         )
         with lake.writer("eval_scores", variant(name)) as out:
             out.write("scores", scores)
+        manifest = {"tokens": 5000 * (i + 1), "tokens_by_source": {"aligned": 1000 * (i + 1)}}
+        with lake.writer("token_shards", variant(name)) as out:
+            (out.staging / "manifest.json").write_text(json.dumps(manifest))
     result = dg.materialize(
         [ablation_report], resources=build_resources(settings), raise_on_error=True
     )

@@ -3,7 +3,13 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from native_pipeline.evaluation.ablation import SCORES, ablation_table, group_deltas, with_deltas
+from native_pipeline.evaluation.ablation import (
+    SCORES,
+    ablation_table,
+    group_deltas,
+    scaling_table,
+    with_deltas,
+)
 
 
 def scores(variant: str, acva: float, food: float, culture: float) -> pl.DataFrame:
@@ -63,3 +69,21 @@ def test_the_base_model_is_the_zero_line_of_every_delta():
     deltas = group_deltas(scores_with_base, order, "base")
     food = deltas.filter(group="Arabic_Food", metric="acc")
     assert food.select("original - base", "aligned - base").row(0) == (0.0, 0.5)
+
+
+def test_the_scaling_axis_is_every_metric_against_aligned_tokens():
+    long = pl.concat([LONG, scores("aligned_25", 0.55, 0.5, 0.6)])
+    table = ablation_table(long, ["original", "aligned_25", "aligned"])
+    axis = {"aligned": (4000, 5120), "aligned_25": (1000, 1024), "missing": (9, 9)}
+    scaling = scaling_table(table, axis)
+    assert scaling.columns == [
+        "variant",
+        "aligned_tokens",
+        "trained_tokens",
+        "acva/acc",
+        "held_out_original/perplexity",
+    ]
+    assert scaling.rows() == [
+        ("aligned_25", 1000, 1024, 0.55, 10.0),
+        ("aligned", 4000, 5120, 0.6, 10.0),
+    ]

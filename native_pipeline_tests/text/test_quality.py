@@ -10,6 +10,7 @@ from native_pipeline.text.quality import (
     FineWebQualityFilter,
     GopherQualityFilter,
     GopherRepetitionFilter,
+    RefinedWebLineFilter,
 )
 
 ARTICLE = "\n\n".join(
@@ -376,3 +377,35 @@ def test_no_repeated_n_gram_means_no_longer_one() -> None:
         for n in range(2, 10):
             if _duplicated_ngram_chars(tokens, n) == 0:
                 assert _duplicated_ngram_chars(tokens, n + 1) == 0
+
+
+PROSE = "وقالت البلدية إن المكتبة الجديدة ستفتح أبوابها للجمهور كل يوم من أيام الأسبوع المقبل."
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "READ THE FULL STORY NOW",  # mostly upper case
+        "١٢٣ ٤٥٦",  # only figures
+        "١٢ تعليق",  # a counter, Arabic digits folded
+        "3.5K likes",
+        "الرئيسية",  # one word
+        "اقرأ المزيد عن الخبر",  # a short line with a boilerplate phrase
+    ],
+)
+def test_refinedweb_removes_the_lines_it_names(line):
+    block = RefinedWebLineFilter(max_removed_words_ratio=1.0)
+    doc = Document("d", f"{PROSE}\n{line}\n{PROSE}")
+    assert block.reject(doc) is None
+    assert doc.text == f"{PROSE}\n{PROSE}"
+    assert block.decisions[0].reason == "refinedweb_lines:lines_removed"
+
+
+def test_refinedweb_keeps_prose_and_removes_a_page_that_loses_too_much():
+    keep = Document("d", f"{PROSE}\nإن شركة NASA أعلنت عن مهمة جديدة إلى القمر هذا العام.\n{PROSE}")
+    assert RefinedWebLineFilter().reject(keep) is None and "NASA" in keep.text
+    long_boilerplate = " ".join(["اقرأ المزيد"] + ["كلمة"] * 12)  # long: not a short line
+    assert RefinedWebLineFilter().removes(long_boilerplate) is False
+    page = Document("p", f"{PROSE}\nتسجيل الدخول\nسلة التسوق\n٣ مشاركات")
+    reason, share = RefinedWebLineFilter(max_removed_words_ratio=0.05).reject(page)
+    assert reason == "refinedweb_lines:removed_words" and share > 0.05

@@ -11,7 +11,13 @@ from safetensors.torch import load_file
 
 from native_pipeline.lm.loop import LOG_FILE, epoch_order
 from native_pipeline.settings import PretrainLoop
-from native_pipeline.training.pretrain import Windows, pretrain, rank_share
+from native_pipeline.training.pretrain import (
+    Windows,
+    budget_steps,
+    pretrain,
+    rank_share,
+    step_tokens,
+)
 from native_pipeline_tests.training.tiny import pattern_stream, tiny_model
 
 FAST = PretrainLoop(
@@ -192,3 +198,16 @@ def test_the_base_model_evaluated_is_the_one_pre_training_starts_from(
     assert save_initial_model(tmp_path / "x", tokenizer_folder, Path("/m"), tiny=TINY, seed=7) == (
         Path("/m")
     )
+
+
+def test_a_variant_trains_for_the_token_budget_its_config_states():
+    loop = PretrainLoop(max_steps=40, batch_size=4, grad_accum=2, seq_len=16, warmup_steps=0)
+    assert step_tokens(loop) == 128
+    # same_tokens: the loop's steps, whatever the variant holds (a small slice repeats data)
+    assert budget_steps("same_tokens", loop, tokens=1_000) == 40
+    assert budget_steps("same_tokens", loop, tokens=1_000_000) == 40
+    # one_epoch: every window once; twice the tokens, twice the steps
+    windows = len(Windows([np.zeros(12_801, dtype=np.int32)], loop.seq_len))
+    assert budget_steps("one_epoch", loop, tokens=12_801) == windows // 8 == 100
+    assert budget_steps("one_epoch", loop, tokens=25_601) == 200
+    assert budget_steps("one_epoch", loop, tokens=10) == 1  # never zero steps

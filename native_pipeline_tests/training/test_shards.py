@@ -158,6 +158,7 @@ def test_manifest_counts_and_checksums(tokenizer, tmp_path):
     assert (manifest["eos_id"], manifest["vocab_size"]) == (tokenizer.eos_token_id, len(tokenizer))
     assert manifest["dtype"] == "int32"
     assert manifest["upstream"] == upstream
+    assert manifest["tokens_by_source"] == {"original": manifest["tokens"]}
     assert sum(shard["documents"] for shard in manifest["shards"]) == manifest["documents"]
     for shard in manifest["shards"]:
         for suffix in ("bin", "idx"):
@@ -219,3 +220,14 @@ def test_the_reader_refuses_what_is_not_an_index(tokenizer, tmp_path):
         IndexedDataset(prefix)
     with pytest.raises(FileNotFoundError, match="no manifest.json"):
         open_shards(tmp_path / "shards")
+
+
+def test_the_manifest_counts_each_sources_tokens(tokenizer, tmp_path):
+    """A hybrid's mix: each document as original and as aligned, each form counted."""
+    original, aligned = frame(TEXTS[:4]), frame(TEXTS[4:6], source="aligned")
+    manifest = write_shards(tmp_path, tokenizer, [original, aligned], shard_tokens=60)
+    assert len(manifest["shards"]) > 1
+    assert manifest["tokens_by_source"] == {
+        "original": sum(len(expected_ids(tokenizer, t)) for t in TEXTS[:4]),
+        "aligned": sum(len(expected_ids(tokenizer, t)) for t in TEXTS[4:6]),
+    }

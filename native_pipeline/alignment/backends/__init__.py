@@ -1,4 +1,5 @@
-"""Rewriting backends, chosen by name in the config: policy, openai, transformers, vllm."""
+"""Rewriting backends, chosen by name in the config: policy, openai, transformers, vllm, and
+pairs_file (an expert's rewrites read from a file)."""
 
 from __future__ import annotations
 
@@ -60,4 +61,8 @@ def make_rewriter(
         from native_pipeline.text.harm import make_scorer
 
         return PolicyRewriter(settings.harm_threshold, make_scorer(harm))
+    if settings.backend == "pairs_file":
+        from native_pipeline.alignment.backends.pairs_file import PairsFileRewriter
+
+        return PairsFileRewriter(settings.pairs_path)
     return ChatRewriter(chat_backend(settings, cache_dir, default_model), conduct)
