@@ -5,7 +5,8 @@ import time
 import dagster as dg
 import polars as pl
 
-from native_pipeline.defs.metadata import funnel, schema, table
+from native_pipeline.defs.jobs import ORIGIN
+from native_pipeline.defs.metadata import funnel, rounded, schema, table
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import ComputeResource, LandingResource
 from native_pipeline.ingest import ingest_dump
@@ -55,8 +56,10 @@ def raw_crawl(
         read_stage = BlockStats(
             docs_in=records_in,
             docs_out=stats.records,
+            # in: the payloads as crawled; out: decoded to UTF-8, where single-byte Arabic
+            # charsets (windows-1256, ISO-8859-6) take two bytes a letter
             bytes_in=stats.bytes,
-            bytes_out=stats.bytes,
+            bytes_out=stats.text_bytes,
             seconds=time.perf_counter() - started,
         )
         stages = stages_frame({"read": read_stage})
@@ -69,25 +72,27 @@ def raw_crawl(
         .sort("count", descending=True)
     )
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": stats.records,
-            "dagster/column_schema": schema(head),
-            "files": stats.files,
-            "quarantined": stats.quarantined,
-            "quarantine_rate": stats.quarantined / records_in if records_in else 0.0,
-            # a number the UI plots, and its split by WARC-Type (request, metadata, warcinfo)
-            "control_records_skipped": sum(stats.skipped.values()),
-            "control_records_by_type": dg.MetadataValue.json(dict(stats.skipped)),
-            "payload_MB": round(stats.bytes / 1e6, 3),
-            "parquet_MB": round((out.bytes_written + read.parquet_bytes) / 1e6, 3),
-            "preview": table(
-                head.select("url", "content_type", "charset", "charset_source", "byte_length")
-            ),
-            "quarantine_reasons": table(reasons),
-            "funnel": funnel(stages),
-            "path": dg.MetadataValue.path(str(lake.partition_path("raw_crawl", dump))),
-            FINGERPRINT: state[0] if state else "",
-        }
+        metadata=rounded(
+            {
+                "dagster/row_count": stats.records,
+                "dagster/column_schema": schema(head),
+                "files": stats.files,
+                "quarantined": stats.quarantined,
+                "quarantine_rate": stats.quarantined / records_in if records_in else 0.0,
+                # a number the UI plots, and its split by WARC-Type (request, metadata, warcinfo)
+                "control_records_skipped": sum(stats.skipped.values()),
+                "control_records_by_type": dg.MetadataValue.json(dict(stats.skipped)),
+                "payload_MB": round(stats.bytes / 1e6, 3),
+                "parquet_MB": round((out.bytes_written + read.parquet_bytes) / 1e6, 3),
+                "preview": table(
+                    head.select("url", "content_type", "charset", "charset_source", "byte_length")
+                ),
+                "quarantine_reasons": table(reasons),
+                "funnel": funnel(stages),
+                "path": dg.MetadataValue.path(str(lake.partition_path("raw_crawl", dump))),
+                FINGERPRINT: state[0] if state else "",
+            }
+        )
     )
 
 
@@ -166,6 +171,7 @@ def register_dumps(context: dg.OpExecutionContext, landing: LandingResource) -> 
 
 
 @dg.job(
+    run_tags=ORIGIN,
     description="Register the landing zone's dumps as partitions (what the sensor does), "
     "for the CLI: `dg launch --job register_landing_dumps`."
 )
