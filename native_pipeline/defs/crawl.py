@@ -1,6 +1,7 @@
 """landing zone ──sensor──▶ raw_crawl[dump]"""
 
 import time
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
@@ -117,6 +118,21 @@ def _landing(context, landing: LandingResource) -> tuple[dict[str, str], list[st
     return found, [d for d in found if d not in known]
 
 
+# `dg dev` started where DAGSTER_HOME is unset opens a throw-away instance in a folder named so
+# (dagster/_cli/utils.py): it knows no dump and no run, and the sensor would ingest every dump
+# of the landing zone again, over the data the real instance's runs wrote.
+TEMPORARY_PREFIX = ".tmp_dagster_home_"
+TEMPORARY = (
+    "not watching: this is a temporary Dagster instance (DAGSTER_HOME is not set), which would "
+    "ingest every dump again. Start the UI with `make dev`, or `DAGSTER_HOME=$PWD dg dev` from "
+    "the repository root, to open the instance `make run` wrote to."
+)
+
+
+def is_temporary(instance: dg.DagsterInstance) -> bool:
+    return Path(instance.root_directory).name.startswith(TEMPORARY_PREFIX)
+
+
 def _read_as(instance: dg.DagsterInstance, dump: str) -> str | None:
     """The landing fingerprint that raw_crawl's latest materialization of `dump` recorded."""
     records = instance.fetch_materializations(
@@ -137,7 +153,9 @@ def _read_as(instance: dg.DagsterInstance, dump: str) -> str | None:
 )
 def landing_zone_sensor(
     context: dg.SensorEvaluationContext, landing: LandingResource
-) -> dg.SensorResult:
+) -> dg.SensorResult | dg.SkipReason:
+    if is_temporary(context.instance):
+        return dg.SkipReason(TEMPORARY)
     found, new = _landing(context, landing)
     add = [crawl_dumps.build_add_request(new)] if new else []
     running = context.instance.get_run_records(
@@ -173,7 +191,7 @@ def register_dumps(context: dg.OpExecutionContext, landing: LandingResource) -> 
 @dg.job(
     run_tags=ORIGIN,
     description="Register the landing zone's dumps as partitions (what the sensor does), "
-    "for the CLI: `dg launch --job register_landing_dumps`."
+    "for the CLI: `dg launch --job register_landing_dumps`.",
 )
 def register_landing_dumps() -> None:
     register_dumps()

@@ -11,10 +11,11 @@ import dagster as dg
 import polars as pl
 import pytest
 import yaml
+from dagster._core.instance.ref import InstanceRef
 
 from native_pipeline.alignment.segments import reassemble
 from native_pipeline.definitions import defs
-from native_pipeline.defs.crawl import FINGERPRINT
+from native_pipeline.defs.crawl import FINGERPRINT, TEMPORARY_PREFIX
 from native_pipeline.lake import Lake
 from native_pipeline.landing import landing_dumps
 from native_pipeline.sample import SAMPLE_CRAWL, TRUTH
@@ -282,6 +283,22 @@ def test_sensor_follows_what_raw_crawl_read_oldest_first(tmp_path):
     assert second.dynamic_partitions_requests == []
     read(DUMPS[1])
     assert tick().run_requests == []  # everything read as it is: nothing to do
+
+
+def test_the_sensor_does_not_reingest_from_a_temporary_instance(tmp_path):
+    """`dg dev` without DAGSTER_HOME opens a throw-away instance that knows no run: the sensor
+    says so instead of ingesting every dump again."""
+    definitions = _definitions(tmp_path)
+    sensor = definitions.resolve_sensor_def("landing_zone_sensor")
+    temporary = tmp_path / f"{TEMPORARY_PREFIX}abc"
+    temporary.mkdir()
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(temporary))) as instance:
+        context = dg.build_sensor_context(
+            instance=instance, resources={"landing": definitions.resources["landing"]}
+        )
+        skipped = sensor(context)
+        assert isinstance(skipped, dg.SkipReason) and "DAGSTER_HOME" in skipped.skip_message
+        assert instance.get_dynamic_partitions("crawl_dumps") == []
 
 
 def test_a_dump_still_being_written_waits(tmp_path, write_warc):
