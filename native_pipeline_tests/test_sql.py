@@ -252,7 +252,7 @@ def test_corpus_funnel_reads_every_dump(tmp_path):
         ("D2", "read"),
         ("D2", "extract"),
     ]
-    assert rows["docs_removed"].to_list() == [0, 1, 0, 1]
+    assert rows["removed"].to_list() == [0, 1, 0, 1]
 
 
 def test_header_refs_and_vars(tmp_path):

@@ -84,6 +84,9 @@ COLUMNS: dict[str, str] = {
     "checkpoint": "hash of the rewriter's weights or rules",
     "prompt_hash": "hash of the code of conduct's prompt",
     "sampling": "the sampling settings of the rewrite",
+    "changes": "what the rewrite changed, word by word: [-removed-] {+added+}, … for kept words",
+    "change": "the kind of change (harm lowered, text removed or added, reworded) and its size",
+    "harm": "harm_max of the original → of the rewrite",
     # rewrite audit
     "category": "the harm category",
     "before": "mean harm score of the originals",
@@ -103,6 +106,7 @@ COLUMNS: dict[str, str] = {
     "metric": "the measure (acc, acc_norm, perplexity, harmful_rate, ...)",
     "value": "the measure's value",
     "n": "items (tokens for perplexity) the score is computed on",
+    "variant": "the pre-training variant (its corpus mix)",
     # SQL checks' offending rows
     "problem": "what is wrong with the row",
     "kind": "the kind of personal data found",

@@ -9,7 +9,7 @@ from native_pipeline.defs.alignment import aligned_corpus, rewrite_segments
 from native_pipeline.defs.automation import FOLLOWS_INPUTS
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.crawl import raw_crawl
-from native_pipeline.defs.metadata import table
+from native_pipeline.defs.metadata import rounded, table
 from native_pipeline.defs.partitions import dump_key
 from native_pipeline.defs.resources import SqlResource
 from native_pipeline.defs.training import VARIANT_STAGES, VARIANTS, variant_key
@@ -63,6 +63,15 @@ def _asset_key(asset: str, of_variant: str | None) -> dg.AssetKey:
     return variant_key(asset, of_variant) if asset in VARIANT_STAGES else dg.AssetKey(asset)
 
 
+def check_metadata(offending: pl.DataFrame, rendered: Rendered) -> dict[str, object]:
+    """How many rows offend, the first of them (none when the check passed) and the query."""
+    metadata: dict[str, object] = {"offending_rows": offending.height}
+    if offending.height:
+        metadata["sample"] = table(offending.head(10))
+    metadata["query"] = dg.MetadataValue.md(f"```sql\n{rendered.shown()}\n```")
+    return metadata
+
+
 def build_check(sql_file: SqlFile, of_variant: str | None = None) -> dg.AssetChecksDefinition:
     """The check of `sql_file` on its asset (on one variant's asset for a variant stage)."""
     partitions_def = PARTITIONED.get(sql_file.target)
@@ -87,11 +96,7 @@ def build_check(sql_file: SqlFile, of_variant: str | None = None) -> dg.AssetChe
             severity=dg.AssetCheckSeverity.ERROR
             if sql_file.severity == "error"
             else dg.AssetCheckSeverity.WARN,
-            metadata={
-                "offending_rows": offending.height,
-                "sample": table(offending.head(10)),
-                "query": dg.MetadataValue.md(f"```sql\n{rendered.shown()}\n```"),
-            },
+            metadata=rounded(check_metadata(offending, rendered)),
         )
 
     return _check
@@ -112,7 +117,7 @@ def build_model(sql_file: SqlFile) -> dg.AssetsDefinition:
         with lake.writer(sql_file.name) as out:
             out.write(MAIN_TABLE, result)
         return dg.MaterializeResult(
-            metadata={"dagster/row_count": result.height, "result": table(result)}
+            metadata=rounded({"dagster/row_count": result.height, "result": table(result)})
         )
 
     return _model

@@ -147,7 +147,8 @@ def trained_worker(tmp_path_factory) -> tuple[Path, dict, dict]:
 def test_the_worker_learns_from_the_expert_pairs(trained_worker):
     root, _, trained = trained_worker
     assert trained["held_out_loss_after"] < trained["held_out_loss_before"]
-    assert trained["train_loss"].startswith("![figure](data:image/png;base64,")
+    assert trained["train_loss"].startswith("![line](data:image/svg+xml,")  # drawn inline
+    assert trained["train_loss (chart)"].startswith("![figure](data:image/png;base64,")
     assert (root / "alignment_worker" / "train" / "final" / "model.safetensors").exists()
 
 

@@ -212,7 +212,7 @@ def test_corpus_funnel_covers_every_dump_and_stage(sample):
     lake, _ = sample
     funnel = lake.scan("corpus_funnel", "data").collect()
     assert sorted(funnel["dump"].unique()) == DUMPS
-    first = funnel.filter(pl.col("dump") == DUMPS[0]).sort("step")
+    first = funnel.filter(pl.col("dump") == DUMPS[0])  # in pipeline order
     assert first["stage"][0] == "read" and first["stage"][-1] == "near_dedup"
     # each stage hands on what it kept
     assert first["docs_out"][:-1].to_list() == first["docs_in"][1:].to_list()
@@ -236,7 +236,11 @@ def test_the_alignment_branch_rewrites_every_segment_and_puts_documents_back(sam
     worker = lake.root / "alignment_worker" / "train" / "final"
     assert (worker / "model.safetensors").exists()
     audit = _metadata(results["rewrite", DUMPS[-1]])["rewrite_audit"]
-    assert audit["figures"].value.startswith("![figure](data:image/png;base64,")
+    assert audit["perplexity and edit ratio (chart)"].value.startswith("![figure](data:image/png")
+    # before and after: the changed segments (an advert and a threat removed) and the rejected
+    changed = _metadata(results["rewrite", DUMPS[-1]])["aligned_corpus"]["changed_segments"]
+    assert changed.records and "[-" in changed.records[0].data["changes"]
+    assert "rejected_rewrites" in audit
     assert audit["segments"].value > 0 and "harm_reduction_pct" in audit
     seeds = lake.scan("seed_segments", "data").collect()
     assert sorted(seeds["dump"].unique()) == DUMPS  # the seed is drawn from every dump
@@ -338,7 +342,8 @@ def test_every_variant_trains_on_its_own_mix_and_is_evaluated(sample):
         final = lake.partition_path("checkpoints", f"variant={v}") / "final"
         assert (final / "model.safetensors").exists() and (final / "tokenizer.json").exists()
         trained = metadata[f"{v}/checkpoints"]
-        assert trained["loss_curve"].value.startswith("![figure](data:image/png;base64,")
+        assert trained["loss_curve"].value.startswith("![line](data:image/svg+xml,")
+        assert trained["loss_curve (chart)"].value.startswith("![figure](data:image/png;base64,")
         assert trained["final_loss"].value < trained["first_loss"].value
         scores = lake.scan("eval_scores", "scores", f"variant={v}").collect()
         tasks = set(scores["task"])
@@ -352,7 +357,8 @@ def test_every_variant_trains_on_its_own_mix_and_is_evaluated(sample):
     assert report.columns == ["score", *VARIANTS]
     assert "held_out_aligned/perplexity" in report["score"].to_list()
     assert report.drop("score").null_count().sum_horizontal()[0] == 0
-    assert metadata["ablation_report"]["chart"].value.startswith("![figure](data:image/png")
+    chart = metadata["ablation_report"]["scores by variant (chart)"]
+    assert chart.value.startswith("![figure](data:image/png")
 
 
 def test_bad_dump_folders_are_never_registered(tmp_path, write_warc):
