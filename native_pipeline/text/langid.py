@@ -79,6 +79,7 @@ DIALECT_MARKERS: dict[str, tuple[str, ...]] = {
     "gulf": (
         "شلون",
         "وايد",
+        "واجد",  # the same word ("a lot"), as Kuwaiti and Emirati posts write it
         "ابغى",
         "أبغي",
         "تبي",
