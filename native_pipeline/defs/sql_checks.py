@@ -21,6 +21,7 @@ from native_pipeline.sql import (
     SqlFile,
     load_checks,
     load_models,
+    measured,
     query,
     render,
 )
@@ -63,11 +64,16 @@ def _asset_key(asset: str, of_variant: str | None) -> dg.AssetKey:
     return variant_key(asset, of_variant) if asset in VARIANT_STAGES else dg.AssetKey(asset)
 
 
-def check_metadata(offending: pl.DataFrame, rendered: Rendered) -> dict[str, object]:
-    """How many rows offend, the first of them (none when the check passed) and the query."""
+def check_metadata(
+    offending: pl.DataFrame, rendered: Rendered, shown: pl.DataFrame | None = None
+) -> dict[str, object]:
+    """How many rows offend, the first of them (none when the check passed), what the check
+    measured (its `shows` header) and the query."""
     metadata: dict[str, object] = {"offending_rows": offending.height}
     if offending.height:
         metadata["sample"] = table(offending.head(10))
+    if shown is not None:
+        metadata["measured"] = table(shown)
     metadata["query"] = dg.MetadataValue.md(f"```sql\n{rendered.shown()}\n```")
     return metadata
 
@@ -91,12 +97,13 @@ def build_check(sql_file: SqlFile, of_variant: str | None = None) -> dg.AssetChe
     ) -> dg.AssetCheckResult:
         partition = dump_key(context) if partitions_def else None
         rendered, offending = _run(sql_file, lake, sql.variables, partition, of_variant)
+        shown = query(measured(rendered, sql_file.shows)) if sql_file.shows else None
         return dg.AssetCheckResult(
             passed=offending.is_empty(),
             severity=dg.AssetCheckSeverity.ERROR
             if sql_file.severity == "error"
             else dg.AssetCheckSeverity.WARN,
-            metadata=rounded(check_metadata(offending, rendered)),
+            metadata=rounded(check_metadata(offending, rendered, shown)),
         )
 
     return _check

@@ -219,3 +219,6 @@ def test_a_passing_check_shows_no_empty_sample_and_a_failing_one_its_rows():
     assert passed["offending_rows"] == 0 and "sample" not in passed
     failed = check_metadata(pl.DataFrame({"copies": [2]}), rendered)
     assert failed["offending_rows"] == 1 and failed["sample"].records[0].data == {"copies": 2}
+    shares = pl.DataFrame({"arabic_documents": [0.9786], "arabic_letters": [0.9512]})
+    measured = check_metadata(pl.DataFrame({"copies": []}), rendered, shares)["measured"]
+    assert measured.records[0].data == {"arabic_documents": 0.9786, "arabic_letters": 0.9512}
