@@ -125,7 +125,7 @@ def changed_segments(
 ) -> pl.DataFrame:
     """The valid rewrites that changed their segment (rows of aligned_corpus or expert_rewrites),
     the most changed first: the original, the rewrite, a word diff of what changed, the kind of
-    change with the share of words changed, and harm_max before and after."""
+    change, the share of words changed, and harm_max before → after."""
     changed = (
         rows.lazy()
         .filter((pl.col("status") == VALID) & ~pl.col("unchanged"))
@@ -139,14 +139,15 @@ def changed_segments(
         drops = {c: (row[f"{c}_before"] or 0) - (row[f"{c}_after"] or 0) for c in categories}
         before, after = row["harm_max_before"], row["harm_max_after"]
         diffs.append(diff)
-        kinds.append(f"{_change(diff, drops, before, after)}, {row['edit_ratio']:.0%} of words")
-        harms.append(f"{before:.2f} → {after:.2f}")
+        kinds.append(_change(diff, drops, before, after))
+        harms.append(f"{before:.2f}→{after:.2f}")  # one word: never broken over lines
     return pl.DataFrame(
         {
             "original": changed["original"],
             "aligned": changed["aligned"],
             "changes": pl.Series(diffs, dtype=pl.String),
             "change": pl.Series(kinds, dtype=pl.String),
+            "edit_ratio": changed["edit_ratio"],
             "harm": pl.Series(harms, dtype=pl.String),
         }
     )

@@ -85,7 +85,7 @@ COLUMNS: dict[str, str] = {
     "prompt_hash": "hash of the code of conduct's prompt",
     "sampling": "the sampling settings of the rewrite",
     "changes": "what the rewrite changed, word by word: [-removed-] {+added+}, … for kept words",
-    "change": "the kind of change (harm lowered, text removed or added, reworded) and its size",
+    "change": "harm lowered (the category that fell most), text removed or added, or reworded",
     "harm": "harm_max of the original → of the rewrite",
     # rewrite audit
     "category": "the harm category",

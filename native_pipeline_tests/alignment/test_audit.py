@@ -126,13 +126,10 @@ def test_the_changed_segments_show_before_and_after_with_the_kind_of_change():
         ALIGNED,
     ).with_columns(pl.col("status").fill_null("valid"), pl.col("unchanged").fill_null(False))
     changed = changed_segments(rows)
-    assert changed.columns == ["original", "aligned", "changes", "change", "harm"]
+    assert changed.columns == ["original", "aligned", "changes", "change", "edit_ratio", "harm"]
     assert changed["original"].to_list() == [f"{POST} {THREAT}", f"{POST}\n{AD}"]  # most first
-    assert changed["change"].to_list() == [
-        "harm lowered (violence), 50% of words",
-        "text removed, 30% of words",
-    ]
+    assert changed["change"].to_list() == ["harm lowered (violence)", "text removed"]
     assert changed["changes"][0] == f"… البيت قبل الظهر [-{THREAT}-]"
-    assert changed["harm"].to_list() == ["0.93 → 0.05", "0.05 → 0.05"]
+    assert changed["harm"].to_list() == ["0.93→0.05", "0.05→0.05"]
     rejected = rejected_segments(rows.lazy())
     assert rejected.select("original", "reason", "attempts").rows() == [(POST, "names_lost", 2)]

@@ -261,6 +261,16 @@ class Pages:
         links[0].click()
         return self.wait.until(seen.visibility_of_element_located(DIALOG))
 
+    def image(self, key: str) -> WebElement:
+        """The image of metadata entry `key` (inline, or in its dialog), once drawn: Markdown is
+        rendered after the row appears."""
+        entry = self.metadata(key)
+        images = (By.TAG_NAME, "img")
+        self.wait.until(lambda _: entry.find_elements(*images))
+        image = entry.find_element(*images)
+        self.wait.until(lambda _: image.get_property("naturalWidth") > 0)
+        return image
+
     def close_dialog(self) -> None:
         """Closes the dialog `metadata` opened for an entry shown as Markdown; inline entries
         (tables) open none."""
@@ -366,7 +376,7 @@ def _before_after(pages: Pages) -> None:
     pages.shown(DUMP)
     changed = pages.metadata("changed_segments")
     headers = [th.text for th in changed.find_elements(By.TAG_NAME, "th")]
-    assert headers[:5] == ["original", "aligned", "changes", "change", "harm"], headers
+    assert headers[:4] == ["original", "aligned", "changes", "change"], headers
     assert ARABIC.search(changed.text) and "[-" in changed.text, changed.text[:500]
     assert "→" in changed.text  # harm before → after
     pages.metadata("rejected_rewrites")
@@ -390,15 +400,11 @@ def _charts(pages: Pages, variants: list[str]) -> None:
     """A variant's loss curve drawn inline, its full chart under a key that says so; the audit's
     figures under theirs."""
     pages.open(f"/assets/{variants[0]}/checkpoints")
-    curve = pages.metadata("loss_curve").find_element(By.TAG_NAME, "img")
-    pages.wait.until(lambda _: curve.get_property("naturalWidth") > 0)
-    pages.keep("checkpoints_loss_curve", curve)
-    image = pages.metadata("loss_curve (chart)").find_element(By.TAG_NAME, "img")
-    pages.wait.until(lambda _: image.get_property("naturalWidth") > 0)
+    pages.keep("checkpoints_loss_curve", pages.image("loss_curve"))
+    pages.image("loss_curve (chart)")
     pages.close_dialog()
     pages.open("/assets/rewrite_audit")
-    image = pages.metadata("perplexity and edit ratio (chart)").find_element(By.TAG_NAME, "img")
-    pages.wait.until(lambda _: image.get_property("naturalWidth") > 0)
+    pages.image("perplexity and edit ratio (chart)")
     pages.keep("rewrite_audit")
     pages.close_dialog()
 
@@ -413,7 +419,6 @@ def _ablation(pages: Pages, variants: list[str]) -> None:
     assert pages.cut_off(table.find_element(By.TAG_NAME, "table")) == 0  # whole on the page
     pages.keep("ablation_table", table)
     pages.close_dialog()
-    image = pages.metadata("scores by variant (chart)").find_element(By.TAG_NAME, "img")
-    pages.wait.until(lambda _: image.get_property("naturalWidth") > 0)
+    pages.image("scores by variant (chart)")
     pages.keep("ablation_chart")
     pages.close_dialog()
