@@ -59,7 +59,9 @@ def rounded(metadata: Mapping[str, object]) -> dict[str, object]:
             value = dg.MetadataValue.float(significant(value.value))
         elif isinstance(value, dg.JsonMetadataValue):
             value = dg.MetadataValue.json(_round(value.data))
-        out[key] = _round(value) if isinstance(value, float) else value
+        elif not isinstance(value, dg.MetadataValue):  # a plain float, dict or list
+            value = _round(value)
+        out[key] = value
     return out
 
 
