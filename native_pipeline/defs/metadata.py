@@ -59,7 +59,7 @@ def rounded(metadata: Mapping[str, object]) -> dict[str, object]:
             value = dg.MetadataValue.float(significant(value.value))
         elif isinstance(value, dg.JsonMetadataValue):
             value = dg.MetadataValue.json(_round(value.data))
-        elif not isinstance(value, dg.MetadataValue):  # a plain float, dict or list
+        elif isinstance(value, float | dict | list):  # plain values (a TableSchema is a tuple)
             value = _round(value)
         out[key] = value
     return out

@@ -96,8 +96,12 @@ def test_numbers_keep_four_significant_digits_wherever_metadata_shows_them():
             "blocks": dg.MetadataValue.json({"c4": {"seconds": 0.0123456, "docs": 3}}),
             "documents": 3,
             "tokenizer": "bpe",
+            "by_type": {"warcinfo": 1, "share": 0.123456},
+            "dagster/column_schema": schema(pl.DataFrame({"doc_id": ["a"]})),
         }
     )
+    assert metadata["by_type"] == {"warcinfo": 1, "share": 0.1235}
+    assert isinstance(metadata["dagster/column_schema"], dg.TableSchema)  # left as it is
     assert metadata["final_loss"] == 5.281 and metadata["mfu"].value == 0.1235
     assert metadata["blocks"].data == {"c4": {"seconds": 0.01235, "docs": 3}}
     assert (metadata["documents"], metadata["tokenizer"]) == (3, "bpe")
