@@ -134,11 +134,13 @@ def seed_segments(
 
 
 def _before_after(rows: pl.DataFrame | pl.LazyFrame) -> dict[str, object]:
-    """The rewrites that changed a segment, and those rejected, as tables."""
-    return {
-        "changed_segments": table(changed_segments(rows)),
-        "rejected_rewrites": table(rejected_segments(rows)),
+    """The rewrites that changed a segment, and those rejected, as tables (a line, not an empty
+    table, when there are none)."""
+    shown = {
+        "changed_segments": (changed_segments(rows), "no rewrite changed a segment"),
+        "rejected_rewrites": (rejected_segments(rows), "none: every segment has a valid rewrite"),
     }
+    return {key: table(frame) if frame.height else none for key, (frame, none) in shown.items()}
 
 
 def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:

@@ -241,7 +241,10 @@ def test_the_alignment_branch_rewrites_every_segment_and_puts_documents_back(sam
     changed = [
         row.data
         for dump in DUMPS
-        for row in _metadata(results["rewrite", dump])["aligned_corpus"]["changed_segments"].records
+        # a table, or a line when no rewrite changed a segment of the dump
+        for row in getattr(
+            _metadata(results["rewrite", dump])["aligned_corpus"]["changed_segments"], "records", []
+        )
     ]
     assert any("[-" in row["changes"] for row in changed)
     assert "rejected_rewrites" in audit

@@ -11,6 +11,7 @@ import pytest
 
 from native_pipeline import tables
 from native_pipeline.alignment.audit import fidelity_by_dump
+from native_pipeline.defs.alignment import _before_after
 from native_pipeline.defs.columns import COLUMNS, undescribed
 from native_pipeline.defs.evaluation import ablation_report
 from native_pipeline.defs.metadata import SHORT, funnel, rounded, schema, significant, table
@@ -226,3 +227,12 @@ def test_a_passing_check_shows_no_empty_sample_and_a_failing_one_its_rows():
     shares = pl.DataFrame({"arabic_documents": [0.9786], "arabic_letters": [0.9512]})
     measured = check_metadata(pl.DataFrame({"copies": []}), rendered, shares)["measured"]
     assert measured.records[0].data == {"arabic_documents": 0.9786, "arabic_letters": 0.9512}
+
+
+def test_before_and_after_say_none_rather_than_show_an_empty_table():
+    row = {"segment_id": "d:0", "original": "نص", "aligned": "نص", "status": "valid"}
+    rows = tables.frame([row | {"unchanged": True, "edit_ratio": 0.0}], tables.ALIGNED)
+    assert _before_after(rows) == {
+        "changed_segments": "no rewrite changed a segment",
+        "rejected_rewrites": "none: every segment has a valid rewrite",
+    }
