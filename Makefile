@@ -64,6 +64,8 @@ test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# The UI on the instance `make run` wrote to (DAGSTER_HOME, exported above): a bare `dg dev`
+# without it opens a temporary, empty one.
 dev: install
 	$(BIN)/dg dev
 

@@ -46,7 +46,7 @@ class _Strict(BaseModel):
 def _constructor_model(cls: type) -> type[BaseModel]:
     """A strict model of a class's keyword arguments: the constructor stays the one definition
     of a block's parameters, and the config is checked against it at load."""
-    hints = get_type_hints(cls.__init__)
+    hints = get_type_hints(cls.__init__, include_extras=True)  # with their bounds
     fields = {
         name: (hints.get(name, Any), ... if p.default is p.empty else p.default)
         for name, p in inspect.signature(cls.__init__).parameters.items()

@@ -2,7 +2,9 @@
 
 `checks/<asset>/<name>.sql` is a check on `<asset>`: it returns the offending rows, and zero rows
 pass. `models/<name>.sql` is a report asset built from the query's result. A header of
-`-- key: value` comment lines gives `description`, `severity` (error or warn) and `blocking`.
+`-- key: value` comment lines gives `description`, `severity` (error or warn), `blocking` and
+`shows`: a check that measures something names the common table expression holding what it
+measured, and its rows are shown whether the check passes or not (`measured`).
 
 Templates know two calls: `{{ ref('asset') }}` or `{{ ref('asset', 'table') }}` becomes a
 `read_parquet(...)` of that asset's table, and `{{ var('name', 'number') }}` (or `'text'`) a
@@ -37,6 +39,7 @@ class SqlFile:
     description: str
     severity: str
     blocking: bool
+    shows: str | None = None  # the CTE of what the check measured, shown pass or fail
 
     @property
     def refs(self) -> list[tuple[str, str]]:
@@ -65,6 +68,7 @@ def parse(path: Path, target: str) -> SqlFile:
         description=header.get("description", ""),
         severity=severity,
         blocking=header.get("blocking", "false").lower() == "true",
+        shows=header.get("shows"),
     )
 
 
@@ -123,6 +127,28 @@ def render(
         return f"$var_{name}"
 
     return Rendered(_VAR.sub(var, _REF.sub(ref, sql.template)), params)
+
+
+_SELECT = re.compile(r"\bselect\b", re.IGNORECASE)
+
+
+def measured(rendered: Rendered, cte: str) -> Rendered:
+    """The query with its last top-level SELECT (the one that keeps the offending rows)
+    replaced by one that returns every row of `cte`, one of its common table expressions."""
+    depth, last = 0, None
+    for i, char in enumerate(rendered.text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if (
+            depth == 0
+            and _SELECT.match(rendered.text, i)
+            and not rendered.text[i - 1 : i].isalnum()
+        ):
+            last = i
+    if last is None or not re.fullmatch(r"\w+", cte):
+        raise ValueError(f"no top-level SELECT after a CTE {cte!r} to show")
+    text = f"{rendered.text[:last]}select * from {cte}"
+    used = {k: v for k, v in rendered.params.items() if re.search(rf"\${k}\b", text)}
+    return Rendered(text, used)  # DuckDB refuses a parameter the query does not use
 
 
 def query(rendered: Rendered | str) -> pl.DataFrame:

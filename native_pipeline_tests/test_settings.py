@@ -15,6 +15,7 @@ from native_pipeline.settings import (
     PretrainLoop,
     Settings,
     WorkerTraining,
+    _blocks_model,
     load_settings,
 )
 
@@ -71,6 +72,10 @@ def test_the_shipped_config_loads_into_typed_sections():
             "training.cleaning_baseline.url_blocklist.domain: Extra inputs",
         ),
         ("training.cleaning_baseline.pii", {}, "training.cleaning_baseline.pii: Extra inputs"),
+        # the cleaning blocks' arguments have their bounds too (their constructors' annotations)
+        ("cleaning.blocks.language.min_score", -5, "greater than or equal to 0"),
+        ("cleaning.blocks.near_dedup.threshold", 2.0, "less than or equal to 1"),
+        ("cleaning.blocks.c4.max_word_length", 0, "greater than or equal to 1"),
     ],
 )
 def test_a_mistake_is_refused_in_one_line_naming_file_and_key(tmp_path, dotted, value, expected):
@@ -91,6 +96,16 @@ def test_a_cleaned_variant_needs_the_cleaning_baseline(tmp_path):
         load_settings(path)
     order = list(load_settings(DEFAULT_CONFIG).training.cleaning_baseline)
     assert order[0] == "url_blocklist" and order[-1] == "refinedweb_lines"  # the file's order
+
+
+def test_every_numeric_argument_of_every_cleaning_block_is_bounded():
+    """A new block argument without bounds fails here, not silently at run time."""
+    for block, fields in _blocks_model().model_fields.items():
+        model = fields.annotation.__args__[0]  # Optional[the block's arguments]
+        for name, field in model.model_fields.items():
+            annotation = str(field.annotation)  # int, float | None, Sequence[tuple[int, float]]
+            if "int" in annotation or "float" in annotation:
+                assert field.metadata or "metadata=[Ge" in annotation, f"{block}.{name}"
 
 
 def test_every_mistake_of_a_file_is_reported(tmp_path):

@@ -10,7 +10,16 @@ from native_pipeline.defs.columns import undescribed
 from native_pipeline.defs.resources import sql_variables
 from native_pipeline.lake import Lake
 from native_pipeline.settings import ConfigError, load_settings
-from native_pipeline.sql import SqlFile, load_checks, load_models, parse, query, render
+from native_pipeline.sql import (
+    Rendered,
+    SqlFile,
+    load_checks,
+    load_models,
+    measured,
+    parse,
+    query,
+    render,
+)
 from native_pipeline.tables import ALIGNED, DECISIONS, QUARANTINE, SEGMENTS, STAGES, frame
 from native_pipeline.text.harm import HARM_KEYS
 from native_pipeline.text.pii import PII_PATTERNS, redact
@@ -261,7 +270,7 @@ def test_corpus_funnel_reads_every_dump(tmp_path):
         ("D2", "read"),
         ("D2", "extract"),
     ]
-    assert rows["docs_removed"].to_list() == [0, 1, 0, 1]
+    assert rows["removed"].to_list() == [0, 1, 0, 1]
 
 
 def test_header_refs_and_vars(tmp_path):
@@ -370,3 +379,16 @@ def test_check_thresholds_are_typed_and_ranged_when_the_config_loads(tmp_path, c
     path.write_text(json.dumps({"checks": checks}))
     with pytest.raises(ConfigError, match=f"^{path}: {named}:"):
         load_settings(path)
+
+
+def test_a_check_shows_what_it_measured_whether_it_passes_or_not(tmp_path):
+    """arabic_share names the CTE of its shares: they are shown, passing or not."""
+    lake = _lake(tmp_path)
+    check = CHECKS[("cleaned_text", "arabic_share")]
+    assert check.shows == "shares"
+    rendered = render(check, lambda a, t: lake.table_glob(a, t, "D1"), VARIABLES)
+    assert query(rendered).is_empty()  # passes
+    (shares,) = query(measured(rendered, check.shows)).rows(named=True)
+    assert shares["arabic_documents"] == 1.0 and 0.5 < shares["arabic_letters"] <= 1.0
+    with pytest.raises(ValueError, match="no top-level SELECT"):
+        measured(Rendered("(select 1)", {}), "shares")

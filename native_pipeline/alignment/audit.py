@@ -8,21 +8,26 @@ the method), and, when an expert judged the sample, its mean 1–10 scores per c
 Knowledge preservation per dump (`fidelity_by_dump`): each validation check's rejection rate and
 the shares of numbers and names the rewrites kept, beside the judge's "accuracy of information"
 when an expert judged the sample, so that a drifting worker shows from one dump to the next.
+
+Before and after (`changed_segments`, `rejected_segments`): the rewrites that changed a segment,
+each with a word diff of what changed and its harm before and after, and the rewrites rejected,
+each with its reason: what a reader checks first to see whether alignment happened.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import NullFormatter
 
 from native_pipeline.alignment.fidelity import FIDELITY_REJECTIONS
 from native_pipeline.alignment.judge import CRITERIA
-from native_pipeline.alignment.validate import REJECTIONS
+from native_pipeline.alignment.validate import REJECTIONS, VALID
 from native_pipeline.text.harm import CATEGORIES
 
 
@@ -59,8 +64,10 @@ class AuditReport:
             perplexity.hist(before, bins=bins, alpha=0.6, label="before")
             perplexity.hist(after, bins=bins, alpha=0.6, label="after")
             perplexity.set_xscale("log")
-            # plain numbers on the log axis; minor labels would collide
-            perplexity.xaxis.set_major_formatter(ScalarFormatter())
+            # five plain numbers across the log axis, whatever its range (a narrow one has no
+            # power of ten inside it); minor labels would collide
+            ticks = np.unique([float(f"{t:.2g}") for t in np.geomspace(bins[0], bins[-1], 5)])
+            perplexity.set_xticks(ticks, [f"{t:g}" for t in ticks])
             perplexity.xaxis.set_minor_formatter(NullFormatter())
             perplexity.legend()
         perplexity.set_title(f"perplexity ({self.scorer})", fontsize=9)
@@ -89,6 +96,105 @@ def alignment_figures(rows: pl.DataFrame) -> dict[str, float | int]:
     for reason, count in reasons.iter_rows():
         figures[f"rejected_{reason}_share"] = round(count / rows.height, 4)
     return figures
+
+
+HARM_DROP = 0.1  # a fall of harm_max this large is a change of harm, not noise
+
+
+def _kept(words: list[str], first: bool, last: bool, context: int) -> list[str]:
+    """A run of unchanged words, elided to `context` words each side of a change."""
+    if len(words) <= (1 if first or last else 2) * context:
+        return words
+    head = [] if first else words[:context]
+    tail = [] if last else words[-context:]
+    return [*head, "…", *tail]
+
+
+def word_diff(original: str, aligned: str, context: int = 3) -> str:
+    """What the rewrite changed, word by word, as git's word diff writes it: [-removed-] and
+    {+added+}, with `context` unchanged words around each change and "…" for the rest."""
+    before, after = original.split(), aligned.split()
+    opcodes = SequenceMatcher(a=before, b=after, autojunk=False).get_opcodes()
+    parts: list[str] = []
+    for n, (tag, i1, i2, j1, j2) in enumerate(opcodes):
+        if tag == "equal":
+            parts += _kept(before[i1:i2], n == 0, n == len(opcodes) - 1, context)
+            continue
+        if i2 > i1:
+            parts.append(f"[-{' '.join(before[i1:i2])}-]")
+        if j2 > j1:
+            parts.append(f"{{+{' '.join(after[j1:j2])}+}}")
+    return " ".join(parts)
+
+
+def _change(diff: str, drops: dict[str, float], before: float, after: float) -> str:
+    """What kind of change a rewrite made: harm lowered (naming the category that fell most),
+    text removed, text added, or reworded."""
+    if before - after >= HARM_DROP:
+        category = max(drops, key=drops.__getitem__).removeprefix("harm_")
+        return f"harm lowered ({category})"
+    removed, added = "[-" in diff, "{+" in diff
+    return (
+        "text removed"
+        if removed and not added
+        else "text added"
+        if added and not removed
+        else "reworded"
+    )
+
+
+def changed_segments(
+    rows: pl.DataFrame | pl.LazyFrame, categories: Sequence[str] = CATEGORIES, limit: int = 20
+) -> pl.DataFrame:
+    """The valid rewrites that changed their segment (rows of aligned_corpus or expert_rewrites),
+    the most changed first: the original, the rewrite, a word diff of what changed, the kind of
+    change, the share of words changed, and harm_max before → after."""
+    changed = (
+        rows.lazy()
+        .filter((pl.col("status") == VALID) & ~pl.col("unchanged"))
+        .sort("edit_ratio", "segment_id", descending=[True, False])
+        .head(limit)
+        .collect()
+    )
+    diffs, kinds, harms = [], [], []
+    for row in changed.iter_rows(named=True):
+        diff = word_diff(row["original"], row["aligned"])
+        drops = {c: (row[f"{c}_before"] or 0) - (row[f"{c}_after"] or 0) for c in categories}
+        before, after = row["harm_max_before"], row["harm_max_after"]
+        diffs.append(diff)
+        kinds.append(_change(diff, drops, before, after))
+        harms.append(f"{before:.2f}→{after:.2f}")  # one word: never broken over lines
+    return pl.DataFrame(
+        {
+            "original": changed["original"],
+            "aligned": changed["aligned"],
+            "changes": pl.Series(diffs, dtype=pl.String),
+            "change": pl.Series(kinds, dtype=pl.String),
+            "edit_ratio": changed["edit_ratio"],
+            "harm": pl.Series(harms, dtype=pl.String),
+        }
+    )
+
+
+def rejected_segments(rows: pl.DataFrame | pl.LazyFrame, limit: int = 20) -> pl.DataFrame:
+    """The segments whose every rewrite was rejected (the original kept), most attempts first:
+    the original, the reason of the last rejection and of every one, the attempts, and the
+    shares of numbers and names the last parsed rewrite kept."""
+    return (
+        rows.lazy()
+        .filter(pl.col("status") != VALID)
+        .sort("attempts", "segment_id", descending=[True, False])
+        .head(limit)
+        .select(
+            "original",
+            pl.col("status").alias("reason"),
+            "rejected",
+            "attempts",
+            "numbers_kept",
+            "names_kept",
+        )
+        .collect()
+    )
 
 
 def fidelity_by_dump(corpus: pl.DataFrame, judged: pl.DataFrame | None = None) -> pl.DataFrame:

@@ -14,7 +14,12 @@ import dagster as dg
 import polars as pl
 from matplotlib.figure import Figure
 
-from native_pipeline.alignment.audit import alignment_figures, audit
+from native_pipeline.alignment.audit import (
+    alignment_figures,
+    audit,
+    changed_segments,
+    rejected_segments,
+)
 from native_pipeline.alignment.backends import make_rewriter
 from native_pipeline.alignment.backends.base import Rewriter
 from native_pipeline.alignment.backends.pairs_file import read_pairs
@@ -27,7 +32,7 @@ from native_pipeline.alignment.segments import segment_frame, token_counter
 from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import gpu_tags
-from native_pipeline.defs.metadata import line_plot, png, table
+from native_pipeline.defs.metadata import chart, line_plot, rounded, table
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import AlignmentResource, HarmResource
 from native_pipeline.defs.runs import RunGuard
@@ -44,6 +49,13 @@ def _rewriter_metadata(rewriter: Rewriter) -> dict[str, object]:
     if usage is not None:
         metadata.update(usage.as_metadata())
     return metadata
+
+
+def _output_rate(rows: pl.DataFrame, rewriter: Rewriter, seconds: float) -> object:
+    """Tokens generated a second; the policy rewriter generates none (it edits by rules)."""
+    if rewriter.identity()["backend"] == "policy":
+        return "not applicable (the policy rewriter edits by rules, it generates no tokens)"
+    return rows["output_tokens"].sum() / seconds if seconds else 0.0
 
 
 def _worker_folder(lake: Lake) -> Path:
@@ -77,15 +89,17 @@ def rewrite_segments(
             lengths.append(segments["n_tokens"])
     tokens = pl.concat(lengths)
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": tokens.len(),
-            "documents": n_docs,
-            "segments_per_document": round(tokens.len() / max(n_docs, 1), 2),
-            "mean_tokens": round(float(tokens.mean() or 0), 1),
-            "max_tokens": int(tokens.max() or 0),
-            "max_tokens_allowed": settings.max_tokens,
-            "tokenizer": str(settings.tokenizer or "words and punctuation marks"),
-        }
+        metadata=rounded(
+            {
+                "dagster/row_count": tokens.len(),
+                "documents": n_docs,
+                "segments_per_document": round(tokens.len() / max(n_docs, 1), 2),
+                "mean_tokens": round(float(tokens.mean() or 0), 1),
+                "max_tokens": int(tokens.max() or 0),
+                "max_tokens_allowed": settings.max_tokens,
+                "tokenizer": str(settings.tokenizer or "words and punctuation marks"),
+            }
+        )
     )
 
 
@@ -138,13 +152,15 @@ def seed_segments(
     with lake.writer("seed_segments") as out:
         out.write("data", seeds)
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": seeds.height,
-            "strategy": settings.strategy,
-            "pool": segments.select(pl.len()).collect().item(),
-            "by_dump": table(seeds.group_by("dump").len("count").sort("dump")),
-            "preview": table(seeds.select("segment_id", "text").head(5)),
-        }
+        metadata=rounded(
+            {
+                "dagster/row_count": seeds.height,
+                "strategy": settings.strategy,
+                "pool": segments.select(pl.len()).collect().item(),
+                "by_dump": table(seeds.group_by("dump").len("count").sort("dump")),
+                "preview": table(seeds.select("segment_id", "text").head(5)),
+            }
+        )
     )
 
 
@@ -225,17 +241,29 @@ def seed_ablation(
         out.write("summary", summary)
     context.log.info(f"seed ablation: {runs.height} runs judged")
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": summary.height,
-            "summary (mean ± std over repeats)": table(
-                summary.with_columns(pl.col(pl.Float64).round(3)), described=ABLATION_COLUMNS
-            ),
-            "runs": table(
-                runs.with_columns(pl.col(pl.Float64).round(3)), described=ABLATION_COLUMNS
-            ),
-            "chart": png(_ablation_chart(summary)),
-        }
+        metadata=rounded(
+            {
+                "dagster/row_count": summary.height,
+                "summary (mean ± std over repeats)": table(
+                    summary.with_columns(pl.col(pl.Float64).round(3)), described=ABLATION_COLUMNS
+                ),
+                "runs": table(
+                    runs.with_columns(pl.col(pl.Float64).round(3)), described=ABLATION_COLUMNS
+                ),
+                **chart("mean ± std per aspect", _ablation_chart(summary)),
+            }
+        )
     )
+
+
+def _before_after(rows: pl.DataFrame | pl.LazyFrame) -> dict[str, object]:
+    """The rewrites that changed a segment, and those rejected, as tables (a line, not an empty
+    table, when there are none)."""
+    shown = {
+        "changed_segments": (changed_segments(rows), "no rewrite changed a segment"),
+        "rejected_rewrites": (rejected_segments(rows), "none: every segment has a valid rewrite"),
+    }
+    return {key: table(frame) if frame.height else none for key, (frame, none) in shown.items()}
 
 
 def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
@@ -248,6 +276,7 @@ def _rewrite_summary(rows: pl.DataFrame) -> dict[str, object]:
         "harm_max_before": round(float(rows["harm_max_before"].mean() or 0), 4),
         "harm_max_after": round(float(rows["harm_max_after"].mean() or 0), 4),
         "by_status": table(rows.group_by("status").len("count").sort("count", descending=True)),
+        **_before_after(rows),
     }
 
 
@@ -277,14 +306,15 @@ def expert_rewrites(
     with lake.writer("expert_rewrites") as out:
         out.write("data", rows)
     return dg.MaterializeResult(
-        metadata={
-            **_rewrite_summary(rows),
-            **_rewriter_metadata(rewriter),
-            # the worker learns from the valid pairs only
-            "pairs_for_training": int((rows["status"] == "valid").sum()),
-            "seconds": round(time.perf_counter() - started, 2),
-            "preview": table(rows.select("original", "aligned", "status").head(5)),
-        }
+        metadata=rounded(
+            {
+                **_rewrite_summary(rows),
+                **_rewriter_metadata(rewriter),
+                # the worker learns from the valid pairs only
+                "pairs_for_training": int((rows["status"] == "valid").sum()),
+                "seconds": round(time.perf_counter() - started, 2),
+            }
+        )
     )
 
 
@@ -317,12 +347,14 @@ def alignment_worker(
         log=context.log.info,
     )
     return dg.MaterializeResult(
-        metadata={
-            **report.as_metadata(),
-            "base_model": dg.MetadataValue.path(str(base)),
-            "path": dg.MetadataValue.path(str(report.loop.final_path)),
-            "train_loss": line_plot(report.loop.losses, "optimizer step", "train loss"),
-        }
+        metadata=rounded(
+            {
+                **report.as_metadata(),
+                "base_model": dg.MetadataValue.path(str(base)),
+                "path": dg.MetadataValue.path(str(report.loop.final_path)),
+                **line_plot("train_loss", report.loop.losses, "optimizer step", "train loss"),
+            }
+        )
     )
 
 
@@ -389,23 +421,23 @@ def aligned_corpus(
     chunks.clear()
     seconds = time.perf_counter() - started
     return dg.MaterializeResult(
-        metadata={
-            **_rewrite_summary(rows),
-            **_rewriter_metadata(rewriter),
-            "chunks_resumed": resumed,
-            "output_tokens_per_second": round(rows["output_tokens"].sum() / seconds, 1)
-            if seconds
-            else 0.0,
-            "segments_per_second": round(rows.height / seconds, 2) if seconds else 0.0,
-            "rejected_by_reason": table(
-                rows.filter(pl.col("rejected") != "")
-                .select(pl.col("rejected").str.split(",").alias("reason"))
-                .explode("reason")
-                .group_by("reason")
-                .len("count")
-                .sort("count", descending=True)
-            ),
-        }
+        metadata=rounded(
+            {
+                **_rewrite_summary(rows),
+                **_rewriter_metadata(rewriter),
+                "chunks_resumed": resumed,
+                "output_tokens_per_second": _output_rate(rows, rewriter, seconds),
+                "segments_per_second": round(rows.height / seconds, 2) if seconds else 0.0,
+                "rejected_by_reason": table(
+                    rows.filter(pl.col("rejected") != "")
+                    .select(pl.col("rejected").str.split(",").alias("reason"))
+                    .explode("reason")
+                    .group_by("reason")
+                    .len("count")
+                    .sort("count", descending=True)
+                ),
+            }
+        )
     )
 
 
@@ -450,13 +482,16 @@ def rewrite_audit(
         out.write("summary", report.summary)
         out.write("fidelity", report.fidelity)
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": report.sample.height,
-            "perplexity_scorer": name,
-            **report.headline,
-            "harm_by_category": table(report.harm),
-            "fidelity_by_dump": table(report.fidelity),
-            "figures": png(report.figure()),
-            "summary": table(report.summary),
-        }
+        metadata=rounded(
+            {
+                "dagster/row_count": report.sample.height,
+                "perplexity_scorer": name,
+                **report.headline,
+                "harm_by_category": table(report.harm),
+                "fidelity_by_dump": table(report.fidelity),
+                **_before_after(rows),
+                **chart(f"perplexity ({name}) and edit ratio", report.figure()),
+                "summary": table(report.summary),
+            }
+        )
     )

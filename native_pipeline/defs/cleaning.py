@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from native_pipeline.defs.crawl import raw_crawl
-from native_pipeline.defs.metadata import funnel, schema, table
+from native_pipeline.defs.metadata import funnel, rounded, schema, table
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import (
     CleaningResource,
@@ -95,22 +95,24 @@ def cleaned_text(
         .collect()
     )
     head = head if head is not None else frame([], CLEANED)
-    preview = ["url", "lang", "dialect", "harm_max", "text"]
+    preview = ["text", "url", "dialect", "harm_max"]  # the text first, and wide
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": kept,
-            "dagster/column_schema": schema(head),
-            "removed": removed,
-            "documents_per_second": round((kept + removed) / seconds, 1) if seconds else 0.0,
-            "parquet_MB": round(out.bytes_written / 1e6, 3),
-            "preview": table(head.select(preview)),
-            "funnel": funnel(stages),
-            "decisions_by_reason": table(reasons),
-            "blocks": dg.MetadataValue.json(
-                {name: s.as_dict() for name, s in run.pipeline.stats.items()}
-            ),
-            # The settings that made this partition (extractor, thresholds, MinHash parameters).
-            "block_settings": dg.MetadataValue.json(cleaning.settings.blocks),
-            "path": dg.MetadataValue.path(str(lake.partition_path("cleaned_text", dump))),
-        }
+        metadata=rounded(
+            {
+                "dagster/row_count": kept,
+                "dagster/column_schema": schema(head),
+                "removed": removed,
+                "documents_per_second": round((kept + removed) / seconds, 1) if seconds else 0.0,
+                "parquet_MB": round(out.bytes_written / 1e6, 3),
+                "preview": table(head.select(preview)),
+                "funnel": funnel(stages),
+                "decisions_by_reason": table(reasons),
+                "blocks": dg.MetadataValue.json(
+                    {name: s.as_dict() for name, s in run.pipeline.stats.items()}
+                ),
+                # The settings that made this partition (extractor, thresholds, MinHash parameters).
+                "block_settings": dg.MetadataValue.json(cleaning.settings.blocks),
+                "path": dg.MetadataValue.path(str(lake.partition_path("cleaned_text", dump))),
+            }
+        )
     )

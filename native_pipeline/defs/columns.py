@@ -46,10 +46,10 @@ COLUMNS: dict[str, str] = {
     "docs_out": "documents that left the stage",
     "removed": "documents the stage removed (docs_in - docs_out)",
     "docs_removed": "documents the stage removed (docs_in - docs_out)",
-    "bytes_in": "bytes of text that entered the stage",
-    "bytes_out": "bytes of text that left the stage",
-    "MB_in": "megabytes of text that entered the stage",
-    "MB_out": "megabytes of text that left the stage",
+    "bytes_in": "bytes that entered the stage (read: the payloads as crawled, in their charsets)",
+    "bytes_out": "bytes of text that left the stage (UTF-8)",
+    "MB_in": "megabytes that entered the stage (read: the payloads as crawled, in their charsets)",
+    "MB_out": "megabytes of text that left the stage (UTF-8)",
     "seconds": "wall time the stage took",
     "count": "rows in the group",
     # segments and rewrites (tables.SEGMENTS, ALIGNED)
@@ -84,6 +84,9 @@ COLUMNS: dict[str, str] = {
     "checkpoint": "hash of the rewriter's weights or rules",
     "prompt_hash": "hash of the code of conduct's prompt",
     "sampling": "the sampling settings of the rewrite",
+    "changes": "what the rewrite changed, word by word: [-removed-] {+added+}, … for kept words",
+    "change": "harm lowered (the category that fell most), text removed or added, or reworded",
+    "harm": "harm_max of the original → of the rewrite",
     # rewrite audit
     "category": "the harm category",
     "before": "mean harm score of the originals",
@@ -103,6 +106,7 @@ COLUMNS: dict[str, str] = {
     "metric": "the measure (acc, acc_norm, perplexity, harmful_rate, ...)",
     "value": "the measure's value",
     "n": "items (tokens for perplexity) the score is computed on",
+    "variant": "the pre-training variant (its corpus mix)",
     # SQL checks' offending rows
     "problem": "what is wrong with the row",
     "kind": "the kind of personal data found",

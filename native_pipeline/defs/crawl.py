@@ -1,11 +1,13 @@
 """landing zone ──sensor──▶ raw_crawl[dump]"""
 
 import time
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
-from native_pipeline.defs.metadata import funnel, schema, table
+from native_pipeline.defs.jobs import ORIGIN
+from native_pipeline.defs.metadata import funnel, rounded, schema, table
 from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import ComputeResource, LandingResource
 from native_pipeline.ingest import ingest_dump
@@ -55,8 +57,10 @@ def raw_crawl(
         read_stage = BlockStats(
             docs_in=records_in,
             docs_out=stats.records,
+            # in: the payloads as crawled; out: decoded to UTF-8, where single-byte Arabic
+            # charsets (windows-1256, ISO-8859-6) take two bytes a letter
             bytes_in=stats.bytes,
-            bytes_out=stats.bytes,
+            bytes_out=stats.text_bytes,
             seconds=time.perf_counter() - started,
         )
         stages = stages_frame({"read": read_stage})
@@ -69,25 +73,27 @@ def raw_crawl(
         .sort("count", descending=True)
     )
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": stats.records,
-            "dagster/column_schema": schema(head),
-            "files": stats.files,
-            "quarantined": stats.quarantined,
-            "quarantine_rate": stats.quarantined / records_in if records_in else 0.0,
-            # a number the UI plots, and its split by WARC-Type (request, metadata, warcinfo)
-            "control_records_skipped": sum(stats.skipped.values()),
-            "control_records_by_type": dg.MetadataValue.json(dict(stats.skipped)),
-            "payload_MB": round(stats.bytes / 1e6, 3),
-            "parquet_MB": round((out.bytes_written + read.parquet_bytes) / 1e6, 3),
-            "preview": table(
-                head.select("url", "content_type", "charset", "charset_source", "byte_length")
-            ),
-            "quarantine_reasons": table(reasons),
-            "funnel": funnel(stages),
-            "path": dg.MetadataValue.path(str(lake.partition_path("raw_crawl", dump))),
-            FINGERPRINT: state or "",
-        }
+        metadata=rounded(
+            {
+                "dagster/row_count": stats.records,
+                "dagster/column_schema": schema(head),
+                "files": stats.files,
+                "quarantined": stats.quarantined,
+                "quarantine_rate": stats.quarantined / records_in if records_in else 0.0,
+                # a number the UI plots, and its split by WARC-Type (request, metadata, warcinfo)
+                "control_records_skipped": sum(stats.skipped.values()),
+                "control_records_by_type": dg.MetadataValue.json(dict(stats.skipped)),
+                "payload_MB": round(stats.bytes / 1e6, 3),
+                "parquet_MB": round((out.bytes_written + read.parquet_bytes) / 1e6, 3),
+                "preview": table(
+                    head.select("url", "content_type", "charset", "charset_source", "byte_length")
+                ),
+                "quarantine_reasons": table(reasons),
+                "funnel": funnel(stages),
+                "path": dg.MetadataValue.path(str(lake.partition_path("raw_crawl", dump))),
+                FINGERPRINT: state or "",
+            }
+        )
     )
 
 
@@ -115,6 +121,21 @@ def _landing(context, landing: LandingResource) -> tuple[dict[str, str], list[st
     return found, [d for d in found if d not in known], waiting
 
 
+# `dg dev` started where DAGSTER_HOME is unset opens a throw-away instance in a folder named so
+# (dagster/_cli/utils.py): it knows no dump and no run, and the sensor would ingest every dump
+# of the landing zone again, over the data the real instance's runs wrote.
+TEMPORARY_PREFIX = ".tmp_dagster_home_"
+TEMPORARY = (
+    "not watching: this is a temporary Dagster instance (DAGSTER_HOME is not set), which would "
+    "ingest every dump again. Start the UI with `make dev`, or `DAGSTER_HOME=$PWD dg dev` from "
+    "the repository root, to open the instance `make run` wrote to."
+)
+
+
+def is_temporary(instance: dg.DagsterInstance) -> bool:
+    return Path(instance.root_directory).name.startswith(TEMPORARY_PREFIX)
+
+
 def _read_as(instance: dg.DagsterInstance, dump: str) -> str | None:
     """The landing fingerprint that raw_crawl's latest materialization of `dump` recorded."""
     records = instance.fetch_materializations(
@@ -135,7 +156,9 @@ def _read_as(instance: dg.DagsterInstance, dump: str) -> str | None:
 )
 def landing_zone_sensor(
     context: dg.SensorEvaluationContext, landing: LandingResource
-) -> dg.SensorResult:
+) -> dg.SensorResult | dg.SkipReason:
+    if is_temporary(context.instance):
+        return dg.SkipReason(TEMPORARY)
     found, new, not_ready = _landing(context, landing)
     add = [crawl_dumps.build_add_request(new)] if new else []
     running = context.instance.get_run_records(
@@ -175,8 +198,9 @@ def register_dumps(context: dg.OpExecutionContext, landing: LandingResource) -> 
 
 
 @dg.job(
+    run_tags=ORIGIN,
     description="Register the landing zone's dumps as partitions (what the sensor does), "
-    "for the CLI: `dg launch --job register_landing_dumps`."
+    "for the CLI: `dg launch --job register_landing_dumps`.",
 )
 def register_landing_dumps() -> None:
     register_dumps()

@@ -10,14 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import polars as pl
+from matplotlib import colormaps
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cluster import gpu_tags
-from native_pipeline.defs.metadata import png, table
+from native_pipeline.defs.metadata import chart, rounded, table
 from native_pipeline.defs.resources import (
     EvaluationResource,
     HarmResource,
@@ -28,9 +29,10 @@ from native_pipeline.defs.training import VARIANTS, tokenizer, variant_key
 from native_pipeline.evaluation.ablation import (
     BASE,
     ablation_table,
+    by_task,
+    deltas_by_task,
     group_deltas,
     scaling_table,
-    with_deltas,
 )
 from native_pipeline.evaluation.tasks import MMLU_GROUPS
 from native_pipeline.lake import Lake, variant
@@ -73,27 +75,31 @@ def _evaluate(
         out.write("failures", report.failures)
         out.write("judged", report.judged)
     return dg.MaterializeResult(
-        metadata={
-            # One number per metric: the UI plots each across materializations.
-            **{
-                f"{t}/{m}": round(v, 4)
-                for t, m, v in overall.select("task", "metric", "value").iter_rows()
-            },
-            "scores": table(overall.drop("by", "group")),
-            "by_subject": table(scores.filter(pl.col("by") != "all", metric="acc").drop("metric")),
-            # what was not scored, and why (a task, a subject, a harmful rate of blanks)
-            "failures": table(
-                report.failures,
-                described={
-                    "reason": "why the task, subject or harmful rate was not scored",
-                    "n": "the items (prompts) left unscored; 0 when the file was unread",
+        metadata=rounded(
+            {
+                # One number per metric: the UI plots each across materializations.
+                **{
+                    f"{t}/{m}": round(v, 4)
+                    for t, m, v in overall.select("task", "metric", "value").iter_rows()
                 },
-            ),
-            "failed": report.failures.height,
-            **report.counts,
-            **{f"{task}/notes": dg.MetadataValue.json(n) for task, n in report.notes.items()},
-            "seconds": round(report.seconds, 1),
-        }
+                "scores": table(overall.drop("by", "group")),
+                "by_subject": table(
+                    scores.filter(pl.col("by") != "all", metric="acc").drop("metric")
+                ),
+                # what was not scored, and why (a task, a subject, a harmful rate of blanks)
+                "failures": table(
+                    report.failures,
+                    described={
+                        "reason": "why the task, subject or harmful rate was not scored",
+                        "n": "the items (prompts) left unscored; 0 when the file was unread",
+                    },
+                ),
+                "failed": report.failures.height,
+                **report.counts,
+                **{f"{task}/notes": dg.MetadataValue.json(n) for task, n in report.notes.items()},
+                "seconds": round(report.seconds, 1),
+            }
+        )
     )
 
 
@@ -160,28 +166,51 @@ def base_eval_scores(
         return _evaluate(lake, evaluation, harm, folder, HELD_OUT_OF, BASE, context.log.info)
 
 
-def _chart(table: pl.DataFrame, scaling: pl.DataFrame) -> Figure:
-    """One panel per metric: a bar per variant, and the scaling curve against aligned tokens."""
+def _chart(table: pl.DataFrame, slices: dict[str, float]) -> Figure:
+    """One panel per metric, a bar per variant: the aligned slices in shades of one colour,
+    ordered by their share of the aligned volume (its scaling curve, read left to right), each
+    labelled with that share."""
     metrics = table["score"].to_list()
-    variants = [c for c in table.columns if c != "score"]
-    figure = Figure(figsize=(3.2 * min(len(metrics), 4), 2.8 * -(-len(metrics) // 4)))
-    axes_grid = figure.subplots(-(-len(metrics) // 4), min(len(metrics), 4), squeeze=False)
-    for axes, (metric, *values) in zip(axes_grid.flat, table.iter_rows(), strict=False):
-        axes.bar(variants, [v if v is not None else 0 for v in values], color="tab:blue")
+    volume = sorted((v for v in table.columns[1:] if v in slices), key=slices.__getitem__)
+    variants = [v for v in table.columns[1:] if v not in slices] + volume
+    labels = [f"{v}\n{slices[v]:.0%} aligned" if v in slices else v for v in variants]
+    shades = dict(zip(volume, colormaps["Blues"](np.linspace(0.45, 0.9, len(volume))), strict=True))
+    colours = [shades.get(v, "tab:gray") for v in variants]
+    columns, rows = min(len(metrics), 4), -(-len(metrics) // 4)
+    figure = Figure(figsize=(3.4 * columns, 2.6 * rows + 0.5))
+    grid = figure.subplots(rows, columns, squeeze=False)
+    for axes, (metric, *values) in zip(grid.flat, table.iter_rows(), strict=False):
+        by_variant = dict(zip(table.columns[1:], values, strict=True))
+        heights = [by_variant[v] if by_variant[v] is not None else 0 for v in variants]
+        axes.bar(labels, heights, color=colours)
         axes.set_title(metric, fontsize=9)
-        axes.tick_params(axis="x", labelrotation=45, labelsize=7)
-        if scaling.height > 1:
-            twin = axes.twiny()
-            twin.plot(scaling["aligned_tokens"], scaling[metric], "o-", color="tab:orange")
-            twin.set_xlabel("aligned tokens", fontsize=7)
-    for axes in list(axes_grid.flat)[len(metrics) :]:
+        axes.tick_params(axis="x", labelrotation=90, labelsize=7)
+    for axes in list(grid.flat)[len(metrics) :]:
         axes.set_visible(False)
-    legend = [Patch(color="tab:blue", label="each variant's score (x: variant)")]
-    if scaling.height > 1:
-        label = "scaling: score by the aligned tokens a variant holds (top x)"
-        legend.append(Line2D([], [], color="tab:orange", marker="o", label=label))
-    figure.legend(handles=legend, loc="lower center", ncol=len(legend), fontsize=8)
-    figure.tight_layout(rect=(0, 0.06, 1, 1))  # room for the legend
+    legend = [Patch(color="tab:gray", label="original and mixed variants")]
+    if volume:
+        label = "aligned slices, by their share of the aligned volume (darker: more)"
+        legend.append(Patch(color=shades[volume[-1]], label=label))
+    figure.legend(handles=legend, loc="upper center", ncol=len(legend), fontsize=8)
+    figure.tight_layout(rect=(0, 0, 1, 1 - 0.4 / figure.get_figheight()))  # the legend on top
+    return figure
+
+
+def _scaling_chart(scaling: pl.DataFrame) -> Figure:
+    """The scaling law of native alignment: one panel per metric, its score against the aligned
+    tokens each aligned variant holds."""
+    metrics = scaling.columns[3:]
+    columns = min(len(metrics), 4) or 1
+    figure = Figure(figsize=(3.2 * columns, 2.6 * -(-len(metrics) // columns) or 2.6))
+    grid = figure.subplots(-(-len(metrics) // columns) or 1, columns, squeeze=False)
+    for axes, metric in zip(grid.flat, metrics, strict=False):
+        axes.plot(scaling["aligned_tokens"], scaling[metric], "o-", color="tab:orange")
+        axes.set_title(metric, fontsize=9)
+        axes.set_xlabel("aligned tokens", fontsize=7)
+        axes.tick_params(labelsize=7)
+    for axes in list(grid.flat)[len(metrics) :]:
+        axes.set_visible(False)
+    figure.tight_layout()
     return figure
 
 
@@ -226,46 +255,50 @@ def ablation_report(
     baseline = BASE if BASE in order else "original" if "original" in order else order[0]
     deltas = group_deltas(scores, [BASE, *VARIANTS], baseline)
     scaling = scaling_table(compared, _scaling_axis(lake, training.settings))
+    variants = training.settings.variants
+    slices = {v: spec.fraction for v, spec in variants.items() if spec.source == "aligned"}
     with lake.writer("ablation_report") as out:
         out.write("data", compared)
         out.write("by_subject", deltas)
         out.write("scaling", scaling)
-    # the columns named after the variants
+    # the columns named after the baseline and the metrics
     described = {
-        "score": "the whole-task score compared: task/metric",
-        **{v: f"variant {v}'s value" for v in order},
-        BASE: "the base model's value, before any continued pre-training",
-        **{f"{v} - {baseline}": f"variant {v}'s value minus {baseline}'s" for v in order},
+        baseline: f"{baseline}'s value (the baseline)",
+        "difference": f"the variant's value minus {baseline}'s",
+        **{m: f"the task's {m}" for m in compared["score"].str.split("/").list.last()},
     }
     return dg.MaterializeResult(
-        metadata={
-            "dagster/row_count": compared.height,
-            "table": table(
-                with_deltas(compared, baseline).with_columns(pl.col(pl.Float64).round(4)),
-                described=described,
-            ),
-            "chart": png(_chart(compared, scaling)),
-            "scaling (every metric against aligned tokens)": table(
-                scaling.with_columns(pl.col(pl.Float64).round(4)),
-                described={
-                    "variant": "a variant trained on aligned text (a nested slice of it)",
-                    "aligned_tokens": "the aligned tokens it holds",
-                    "trained_tokens": "the tokens its budget trained on (same_tokens, one_epoch)",
-                    **{s: f"its whole-task score {s}" for s in compared["score"]},
+        metadata=rounded(
+            {
+                "dagster/row_count": compared.height,
+                # one table per task, a row per variant: read down, never cut off on the right
+                **{
+                    f"scores: {task}": table(rows, described=described)
+                    for task, rows in by_task(compared).items()
                 },
-            ),
-            # the paper's English-MMLU table: Humanities, STEM, Social Science, Other
-            "mmlu_by_category": table(
-                deltas.filter(
-                    pl.col("by") == "category", pl.col("group").is_in(MMLU_GROUPS)
-                ).with_columns(pl.col(pl.Float64).round(4)),
-                described=described,
-            ),
-            # per subject and category, the largest differences from the baseline first
-            f"by_subject (acc and harmful_rate, against {baseline})": table(
-                deltas.with_columns(pl.col(pl.Float64).round(4)), described=described
-            ),
-        }
+                **chart("scores by variant", _chart(compared, slices)),
+                "scaling (every metric against aligned tokens)": table(
+                    scaling,
+                    described={
+                        "variant": "a variant trained on aligned text (a nested slice of it)",
+                        "aligned_tokens": "the aligned tokens it holds",
+                        "trained_tokens": "the tokens its budget trained on",
+                        **{s: f"its whole-task score {s}" for s in compared["score"]},
+                    },
+                ),
+                **chart("every metric against aligned tokens", _scaling_chart(scaling)),
+                # the paper's English-MMLU table: Humanities, STEM, Social Science, Other
+                "mmlu_by_category": table(
+                    deltas.filter(pl.col("by") == "category", pl.col("group").is_in(MMLU_GROUPS)),
+                    described=described,
+                ),
+                # per subject and category, the largest differences from the baseline first
+                **{
+                    f"against {baseline}: {name}": table(rows, described=described)
+                    for name, rows in deltas_by_task(deltas, baseline).items()
+                },
+            }
+        )
     )
 
 

@@ -7,6 +7,16 @@ variant, never 90. `make run` launches them in this order on the sample:
 
 import dagster as dg
 
+# The code location's name (pyproject.toml's code_location_name, workspace.yaml's location_name)
+# and the repository that @dg.definitions makes.
+LOCATION = "native_pipeline"
+REPOSITORY = "__repository__"
+# A job's page lists only the runs tagged with their repository. A run the UI, a sensor or
+# automation launches gets the tag from its code location; one that `dg launch` starts in its
+# own process has no code location and would not (dagster issue #17707): every job carries the
+# same tag itself, so its runs show under it however they were launched.
+ORIGIN = {".dagster/repository": f"{REPOSITORY}@{LOCATION}"}
+
 INGEST = dg.AssetSelection.assets("raw_crawl", "cleaned_text", "rewrite_segments", "corpus_funnel")
 ALIGN = dg.AssetSelection.assets("seed_segments", "expert_rewrites", "alignment_worker")
 REWRITE = dg.AssetSelection.assets("aligned_corpus", "rewrite_audit")
@@ -15,6 +25,7 @@ TRAIN = dg.AssetSelection.all() - INGEST - ALIGN - REWRITE - SEED_ABLATION
 
 ingest = dg.define_asset_job(
     "ingest",
+    run_tags=ORIGIN,
     selection=INGEST,
     description="One crawl dump (the partition): read, clean, cut into rewrite segments, with "
     "their checks; the funnel report over every dump so far. The landing-zone sensor launches "
@@ -22,6 +33,7 @@ ingest = dg.define_asset_job(
 )
 align = dg.define_asset_job(
     "align",
+    run_tags=ORIGIN,
     selection=ALIGN,
     description="The seed from every dump, the alignment expert's rewrites (cached: a re-run "
     "pays only for new seeds) and the alignment worker fine-tuned on them. Launched when you "
@@ -29,6 +41,7 @@ align = dg.define_asset_job(
 )
 rewrite = dg.define_asset_job(
     "rewrite",
+    run_tags=ORIGIN,
     selection=REWRITE,
     description="One dump (the partition) rewritten by the alignment worker, validated, and the "
     "audit over every dump so far. Automation runs it by itself after a dump's segments or a "
@@ -36,6 +49,7 @@ rewrite = dg.define_asset_job(
 )
 train = dg.define_asset_job(
     "train",
+    run_tags=ORIGIN,
     selection=TRAIN,
     description="Corpus mixes, the tokenizer, token shards, continued pre-training, evaluation "
     "and the ablation report of every variant, over every dump with an aligned corpus.",

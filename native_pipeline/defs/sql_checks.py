@@ -9,7 +9,7 @@ from native_pipeline.defs.alignment import aligned_corpus, rewrite_segments
 from native_pipeline.defs.automation import FOLLOWS_INPUTS
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.crawl import raw_crawl
-from native_pipeline.defs.metadata import table
+from native_pipeline.defs.metadata import rounded, table
 from native_pipeline.defs.partitions import dump_key
 from native_pipeline.defs.resources import SqlResource
 from native_pipeline.defs.training import VARIANT_STAGES, VARIANTS, variant_key
@@ -22,6 +22,7 @@ from native_pipeline.sql import (
     SqlFile,
     load_checks,
     load_models,
+    measured,
     query,
     render,
 )
@@ -64,6 +65,20 @@ def _asset_key(asset: str, of_variant: str | None) -> dg.AssetKey:
     return variant_key(asset, of_variant) if asset in VARIANT_STAGES else dg.AssetKey(asset)
 
 
+def check_metadata(
+    offending: pl.DataFrame, rendered: Rendered, shown: pl.DataFrame | None = None
+) -> dict[str, object]:
+    """How many rows offend, the first of them (none when the check passed), what the check
+    measured (its `shows` header) and the query."""
+    metadata: dict[str, object] = {"offending_rows": offending.height}
+    if offending.height:
+        metadata["sample"] = table(offending.head(10))
+    if shown is not None:
+        metadata["measured"] = table(shown)
+    metadata["query"] = dg.MetadataValue.md(f"```sql\n{rendered.shown()}\n```")
+    return metadata
+
+
 def build_check(sql_file: SqlFile, of_variant: str | None = None) -> dg.AssetChecksDefinition:
     """The check of `sql_file` on its asset (on one variant's asset for a variant stage)."""
     partitions_def = PARTITIONED.get(sql_file.target)
@@ -83,16 +98,13 @@ def build_check(sql_file: SqlFile, of_variant: str | None = None) -> dg.AssetChe
     ) -> dg.AssetCheckResult:
         partition = dump_key(context) if partitions_def else None
         rendered, offending = _run(sql_file, lake, sql.variables, partition, of_variant)
+        shown = query(measured(rendered, sql_file.shows)) if sql_file.shows else None
         return dg.AssetCheckResult(
             passed=offending.is_empty(),
             severity=dg.AssetCheckSeverity.ERROR
             if sql_file.severity == "error"
             else dg.AssetCheckSeverity.WARN,
-            metadata={
-                "offending_rows": offending.height,
-                "sample": table(offending.head(10)),
-                "query": dg.MetadataValue.md(f"```sql\n{rendered.shown()}\n```"),
-            },
+            metadata=rounded(check_metadata(offending, rendered, shown)),
         )
 
     return _check
@@ -113,7 +125,7 @@ def build_model(sql_file: SqlFile) -> dg.AssetsDefinition:
         with lake.writer(sql_file.name) as out:
             out.write(MAIN_TABLE, result)
         return dg.MaterializeResult(
-            metadata={"dagster/row_count": result.height, "result": table(result)}
+            metadata=rounded({"dagster/row_count": result.height, "result": table(result)})
         )
 
     return _model

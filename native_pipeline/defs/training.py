@@ -21,7 +21,7 @@ from native_pipeline.defs.alignment import aligned_corpus
 from native_pipeline.defs.automation import GPU_RETRY
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import PipesResource, gpu_tags
-from native_pipeline.defs.metadata import line_plot, table
+from native_pipeline.defs.metadata import line_plot, rounded, table
 from native_pipeline.defs.resources import TrainingResource
 from native_pipeline.defs.runs import RunGuard
 from native_pipeline.lake import Lake, parquet_rows, variant
@@ -70,21 +70,27 @@ def corpus_mix(name: str) -> dg.AssetsDefinition:
         with lake.writer("corpus_mix", variant(name)) as out:
             summary = write_variant(out, lake, name, settings, log=context.log.info)
         return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": int(summary.by_source["documents"].sum()),
-                "dumps": dg.MetadataValue.json(summary.dumps),
-                "held_out_documents": summary.held_out_documents,
-                "characters": int(summary.by_source["characters"].sum()),
-                "by_source": table(
-                    summary.shares({f"replay:{r.name}": r.weight for r in settings.replay}),
-                    described=BY_SOURCE,
-                ),
-                "cleaning_baseline": dg.MetadataValue.json(dict(summary.cleaning_baseline)),
-                # a number the UI plots, and its split by replay source
-                "replay_shortfall_chars": sum(summary.replay_shortfall_chars.values()),
-                "replay_shortfall_by_source": dg.MetadataValue.json(summary.replay_shortfall_chars),
-                "variant": dg.MetadataValue.json(settings.variants[name].model_dump(mode="json")),
-            }
+            metadata=rounded(
+                {
+                    "dagster/row_count": int(summary.by_source["documents"].sum()),
+                    "dumps": dg.MetadataValue.json(summary.dumps),
+                    "held_out_documents": summary.held_out_documents,
+                    "characters": int(summary.by_source["characters"].sum()),
+                    "by_source": table(
+                        summary.shares({f"replay:{r.name}": r.weight for r in settings.replay}),
+                        described=BY_SOURCE,
+                    ),
+                    "cleaning_baseline": dg.MetadataValue.json(dict(summary.cleaning_baseline)),
+                    # a number the UI plots, and its split by replay source
+                    "replay_shortfall_chars": sum(summary.replay_shortfall_chars.values()),
+                    "replay_shortfall_by_source": dg.MetadataValue.json(
+                        summary.replay_shortfall_chars
+                    ),
+                    "variant": dg.MetadataValue.json(
+                        settings.variants[name].model_dump(mode="json")
+                    ),
+                }
+            )
         )
 
     return _asset
@@ -134,15 +140,17 @@ def tokenizer(lake: dg.ResourceParam[Lake], training: TrainingResource) -> dg.Ma
         loaded.save_pretrained(out.staging)
     held = pl.concat(held_out) if held_out else pl.DataFrame(schema=HELD_OUT)
     return dg.MaterializeResult(
-        metadata={
-            "source": str(source or "byte-level BPE trained on the corpus"),
-            "vocab_size": len(loaded),
-            "tokenizer_hash": tokenizer_hash(loaded),
-            "held_out_documents": held.height,
-            "fertility_original": round(fertility(loaded, held["original"]), 3),
-            "fertility_aligned": round(fertility(loaded, held["aligned"]), 3),
-            "path": dg.MetadataValue.path(str(_tokenizer_folder(lake))),
-        }
+        metadata=rounded(
+            {
+                "source": str(source or "byte-level BPE trained on the corpus"),
+                "vocab_size": len(loaded),
+                "tokenizer_hash": tokenizer_hash(loaded),
+                "held_out_documents": held.height,
+                "fertility_original": round(fertility(loaded, held["original"]), 3),
+                "fertility_aligned": round(fertility(loaded, held["aligned"]), 3),
+                "path": dg.MetadataValue.path(str(_tokenizer_folder(lake))),
+            }
+        )
     )
 
 
@@ -187,17 +195,19 @@ def token_shards(name: str) -> dg.AssetsDefinition:
             )
         seconds = time.perf_counter() - started
         return dg.MaterializeResult(
-            metadata={
-                "dagster/row_count": manifest["documents"],
-                "tokens": manifest["tokens"],
-                # one number per source, plotted across materializations
-                **{f"tokens/{s}": n for s, n in manifest["tokens_by_source"].items()},
-                "shards": len(manifest["shards"]),
-                "skipped_empty": manifest["skipped_empty"],
-                "tokenizer_hash": manifest["tokenizer_hash"],
-                "tokens_per_second": round(manifest["tokens"] / seconds) if seconds else 0,
-                "manifest": dg.MetadataValue.json(manifest),
-            }
+            metadata=rounded(
+                {
+                    "dagster/row_count": manifest["documents"],
+                    "tokens": manifest["tokens"],
+                    # one number per source, plotted across materializations
+                    **{f"tokens/{s}": n for s, n in manifest["tokens_by_source"].items()},
+                    "shards": len(manifest["shards"]),
+                    "skipped_empty": manifest["skipped_empty"],
+                    "tokenizer_hash": manifest["tokenizer_hash"],
+                    "tokens_per_second": round(manifest["tokens"] / seconds) if seconds else 0,
+                    "manifest": dg.MetadataValue.json(manifest),
+                }
+            )
         )
 
     return _asset
@@ -272,17 +282,19 @@ def checkpoints(name: str) -> dg.AssetsDefinition:
         log = (out_dir / LOG_FILE).read_text().splitlines()
         curve = [json.loads(line)["loss"] for line in log]
         return dg.MaterializeResult(
-            metadata={
-                **reported.metadata,
-                "memory_plan": dg.MetadataValue.json(plan.as_metadata()),
-                "first_loss": curve[0],
-                # the token budget the config states, and what it is of the variant's tokens
-                "budget": budget,
-                "token_budget": loop.max_steps * step_tokens(loop),
-                "epochs": round(loop.max_steps * step_tokens(loop) / manifest["tokens"], 3),
-                "loss_curve": line_plot(curve, "optimizer step", "train loss"),
-                "path": dg.MetadataValue.path(str(out_dir / "final")),
-            }
+            metadata=rounded(
+                {
+                    **reported.metadata,
+                    "memory_plan": dg.MetadataValue.json(plan.as_metadata()),
+                    "first_loss": curve[0],
+                    # the token budget the config states, and what it is of the variant's tokens
+                    "budget": budget,
+                    "token_budget": loop.max_steps * step_tokens(loop),
+                    "epochs": round(loop.max_steps * step_tokens(loop) / manifest["tokens"], 3),
+                    **line_plot("loss_curve", curve, "optimizer step", "train loss"),
+                    "path": dg.MetadataValue.path(str(out_dir / "final")),
+                }
+            )
         )
 
     return _asset

@@ -87,3 +87,40 @@ def scaling_table(table: pl.DataFrame, axis: dict[str, tuple[int, int]]) -> pl.D
     ]
     schema = {"variant": pl.String, "aligned_tokens": pl.Int64, "trained_tokens": pl.Int64}
     return pl.DataFrame(rows, schema={**schema, **dict.fromkeys(table["score"], pl.Float64)})
+
+
+def by_task(compared: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """`ablation_table` cut per task, one row per variant and one column per metric: read down,
+    a comparison of many variants is never cut off on the right of a page."""
+    variants = compared.columns[1:]
+    long = compared.unpivot(variants, index="score", variable_name="variant").with_columns(
+        pl.col("score").str.split_exact("/", 1).struct.rename_fields(["task", "metric"])
+    )
+    long = long.unnest("score")
+    return {
+        task: rows.pivot("metric", index="variant", values="value", maintain_order=True)
+        for (task,), rows in long.group_by("task", maintain_order=True)
+    }
+
+
+def deltas_by_task(deltas: pl.DataFrame, baseline: str) -> dict[str, pl.DataFrame]:
+    """`group_deltas` cut per task, grouping and metric ("aratrust by category (acc)"), one row
+    per subject or category and variant: its size, the baseline's value, the variant's and the
+    difference, the largest first."""
+    others = [c for c in deltas.columns[5:] if c != baseline and " - " not in c]
+    keys = ["task", "by", "group", "metric"]
+    values = deltas.unpivot(others, index=[*keys, "n", baseline], variable_name="variant")
+    differences = deltas.unpivot(
+        [f"{v} - {baseline}" for v in others],
+        index=keys,
+        variable_name="variant",
+        value_name="difference",
+    ).with_columns(pl.col("variant").str.strip_suffix(f" - {baseline}"))
+    long = values.join(differences, on=[*keys, "variant"])
+    order = [pl.col("difference").abs(), "group", "variant"]
+    return {
+        f"{task} by {by} ({metric})": rows.sort(order, descending=[True, False, False]).select(
+            "group", "n", baseline, "variant", "value", "difference"
+        )
+        for (task, by, metric), rows in long.group_by("task", "by", "metric", maintain_order=True)
+    }

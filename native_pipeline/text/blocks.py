@@ -11,7 +11,17 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
+
+# The bounds of the blocks' numeric arguments, written in the constructors' annotations: the
+# config model (settings.py) checks them when the file is loaded, so `dg check defs` fails on a
+# score of -5 or a Jaccard threshold of 2.
+Share = Annotated[float, Field(ge=0, le=1)]  # a share, a fraction or a score in [0, 1]
+Amount = Annotated[float, Field(ge=0)]  # a length or a ratio that may pass 1
+Count = Annotated[int, Field(ge=0)]
+AtLeastOne = Annotated[int, Field(ge=1)]
 
 
 @dataclass(slots=True)

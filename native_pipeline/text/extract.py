@@ -15,7 +15,7 @@ from resiliparse.parse.html import HTMLTree
 from trafilatura import bare_extraction
 
 from native_pipeline.text import boilerplate
-from native_pipeline.text.blocks import Block, Document
+from native_pipeline.text.blocks import AtLeastOne, Block, Document
 from native_pipeline.text.warc import HTML_TYPES, TEXT_TYPES
 
 FAVORS = ("precision", "balanced", "recall")
@@ -104,7 +104,7 @@ class Extractor(Block):
         include_tables: bool = True,
         fast: bool = False,
         main_content: bool = True,
-        max_html_bytes: int = 4 << 20,
+        max_html_bytes: AtLeastOne = 4 << 20,
     ) -> None:
         super().__init__()
         if library not in LIBRARIES:

@@ -25,7 +25,7 @@ from collections import Counter
 from functools import cache
 from typing import Any
 
-from native_pipeline.text.blocks import Document, Filter
+from native_pipeline.text.blocks import AtLeastOne, Document, Filter, Share
 from native_pipeline.text.normalize import fold, words
 
 # lid.176 has a separate label for Egyptian Arabic; dialects are tagged below instead.
@@ -79,6 +79,7 @@ DIALECT_MARKERS: dict[str, tuple[str, ...]] = {
     "gulf": (
         "شلون",
         "وايد",
+        "واجد",  # the same word ("a lot"), as Kuwaiti and Emirati posts write it
         "ابغى",
         "أبغي",
         "تبي",
@@ -164,10 +165,10 @@ class LanguageFilter(Filter):
         self,
         keep: tuple[str, ...] = ("ar",),
         # FineWeb's fastText lid.176 cut-off; FineWeb-2 used 0.711 for Arabic with GlotLID.
-        min_score: float = 0.65,
+        min_score: Share = 0.65,
         # Three dialect markers per hundred words: above what a quote in an MSA article gives.
-        dialect_threshold: float = 0.03,
-        dialect_min_markers: int = 2,
+        dialect_threshold: Share = 0.03,
+        dialect_min_markers: AtLeastOne = 2,
     ) -> None:
         super().__init__()
         self.keep = tuple(keep)

@@ -21,6 +21,7 @@ import numpy as np
 import xxhash
 from numpy.typing import NDArray
 
+from native_pipeline.text.blocks import Amount, AtLeastOne, Count, Share
 from native_pipeline.text.normalize import words
 
 # Bump when any hash formula below changes: signatures of different schemes must never meet.
@@ -44,16 +45,16 @@ class MinHashParams:
     candidate is verified on the full signature.
     """
 
-    num_perm: int = 128
-    bands: int = 16
-    rows: int = 8
-    ngram: int = 5
-    seed: int = 1
-    threshold: float = 0.8
+    num_perm: AtLeastOne = 128
+    bands: AtLeastOne = 16
+    rows: AtLeastOne = 8
+    ngram: AtLeastOne = 5
+    seed: Count = 1
+    threshold: Share = 0.8
     # A signature estimates Jaccard with a standard error of sqrt(J(1-J)/num_perm) (0.035 at
     # 0.8 with 128 permutations): accepting `margin_sd` errors below the threshold keeps ~98 %
     # of the pairs at the threshold instead of half of them, at the price of some just below.
-    margin_sd: float = 2.0
+    margin_sd: Amount = 2.0
 
     def __post_init__(self) -> None:
         if self.bands * self.rows != self.num_perm:

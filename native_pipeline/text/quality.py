@@ -18,7 +18,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
-from native_pipeline.text.blocks import Document, Filter
+from native_pipeline.text.blocks import Amount, AtLeastOne, Count, Document, Filter, Share
 from native_pipeline.text.normalize import fold, words
 
 SENTENCE_END = (".", "!", "?", "؟", "۔")
@@ -156,15 +156,15 @@ class GopherQualityFilter(Filter):
 
     def __init__(
         self,
-        min_words: int = 30,  # measured: real news briefs (docs/benchmarks/real_data.md)
-        max_words: int = 100_000,
-        min_avg_word_length: float = 2.0,  # FineWeb-2 Arabic (Arabic words are short)
-        max_avg_word_length: float = 9.0,  # FineWeb-2 Arabic
-        max_symbol_word_ratio: float = 0.1,
-        max_bullet_lines_ratio: float = 0.9,
-        max_ellipsis_lines_ratio: float = 0.3,
-        min_alpha_words_ratio: float = 0.787,  # FineWeb-2 Arabic
-        min_stop_words: int = 2,
+        min_words: Count = 30,  # measured: real news briefs (docs/benchmarks/real_data.md)
+        max_words: AtLeastOne = 100_000,
+        min_avg_word_length: Amount = 2.0,  # FineWeb-2 Arabic (Arabic words are short)
+        max_avg_word_length: Amount = 9.0,  # FineWeb-2 Arabic
+        max_symbol_word_ratio: Amount = 0.1,
+        max_bullet_lines_ratio: Share = 0.9,
+        max_ellipsis_lines_ratio: Share = 0.3,
+        min_alpha_words_ratio: Share = 0.787,  # FineWeb-2 Arabic
+        min_stop_words: Count = 2,
     ) -> None:
         super().__init__()
         self.min_words = min_words
@@ -241,13 +241,13 @@ class GopherRepetitionFilter(Filter):
 
     def __init__(
         self,
-        dup_line_frac: float | None = 0.304,  # FineWeb-2 Arabic
-        dup_para_frac: float | None = 0.3,
-        dup_line_char_frac: float | None = 0.2,
-        dup_para_char_frac: float | None = 0.2,
+        dup_line_frac: Share | None = 0.304,  # FineWeb-2 Arabic
+        dup_para_frac: Share | None = 0.3,
+        dup_line_char_frac: Share | None = 0.2,
+        dup_para_char_frac: Share | None = 0.2,
         # FineWeb-2 Arabic values for (n, max char fraction).
-        top_n_grams: Sequence[tuple[int, float]] = ((2, 0.197), (3, 0.172), (4, 0.146)),
-        dup_n_grams: Sequence[tuple[int, float]] = (
+        top_n_grams: Sequence[tuple[AtLeastOne, Share]] = ((2, 0.197), (3, 0.172), (4, 0.146)),
+        dup_n_grams: Sequence[tuple[AtLeastOne, Share]] = (
             (5, 0.165),
             (6, 0.153),
             (7, 0.142),
@@ -335,9 +335,9 @@ class C4Filter(Filter):
 
     def __init__(
         self,
-        min_words_per_line: int = 3,
-        min_sentences: int = 2,  # measured on real news (docs/benchmarks/real_data.md)
-        max_word_length: int = 1000,
+        min_words_per_line: Count = 3,
+        min_sentences: Count = 2,  # measured on real news (docs/benchmarks/real_data.md)
+        max_word_length: AtLeastOne = 1000,
         remove_citations: bool = True,
     ) -> None:
         super().__init__()
@@ -427,12 +427,12 @@ class FineWebQualityFilter(Filter):
 
     def __init__(
         self,
-        line_punct_thr: float = 0.143,  # FineWeb-2 Arabic
+        line_punct_thr: Share = 0.143,  # FineWeb-2 Arabic
         line_punct_exclude_zero: bool = False,
-        short_line_thr: float = 0.67,
-        short_line_length: int = 30,
-        char_duplicates_ratio: float = 0.1,  # FineWeb-2 (FineWeb English used 0.01)
-        new_line_ratio: float = 0.189,  # FineWeb-2 Arabic
+        short_line_thr: Share = 0.67,
+        short_line_length: Count = 30,
+        char_duplicates_ratio: Share = 0.1,  # FineWeb-2 (FineWeb English used 0.01)
+        new_line_ratio: Amount = 0.189,  # FineWeb-2 Arabic
     ) -> None:
         super().__init__()
         self.line_punct_thr = line_punct_thr

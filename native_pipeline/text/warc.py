@@ -68,7 +68,8 @@ class ReadStats:
     records: int = 0
     quarantined: int = 0
     skipped: Counter[str] = field(default_factory=Counter)  # control records by WARC type
-    bytes: int = 0
+    bytes: int = 0  # payloads as crawled, in their own charsets
+    text_bytes: int = 0  # the same decoded, as UTF-8: what the cleaning blocks measure
 
     def merge(self, other: ReadStats) -> None:
         self.files += other.files
@@ -76,6 +77,7 @@ class ReadStats:
         self.quarantined += other.quarantined
         self.skipped.update(other.skipped)
         self.bytes += other.bytes
+        self.text_bytes += other.text_bytes
 
 
 def make_doc_id(dump: str, record_id: str) -> str:
@@ -112,6 +114,7 @@ def read_file(
         else:
             stats.records += 1
             stats.bytes += item.byte_length
+            stats.text_bytes += len(item.content.encode("utf-8"))
         yield item
 
 

@@ -3,7 +3,13 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from native_pipeline.alignment.audit import audit, fidelity_by_dump
+from native_pipeline.alignment.audit import (
+    audit,
+    changed_segments,
+    fidelity_by_dump,
+    rejected_segments,
+    word_diff,
+)
 from native_pipeline.alignment.judge import CRITERIA
 from native_pipeline.tables import ALIGNED, frame
 from native_pipeline.text.harm import HARM_KEYS
@@ -58,6 +64,7 @@ def test_before_and_after_figures():
     assert set(report.summary["metric"]) == set(head)
     figure = report.figure()
     assert len(figure.axes) == 2 and figure.axes[0].get_xscale() == "log"
+    assert len(figure.axes[0].get_xticks()) >= 4  # a narrow log axis still has several ticks
     assert "judged" not in head
 
 
@@ -101,3 +108,38 @@ def test_fidelity_by_dump_shows_a_drifting_worker():
     assert head["corpus_rejected_share"] == 0.5 and head["corpus_changed_words_share"] == 0.2
     assert head["corpus_rejected_names_lost_share"] == 0.25
     assert head["corpus_judge_rejected"] == 1 and head["corpus_judge_accepted"] == 0
+
+
+AD = "اتصل الآن على الرقم للحصول على عرض خاص"
+POST = "ذهبت إلى السوق صباح اليوم واشتريت الخبز والحليب ثم عدت إلى البيت قبل الظهر"
+THREAT = "سأقتلك إن رأيتك مرة أخرى"
+
+
+def test_a_word_diff_shows_what_the_rewrite_removed_and_added_among_a_few_kept_words():
+    assert word_diff(f"{POST}\n{AD}", POST) == f"… البيت قبل الظهر [-{AD}-]"
+    assert word_diff("a b c d e f g h i j", "a b c X e f g h i j") == "a b c [-d-] {+X+} e f g …"
+    assert word_diff("a b", "a b") == "a b"
+
+
+def test_the_changed_segments_show_before_and_after_with_the_kind_of_change():
+    harm = {f"{k}_before": 0.05 for k in HARM_KEYS} | {f"{k}_after": 0.05 for k in HARM_KEYS}
+    threat = harm | {"harm_violence_before": 0.93, "harm_max_before": 0.93}
+    rows = frame(
+        [
+            harm | dict(segment_id="s1", original=f"{POST}\n{AD}", aligned=POST, edit_ratio=0.3),
+            threat
+            | dict(segment_id="s2", original=f"{POST} {THREAT}", aligned=POST, edit_ratio=0.5),
+            harm | dict(segment_id="s3", original=POST, aligned=POST, unchanged=True),
+            harm
+            | dict(segment_id="s4", original=POST, aligned=POST, status="names_lost", attempts=2),
+        ],
+        ALIGNED,
+    ).with_columns(pl.col("status").fill_null("valid"), pl.col("unchanged").fill_null(False))
+    changed = changed_segments(rows)
+    assert changed.columns == ["original", "aligned", "changes", "change", "edit_ratio", "harm"]
+    assert changed["original"].to_list() == [f"{POST} {THREAT}", f"{POST}\n{AD}"]  # most first
+    assert changed["change"].to_list() == ["harm lowered (violence)", "text removed"]
+    assert changed["changes"][0] == f"… البيت قبل الظهر [-{THREAT}-]"
+    assert changed["harm"].to_list() == ["0.93→0.05", "0.05→0.05"]
+    rejected = rejected_segments(rows.lazy())
+    assert rejected.select("original", "reason", "attempts").rows() == [(POST, "names_lost", 2)]

@@ -95,7 +95,10 @@ def test_a_killed_rewrite_resumes_after_its_last_committed_chunk(tmp_path, monke
     # committed before the eviction: nothing committed is redone, nothing is missing.
     first = _materialize([aligned_corpus], tmp_path, settings)
     assert evicted and first.success
-    assert _metadata(first, "aligned_corpus")["chunks_resumed"] == 2
+    metadata = _metadata(first, "aligned_corpus")
+    assert metadata["chunks_resumed"] == 2
+    # the policy rewriter (the default) edits by rules: no token rate to report
+    assert metadata["output_tokens_per_second"].startswith("not applicable")
     committed, redone = calls[:2], calls[3:]
     redone_ids = {s for chunk in redone for s in chunk}
     assert not redone_ids & {s for chunk in committed for s in chunk}
@@ -149,7 +152,8 @@ def trained_worker(tmp_path_factory) -> tuple[Path, dict, dict]:
 def test_the_worker_learns_from_the_expert_pairs(trained_worker):
     root, _, trained = trained_worker
     assert trained["held_out_loss_after"] < trained["held_out_loss_before"]
-    assert trained["train_loss"].startswith("![figure](data:image/png;base64,")
+    assert trained["train_loss"].startswith("![line](data:image/svg+xml,")  # drawn inline
+    assert trained["train_loss (chart)"].startswith("![figure](data:image/png;base64,")
     assert (root / "alignment_worker" / "train" / "final" / "model.safetensors").exists()
 
 
@@ -174,6 +178,7 @@ def test_the_worker_rewrites_the_dump_on_the_cpu(trained_worker, rewriter):
     assert set(rows["backend"]) == {rewriter["backend"]}
     assert set(rows["checkpoint"]) == {checkpoint_hash(final)}
     assert (rows["output_tokens"] > 0).all()
+    assert _metadata(result, "aligned_corpus")["output_tokens_per_second"] > 0
     # a barely trained worker's outputs fail validation: each is kept as its original, flagged
     flagged = rows.filter(pl.col("status") != "valid")
     assert (flagged["aligned"] == flagged["original"]).all()

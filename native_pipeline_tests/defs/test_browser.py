@@ -3,12 +3,15 @@ real browser.
 
 dagster-webserver and dagster-daemon run as `make dev` runs them, on 127.0.0.1 on a free port,
 with a Dagster home, a landing zone and a data root of their own. The landing-zone sensor ingests
-the dump by itself. The test launches `align` as a user does (the worker is trained when someone
-decides; GraphQL's launchRun is what the UI's Launchpad sends); automation then rewrites the dump
-(aligned_corpus) and audits it. The test launches `train`, whose run pre-trains and evaluates
-every variant and writes the ablation report. Headless Chromium, driven by Selenium, then opens
-the lineage graph, the dump's cleaned_text, its checks and the ablation report, and keeps each
-page as a screenshot under the test's tmp dir (copied to $NATIVE_PIPELINE_SCREENSHOTS when set).
+the dump by itself. The test launches `align` as `make run` does (`dg launch`, in a process of
+its own: the worker is trained when someone decides); automation then rewrites the dump
+(aligned_corpus) and audits it. The test launches `train` as the UI's Launchpad does (GraphQL's
+launchRun), whose run pre-trains and evaluates every variant and writes the ablation report.
+Headless Chromium, driven by Selenium, then opens the lineage graph, the dump's cleaned_text (its
+preview readable: the text at least half the table's width), its checks, the dump's rewrites
+before and after, the runs under their jobs, a loss curve, the audit and the ablation report; no
+page shows a number unrounded. Each page is kept as a screenshot under the test's tmp dir
+(copied to $NATIVE_PIPELINE_SCREENSHOTS when set).
 
 It needs Debian's `chromium` and `chromium-driver`: without them it is skipped, except under CI
 (CI=true), where it fails.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +53,8 @@ from native_pipeline_tests.defs.servers import (
 
 DUMP = "CC-MAIN-2026-05"  # one dump of the embedded crawl: the smallest real input
 ARABIC = re.compile("[\u0600-\u06ff]")
+DECIMAL = re.compile(r"\d+\.\d+")
+SIGNIFICANT = 6  # a number shown with more significant digits than this was not rounded
 ENDED = {"SUCCESS", "FAILURE", "CANCELED"}
 DIALOG = (By.CSS_SELECTOR, "[role=dialog]")
 # A materialized asset's node is drawn with a green border.
@@ -113,11 +119,14 @@ def test_a_dropped_dump_runs_itself_through_to_the_ui(tmp_path):
             process_group(daemon, env, logs / "daemon.log"),
         ):
             _drop(SAMPLE_CRAWL / DUMP, landing)
-            _carry_through(port, logs)
+            align = _carry_through(port, env, logs)
             with _chromium(chromium, chromedriver) as browser:
                 pages = Pages(browser, port, shots)
                 _lineage(pages, variants)
                 _cleaned_text(pages)
+                _before_after(pages)
+                _runs_under_their_jobs(pages, align)
+                _charts(pages, variants)
                 _ablation(pages, variants)
     finally:
         if (target := os.environ.get("NATIVE_PIPELINE_SCREENSHOTS")) and shots.exists():
@@ -131,17 +140,29 @@ def _drop(dump: Path, landing: Path) -> None:
     (target / MARKER).touch()
 
 
-def _carry_through(port: int, logs: Path) -> None:
+def _carry_through(port: int, env: dict[str, str], logs: Path) -> str:
     """The dump from the landing zone to the ablation report: by itself but for the two jobs
-    that run when a user decides."""
+    that run when a user decides. Returns the run of `align`, launched as `make run` does."""
     ingest = wait_for(lambda: _runs(port, pipelineName="ingest"), 180, "the sensor's ingest")
     assert len(ingest) == 1
     assert _tags(ingest[0])["dagster/sensor_name"] == "landing_zone_sensor"
     assert _tags(ingest[0])["dagster/partition"] == DUMP
     _finished(port, ingest[0]["runId"], 300, logs)
 
-    # The worker, when a user decides; then automation rewrites the dump.
-    _finished(port, _launch(port, "align"), 600, logs)
+    # The worker, when a user decides, from the CLI as `make run` does; then automation rewrites
+    # the dump.
+    with (logs / "dg_launch.log").open("wb") as out:
+        launched = subprocess.run(
+            [bin_path("dg"), "launch", "--job", "align"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=600,
+        )
+    assert launched.returncode == 0, f"dg launch --job align failed (see {logs})"
+    (align,) = _runs(port, pipelineName="align")
+    _finished(port, align["runId"], 60, logs)
     rewrite = wait_for(lambda: _made_by(port, "aligned_corpus", DUMP), 300, "the aligned dump")
     assert _automatic(_finished(port, rewrite, 60, logs))
 
@@ -150,6 +171,7 @@ def _carry_through(port: int, logs: Path) -> None:
     _finished(port, _launch(port, "train"), 600, logs)
     audit = wait_for(lambda: _made_by(port, "rewrite_audit"), 120, "the audit")
     assert _automatic(_finished(port, audit, 120, logs))
+    return align["runId"]
 
 
 def _runs(port: int, **filter: object) -> list[dict]:
@@ -198,7 +220,7 @@ def _chromium(chromium: str, driver: str) -> Iterator[WebDriver]:
         "--no-sandbox",
         "--disable-gpu",
         "--disable-background-networking",
-        "--window-size=1700,1500",  # the whole graph, expanded, at a readable size
+        "--window-size=1600,1500",  # the whole graph, expanded, at a readable size
     ):
         options.add_argument(argument)
     browser = webdriver.Chrome(options=options, service=Service(driver))
@@ -239,6 +261,16 @@ class Pages:
         links[0].click()
         return self.wait.until(seen.visibility_of_element_located(DIALOG))
 
+    def image(self, key: str) -> WebElement:
+        """The image of metadata entry `key` (inline, or in its dialog), once drawn: Markdown is
+        rendered after the row appears."""
+        entry = self.metadata(key)
+        images = (By.TAG_NAME, "img")
+        self.wait.until(lambda _: entry.find_elements(*images))
+        image = entry.find_element(*images)
+        self.wait.until(lambda _: image.get_property("naturalWidth") > 0)
+        return image
+
     def close_dialog(self) -> None:
         """Closes the dialog `metadata` opened for an entry shown as Markdown; inline entries
         (tables) open none."""
@@ -247,11 +279,46 @@ class Pages:
         self.browser.find_element(By.XPATH, "//button[normalize-space()='Close']").click()
         self.wait.until(seen.invisibility_of_element_located(DIALOG))
 
-    def keep(self, name: str) -> None:
+    def keep(self, name: str, on: WebElement | None = None) -> None:
+        """The page as a PNG, scrolled to `on` when given; the page shows no unrounded number."""
+        if on is not None:
+            self.browser.execute_script("arguments[0].scrollIntoView(true);", on)
         assert self.browser.save_screenshot(str(self.shots / f"{name}.png")), name
+        text = self.browser.find_element(By.TAG_NAME, "body").text
+        assert not unrounded(text), f"{name}: {unrounded(text)[:5]}"
+
+    def cut_off(self, element: WebElement) -> float:
+        """How many pixels of `element` its nearest clipping ancestor hides on the right."""
+        return self.browser.execute_script(
+            """const e = arguments[0];
+            let box = e.parentElement;
+            while (box && getComputedStyle(box).overflowX === "visible") box = box.parentElement;
+            const right = Math.min(box ? box.getBoundingClientRect().right : 1e9, innerWidth);
+            return Math.max(0, e.getBoundingClientRect().right - right);""",
+            element,
+        )
+
+    def widths(self, table: WebElement) -> dict[str, float]:
+        """Each column's width in the table, and the table's own ("")."""
+        return self.browser.execute_script(
+            """const t = arguments[0], width = (e) => e.getBoundingClientRect().width;
+            const out = {"": width(t)};
+            for (const th of t.querySelectorAll("th")) out[th.innerText] = width(th);
+            return out;""",
+            table,
+        )
 
     def query(self, query: str, variables: dict | None = None) -> dict:
         return graphql(self.port, query, variables)
+
+
+def unrounded(text: str) -> list[str]:
+    """The numbers in `text` shown with more than SIGNIFICANT significant digits."""
+    return [
+        number
+        for number in DECIMAL.findall(text)
+        if len(number.replace(".", "").lstrip("0")) > SIGNIFICANT
+    ]
 
 
 def _lineage(pages: Pages, variants: list[str]) -> None:
@@ -278,12 +345,17 @@ def _lineage(pages: Pages, variants: list[str]) -> None:
 
 
 def _cleaned_text(pages: Pages) -> None:
-    """The dump's materialization with its preview of Arabic text; its checks all passed."""
+    """The dump's materialization with its preview of Arabic text, readable: the text column
+    first and at least half the table's width; its checks all passed."""
     pages.open(f"/assets/cleaned_text?view=partitions&partition={DUMP}")
     pages.shown(DUMP)
     preview = pages.metadata("preview")
     assert ARABIC.search(preview.text) and "https://" in preview.text, preview.text[:500]
-    pages.keep("cleaned_text_preview")
+    table = preview.find_element(By.TAG_NAME, "table")
+    widths = pages.widths(table)
+    assert table.find_element(By.TAG_NAME, "th").text == "text"
+    assert widths["text"] >= widths[""] / 2, widths
+    pages.keep("cleaned_text_preview", preview)
     pages.close_dialog()
 
     node = pages.query(CHECKS, {"key": {"path": ["cleaned_text"]}})["assetNodeOrError"]
@@ -297,15 +369,56 @@ def _cleaned_text(pages: Pages) -> None:
     pages.keep("cleaned_text_checks")
 
 
-def _ablation(pages: Pages, variants: list[str]) -> None:
-    """The ablation report's table (a column per variant) and its chart (an image)."""
-    pages.open("/assets/ablation_report")
-    table = pages.metadata("table")
-    assert all(variant in table.text for variant in variants), table.text[:500]
-    assert "arabic_mmlu/acc" in table.text, table.text[:500]
-    pages.keep("ablation_table")
+def _before_after(pages: Pages) -> None:
+    """The dump's rewrites before and after: the changed segments, each with its word diff and
+    the harm before and after, and the rejected rewrites with their reason."""
+    pages.open(f"/assets/aligned_corpus?view=partitions&partition={DUMP}")
+    pages.shown(DUMP)
+    changed = pages.metadata("changed_segments")
+    headers = [th.text for th in changed.find_elements(By.TAG_NAME, "th")]
+    assert headers[:4] == ["original", "aligned", "changes", "change"], headers
+    assert ARABIC.search(changed.text) and "[-" in changed.text, changed.text[:500]
+    assert "→" in changed.text  # harm before → after
+    pages.metadata("rejected_rewrites")
+    pages.keep("aligned_corpus_before_after", changed)
+
+
+def _runs_under_their_jobs(pages: Pages, align: str) -> None:
+    """The run `dg launch` started shows under its job, as the UI's and the sensor's do."""
+    for job, run in (("align", align), ("ingest", None)):
+        pages.open(f"/locations/native_pipeline/jobs/{job}/runs")
+        shown = pages.wait.until(
+            seen.visibility_of_element_located((By.XPATH, "//a[contains(@href, '/runs/')]"))
+        )
+        if run is not None:
+            pages.shown(run[:8])
+        assert "No runs found" not in pages.browser.find_element(By.TAG_NAME, "body").text
+        pages.keep(f"{job}_runs", shown)
+
+
+def _charts(pages: Pages, variants: list[str]) -> None:
+    """A variant's loss curve drawn inline, its full chart under a key that says so; the audit's
+    figures under theirs."""
+    pages.open(f"/assets/{variants[0]}/checkpoints")
+    pages.keep("checkpoints_loss_curve", pages.image("loss_curve"))
+    pages.image("loss_curve (chart)")
     pages.close_dialog()
-    image = pages.metadata("chart").find_element(By.TAG_NAME, "img")
-    pages.wait.until(lambda _: image.get_property("naturalWidth") > 0)
+    pages.open("/assets/rewrite_audit")
+    pages.image("perplexity and edit ratio (chart)")
+    pages.keep("rewrite_audit")
+    pages.close_dialog()
+
+
+def _ablation(pages: Pages, variants: list[str]) -> None:
+    """The ablation report: a table per task, a row per variant, whole on the page; its chart
+    (an image)."""
+    pages.open("/assets/ablation_report")
+    table = pages.metadata("scores: arabic_mmlu")
+    assert all(variant in table.text for variant in variants), table.text[:500]
+    assert "acc_norm" in table.text, table.text[:500]
+    assert pages.cut_off(table.find_element(By.TAG_NAME, "table")) == 0  # whole on the page
+    pages.keep("ablation_table", table)
+    pages.close_dialog()
+    pages.image("scores by variant (chart)")
     pages.keep("ablation_chart")
     pages.close_dialog()

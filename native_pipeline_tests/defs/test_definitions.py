@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
 import dagster as dg
 import pytest
+import yaml
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
+from dagster._core.definitions.repository_definition.valid_definitions import (
+    SINGLETON_REPOSITORY_NAME,
+)
+from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteRepositoryOrigin
+from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
 from native_pipeline.definitions import defs
+from native_pipeline.defs.jobs import ORIGIN
 
+ROOT = Path(__file__).resolve().parents[2]
 VARIANTS = ["original", "aligned", "hybrid", "cleaned", "aligned_25", "aligned_50"]
 
 
@@ -108,6 +120,38 @@ def test_jobs_sensor_and_resources_load():
     assert {"lake", "cleaning", "alignment", "training", "evaluation", "sql", "pipes"} <= set(
         definitions.resources or {}
     )
+
+
+def test_every_job_tags_its_runs_with_the_repository_its_page_lists():
+    """A run `dg launch` starts in its own process has no code location; the job's own tag
+    is the label the UI's job page filters runs by, so the run shows under its job."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["dg"]["project"]
+    (workspace,) = yaml.safe_load((ROOT / "workspace.yaml").read_text())["load_from"]
+    location = project["code_location_name"]
+    assert workspace["python_module"]["location_name"] == location
+    label = RemoteRepositoryOrigin(
+        InProcessCodeLocationOrigin(LoadableTargetOrigin(), location_name=location),
+        SINGLETON_REPOSITORY_NAME,
+    ).get_label()
+    jobs = defs().jobs
+    assert {job.name for job in jobs} >= {"ingest", "align", "rewrite", "train"}
+    for job in jobs:
+        assert job.run_tags[REPOSITORY_LABEL_TAG] == label, job.name
+
+
+def test_a_run_launched_from_the_cli_is_found_by_its_job_page_filter(tmp_path):
+    """Executed as `dg launch` executes it (execute_job, no code location), the run is found by
+    the filter of the job's page: its name and its repository's label."""
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        job = dg.reconstructable(_register_job)
+        with dg.execute_job(job, instance=instance) as result:
+            assert result.success
+        (run,) = instance.get_runs(dg.RunsFilter(job_name="register_landing_dumps", tags=ORIGIN))
+        assert run.remote_job_origin is None  # no code location: only the job's tag places it
+
+
+def _register_job() -> dg.JobDefinition:
+    return defs().resolve_job_def("register_landing_dumps")
 
 
 def test_jobs_follow_their_triggers():

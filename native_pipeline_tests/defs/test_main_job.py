@@ -12,10 +12,11 @@ import dagster as dg
 import polars as pl
 import pytest
 import yaml
+from dagster._core.instance.ref import InstanceRef
 
 from native_pipeline.alignment.segments import reassemble
 from native_pipeline.definitions import defs
-from native_pipeline.defs.crawl import FINGERPRINT
+from native_pipeline.defs.crawl import FINGERPRINT, TEMPORARY_PREFIX
 from native_pipeline.lake import Lake
 from native_pipeline.landing import landing_dumps
 from native_pipeline.sample import SAMPLE_CRAWL, TRUTH
@@ -214,7 +215,7 @@ def test_corpus_funnel_covers_every_dump_and_stage(sample):
     lake, _ = sample
     funnel = lake.scan("corpus_funnel", "data").collect()
     assert sorted(funnel["dump"].unique()) == DUMPS
-    first = funnel.filter(pl.col("dump") == DUMPS[0]).sort("step")
+    first = funnel.filter(pl.col("dump") == DUMPS[0])  # in pipeline order
     assert first["stage"][0] == "read" and first["stage"][-1] == "near_dedup"
     # each stage hands on what it kept
     assert first["docs_out"][:-1].to_list() == first["docs_in"][1:].to_list()
@@ -238,7 +239,18 @@ def test_the_alignment_branch_rewrites_every_segment_and_puts_documents_back(sam
     worker = lake.root / "alignment_worker" / "train" / "final"
     assert (worker / "model.safetensors").exists()
     audit = _metadata(results["rewrite", DUMPS[-1]])["rewrite_audit"]
-    assert audit["figures"].value.startswith("![figure](data:image/png;base64,")
+    assert audit["perplexity and edit ratio (chart)"].value.startswith("![figure](data:image/png")
+    # before and after: the changed segments (an advert and a threat removed) and the rejected
+    changed = [
+        row.data
+        for dump in DUMPS
+        # a table, or a line when no rewrite changed a segment of the dump
+        for row in getattr(
+            _metadata(results["rewrite", dump])["aligned_corpus"]["changed_segments"], "records", []
+        )
+    ]
+    assert any("[-" in row["changes"] for row in changed)
+    assert "rejected_rewrites" in audit
     assert audit["segments"].value > 0 and "harm_reduction_pct" in audit
     seeds = lake.scan("seed_segments", "data").collect()
     assert sorted(seeds["dump"].unique()) == DUMPS  # the seed is drawn from every dump
@@ -285,6 +297,22 @@ def test_sensor_follows_what_raw_crawl_read_oldest_first(tmp_path):
     assert second.dynamic_partitions_requests == []
     read(DUMPS[1])
     assert tick().run_requests == []  # everything read as it is: nothing to do
+
+
+def test_the_sensor_does_not_reingest_from_a_temporary_instance(tmp_path):
+    """`dg dev` without DAGSTER_HOME opens a throw-away instance that knows no run: the sensor
+    says so instead of ingesting every dump again."""
+    definitions = _definitions(tmp_path)
+    sensor = definitions.resolve_sensor_def("landing_zone_sensor")
+    temporary = tmp_path / f"{TEMPORARY_PREFIX}abc"
+    temporary.mkdir()
+    with dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(temporary))) as instance:
+        context = dg.build_sensor_context(
+            instance=instance, resources={"landing": definitions.resources["landing"]}
+        )
+        skipped = sensor(context)
+        assert isinstance(skipped, dg.SkipReason) and "DAGSTER_HOME" in skipped.skip_message
+        assert instance.get_dynamic_partitions("crawl_dumps") == []
 
 
 def test_a_dump_still_being_written_waits(tmp_path, write_warc):
@@ -371,7 +399,8 @@ def test_every_variant_trains_on_its_own_mix_and_is_evaluated(sample):
         final = lake.partition_path("checkpoints", f"variant={v}") / "final"
         assert (final / "model.safetensors").exists() and (final / "tokenizer.json").exists()
         trained = metadata[f"{v}/checkpoints"]
-        assert trained["loss_curve"].value.startswith("![figure](data:image/png;base64,")
+        assert trained["loss_curve"].value.startswith("![line](data:image/svg+xml,")
+        assert trained["loss_curve (chart)"].value.startswith("![figure](data:image/png;base64,")
         assert trained["final_loss"].value < trained["first_loss"].value
         scores = lake.scan("eval_scores", "scores", f"variant={v}").collect()
         tasks = set(scores["task"])
@@ -385,7 +414,8 @@ def test_every_variant_trains_on_its_own_mix_and_is_evaluated(sample):
     assert report.columns == ["score", "base", *VARIANTS]
     assert "held_out_aligned/perplexity" in report["score"].to_list()
     assert report.drop("score").null_count().sum_horizontal()[0] == 0
-    assert metadata["ablation_report"]["chart"].value.startswith("![figure](data:image/png")
+    chart = metadata["ablation_report"]["scores by variant (chart)"]
+    assert chart.value.startswith("![figure](data:image/png")
 
 
 def test_bad_dump_folders_are_never_registered(tmp_path, write_warc):

@@ -12,14 +12,17 @@ import pytest
 
 from native_pipeline import tables
 from native_pipeline.alignment.audit import fidelity_by_dump
+from native_pipeline.defs.alignment import _before_after
 from native_pipeline.defs.columns import COLUMNS, undescribed
 from native_pipeline.defs.evaluation import ablation_report
-from native_pipeline.defs.metadata import funnel, schema, table
+from native_pipeline.defs.metadata import SHORT, funnel, rounded, schema, significant, table
 from native_pipeline.defs.resources import build_resources
+from native_pipeline.defs.sql_checks import check_metadata
 from native_pipeline.defs.training import VARIANTS
 from native_pipeline.evaluation.ablation import SCORES
 from native_pipeline.lake import Lake, variant
 from native_pipeline.settings import Settings
+from native_pipeline.sql import Rendered
 from native_pipeline.training.mix import MixSummary
 
 
@@ -81,6 +84,47 @@ def test_a_table_keeps_numbers_numeric_and_text_on_one_readable_line():
     }
     assert second["n"] is None and second["value"] == "nan"  # the UI reads JSON: no NaN
     assert second["text"] == "x" * 20 + "…"
+
+
+def test_numbers_keep_four_significant_digits_wherever_metadata_shows_them():
+    assert significant(5.28109073638916) == 5.281
+    assert significant(0.27999999999999997) == 0.28
+    assert significant(0.000123456) == 0.0001235
+    assert significant(123456.7) == 123457.0  # never cut into the integer part
+    metadata = rounded(
+        {
+            "final_loss": 5.28109073638916,
+            "mfu": dg.MetadataValue.float(0.123456),
+            "blocks": dg.MetadataValue.json({"c4": {"seconds": 0.0123456, "docs": 3}}),
+            "documents": 3,
+            "tokenizer": "bpe",
+            "by_type": {"warcinfo": 1, "share": 0.123456},
+            "dagster/column_schema": schema(pl.DataFrame({"doc_id": ["a"]})),
+        }
+    )
+    assert metadata["by_type"] == {"warcinfo": 1, "share": 0.1235}
+    assert isinstance(metadata["dagster/column_schema"], dg.TableSchema)  # left as it is
+    assert metadata["final_loss"] == 5.281 and metadata["mfu"].value == 0.1235
+    assert metadata["blocks"].data == {"c4": {"seconds": 0.01235, "docs": 3}}
+    assert (metadata["documents"], metadata["tokenizer"]) == (3, "bpe")
+    (record,) = table(pl.DataFrame({"score": [0.27999999999999997]})).records
+    assert record.data == {"score": 0.28}
+
+
+def test_prose_comes_first_and_wide_the_other_columns_cut_short():
+    """A text preview reads as text: the prose column first, the URL cut, so that the prose
+    takes the table's width rather than two words a line."""
+    url = "https://forum.example/threads/" + "x" * 80
+    frame = pl.DataFrame({"url": [url], "lang": ["ar"], "harm_max": [0.1], "text": ["كلمة " * 60]})
+    value = table(frame)
+    assert [c.name for c in value.schema.columns] == ["text", "url", "lang", "harm_max"]
+    (record,) = value.records
+    shown = record.data["url"]
+    assert shown.replace("\u200b", "") == url[:SHORT] + "…"  # cut, and
+    assert "https://\u200bforum.\u200bexample/\u200bthreads/" in shown  # breakable at its parts
+    assert len(record.data["text"]) > 150
+    (dump,) = table(pl.DataFrame({"dump": ["CC-MAIN-2026-05"]})).records
+    assert dump.data["dump"] == "CC-\u2060MAIN-\u2060" + "2026-\u206005"  # a name never breaks
 
 
 def test_a_long_table_shows_its_first_rows_and_says_how_many_more():
@@ -160,10 +204,42 @@ def test_the_ablation_report_shows_inline_with_every_column_described(tmp_path):
     )
     (event,) = result.get_asset_materialization_events()
     metadata = event.materialization.metadata
-    compared = metadata["table"]
+    # one table per task, one row per variant: read down, never cut off on the right
+    compared = metadata["scores: exams"]
     assert isinstance(compared, dg.TableMetadataValue)  # a table the UI shows inline
-    assert [r.data["score"] for r in compared.records] == ["exams/acc"]
-    assert compared.records[0].data[VARIANTS[0]] == 0.25
+    assert [r.data["variant"] for r in compared.records] == list(VARIANTS)
+    assert [r.data["acc"] for r in compared.records][:2] == [0.25, 0.26]
+    against = metadata["against original: exams by subject (acc)"]
+    assert [c.name for c in against.schema.columns] == [
+        "group",
+        "n",
+        "original",
+        "variant",
+        "value",
+        "difference",
+    ]
+    assert against.records[0].data["difference"] == -0.04  # the largest difference first
+    assert "scores by variant (chart)" in metadata
     assert undescribed_columns(metadata) == []
     by_category = metadata["mmlu_by_category"]  # the paper's English-MMLU table
     assert [(r.data["task"], r.data["group"]) for r in by_category.records] == [("mmlu", "STEM")]
+
+
+def test_a_passing_check_shows_no_empty_sample_and_a_failing_one_its_rows():
+    rendered = Rendered("select 1 as copies where false", {})
+    passed = check_metadata(pl.DataFrame({"copies": []}, schema={"copies": pl.Int64}), rendered)
+    assert passed["offending_rows"] == 0 and "sample" not in passed
+    failed = check_metadata(pl.DataFrame({"copies": [2]}), rendered)
+    assert failed["offending_rows"] == 1 and failed["sample"].records[0].data == {"copies": 2}
+    shares = pl.DataFrame({"arabic_documents": [0.9786], "arabic_letters": [0.9512]})
+    measured = check_metadata(pl.DataFrame({"copies": []}), rendered, shares)["measured"]
+    assert measured.records[0].data == {"arabic_documents": 0.9786, "arabic_letters": 0.9512}
+
+
+def test_before_and_after_say_none_rather_than_show_an_empty_table():
+    row = {"segment_id": "d:0", "original": "نص", "aligned": "نص", "status": "valid"}
+    rows = tables.frame([row | {"unchanged": True, "edit_ratio": 0.0}], tables.ALIGNED)
+    assert _before_after(rows) == {
+        "changed_segments": "no rewrite changed a segment",
+        "rejected_rewrites": "none: every segment has a valid rewrite",
+    }

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import pickle
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +94,30 @@ def test_one_dialect_word_in_msa_stays_msa() -> None:
 def test_markers_match_after_folding_and_conjunction() -> None:
     density = dialect_density("ومش عايزة")  # و + marker; ة folded like the lexicon
     assert density["egyptian"] == 1.0
+
+
+# A Kuwaiti-style forum post of the embedded sample crawl: its "واجد" (a lot) was not a marker,
+# and the post came out "msa" with three markers in a hundred words.
+GULF_POST = (
+    "اللي جرب يعطينا خبر، لأن الكلام في تويتر واجد وما ندري وش الصح. "
+    "مشكور ما قصرت، والله إن ردك فادني واجد. اليوم رحت الدوام متأخر شوي، والمدير طالعني "
+    "بنظرة ما أنساها. الجو هالأيام حلو للبر، ناوين نطلع الخميس الجاي إن شاء الله مع العيال. "
+    "أنا ساكن في عمّان وأبي مكان زين وسعره معقول، لا يكون غالي مرة. قلت له يا رجال خلها "
+    "على الله، بس هو راسه يابس ما يسمع الكلام. صراحة الشغلة ذي ما تسوى، لا تضيع فلوسك."
+)
+REAL_MSA = Path("/work/realdata/clean.jsonl")  # real Wikinews, UD and Wikipedia text
+
+
+def test_a_gulf_forum_post_that_writes_wajid_is_tagged_gulf() -> None:
+    _, doc = run(LanguageFilter(), GULF_POST)
+    assert doc.meta["dialect"] == "gulf"
+
+
+@pytest.mark.skipif(not REAL_MSA.exists(), reason="the real-data regression set is not here")
+def test_the_dialect_markers_almost_never_fire_on_real_msa() -> None:
+    """On 10,664 real MSA documents, at most 0.2 % are tagged a dialect (12 were before
+    "واجد" was a Gulf marker, and still are)."""
+    block = LanguageFilter()
+    texts = [json.loads(line)["text"] for line in REAL_MSA.open()]
+    tagged = sum(block.dialect(text)[0] != "msa" for text in texts)
+    assert len(texts) > 10_000 and tagged <= 0.002 * len(texts)

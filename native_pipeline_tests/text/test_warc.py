@@ -52,6 +52,10 @@ def test_reads_responses_with_declared_and_detected_charsets(tmp_path, write_war
     assert stats.records == 3 and stats.quarantined == 0
     assert items[0].doc_id == make_doc_id("CC-TEST-01", items[0].record_id)
     assert len({r.doc_id for r in items}) == 3
+    # a windows-1256 page takes one byte an Arabic letter, its decoded text two (UTF-8): the
+    # read stage counts both, so the funnel's bytes never rise from `read` to the first block
+    assert stats.bytes == len(utf8) + len(cp1256) + len(bare.encode("cp1256"))
+    assert stats.text_bytes == sum(len(r.content.encode()) for r in items) > stats.bytes
 
 
 def test_meta_charset_wins_when_http_declares_none(tmp_path, write_warc):

@@ -1,6 +1,7 @@
 -- description: Arabic dominates the partition: the share of documents identified as Arabic and the share of letters in Arabic script both reach arabic_share_min.
 -- severity: error
 -- blocking: true
+-- shows: shares
 with shares as (
     select
         avg(case when lang = 'ar' then 1.0 else 0.0 end) as arabic_documents,

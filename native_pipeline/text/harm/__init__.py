@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from native_pipeline.settings import HarmSettings
-from native_pipeline.text.blocks import Block, Document
+from native_pipeline.text.blocks import AtLeastOne, Block, Count, Document
 
 CATEGORIES = ("harm_hate", "harm_harassment", "harm_sexual", "harm_violence")
 HARM_KEYS = (*CATEGORIES, "harm_max")
@@ -167,7 +167,10 @@ class HarmScorer(Block):
     name = "harm"
 
     def __init__(
-        self, chunk_chars: int = 300, digits: int = 4, settings: HarmSettings | None = None
+        self,
+        chunk_chars: AtLeastOne = 300,
+        digits: Count = 4,
+        settings: HarmSettings | None = None,
     ) -> None:
         super().__init__()
         self.chunk_chars = chunk_chars
