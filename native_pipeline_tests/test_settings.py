@@ -100,7 +100,12 @@ def test_a_cleaned_variant_needs_the_cleaning_baseline(tmp_path):
 
 def test_every_numeric_argument_of_every_cleaning_block_is_bounded():
     """A new block argument without bounds fails here, not silently at run time."""
-    for block, fields in _blocks_model().model_fields.items():
+    blocks = {
+        block: fields
+        for recipe in ("cleaning", "baseline")
+        for block, fields in _blocks_model(recipe).model_fields.items()
+    }
+    for block, fields in blocks.items():
         model = fields.annotation.__args__[0]  # Optional[the block's arguments]
         for name, field in model.model_fields.items():
             annotation = str(field.annotation)  # int, float | None, Sequence[tuple[int, float]]

@@ -34,7 +34,6 @@ from native_pipeline.evaluation.ablation import (
     group_deltas,
     scaling_table,
 )
-from native_pipeline.evaluation.tasks import MMLU_GROUPS
 from native_pipeline.lake import Lake, variant
 from native_pipeline.settings import TrainingSettings
 
@@ -287,12 +286,9 @@ def ablation_report(
                     },
                 ),
                 **chart("every metric against aligned tokens", _scaling_chart(scaling)),
-                # the paper's English-MMLU table: Humanities, STEM, Social Science, Other
-                "mmlu_by_category": table(
-                    deltas.filter(pl.col("by") == "category", pl.col("group").is_in(MMLU_GROUPS)),
-                    described=described,
-                ),
-                # per subject and category, the largest differences from the baseline first
+                # per subject and category, the largest differences from the baseline first (the
+                # paper's English-MMLU table: "mmlu by category", Humanities, STEM, Social
+                # Science, Other)
                 **{
                     f"against {baseline}: {name}": table(rows, described=described)
                     for name, rows in deltas_by_task(deltas, baseline).items()

@@ -56,6 +56,7 @@ train = dg.define_asset_job(
 )
 ablate_seeds = dg.define_asset_job(
     "ablate_seeds",
+    run_tags=ORIGIN,
     selection=SEED_ABLATION,
     description="The published seed ablation: each seed strategy's seeds rewritten by the "
     "expert and judged on the 1-10 rubric, repeated with other sampling seeds (mean ± std). "

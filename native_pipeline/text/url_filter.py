@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from native_pipeline.text.blocks import Document, Filter
+from native_pipeline.text.blocks import AtLeastOne, Document, Filter
 
 _URL_WORD = re.compile(r"[^\W_]+")
 
@@ -41,7 +41,7 @@ class URLBlocklist(Filter):
         domains_file: Path | None = None,
         banned_words: Sequence[str] = (),
         soft_banned_words: Sequence[str] = (),
-        soft_word_threshold: int = 2,
+        soft_word_threshold: AtLeastOne = 2,
     ) -> None:
         super().__init__()
         self.domains = {d.lower() for d in domains}
