@@ -494,9 +494,9 @@ class RefinedWebLineFilter(Filter):
 
     def __init__(
         self,
-        max_removed_words_ratio: float = 0.05,
-        max_uppercase_ratio: float = 0.5,
-        short_line_words: int = 10,
+        max_removed_words_ratio: Share = 0.05,
+        max_uppercase_ratio: Share = 0.5,
+        short_line_words: AtLeastOne = 10,
         counter_words: Sequence[str] = COUNTER_WORDS,
         boilerplate_phrases: Sequence[str] = BOILERPLATE_PHRASES,
     ) -> None:
