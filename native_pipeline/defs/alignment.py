@@ -490,7 +490,7 @@ def rewrite_audit(
                 "harm_by_category": table(report.harm),
                 "fidelity_by_dump": table(report.fidelity),
                 **_before_after(rows),
-                **chart(f"perplexity ({name}) and edit ratio", report.figure()),
+                **chart("perplexity and edit ratio", report.figure()),
                 "summary": table(report.summary),
             }
         )
