@@ -38,7 +38,7 @@ from numpy.typing import NDArray
 
 from native_pipeline.text.minhash import MinHasher, MinHashParams
 
-PREFIX_BITS = 4  # 16 shards per table by default: ~10 MB each at 10M documents
+PREFIX_BITS = 2  # 4 shards per table by default: ~40 MB each at 10M documents
 _ROW_BITS = 40  # a reference: generation in the top 24 bits, row in the low 40
 _ROW_MASK = (1 << _ROW_BITS) - 1
 _MANIFEST = "manifest.json"
@@ -260,11 +260,9 @@ def _write_arrow(table: pa.Table, path: Path) -> None:
         writer.write_table(table)
 
 
-def _read_arrow(path: Path, rows: NDArray[np.int64] | None = None) -> pa.Table:
-    """An Arrow IPC file, memory-mapped: with `rows`, only those rows are read."""
-    with pa.memory_map(str(path)) as source:
-        table = pa.ipc.open_file(source).read_all()
-        return table if rows is None else table.take(pa.array(rows))
+def _read_arrow(path: Path) -> pa.Table:
+    """An Arrow IPC file, memory-mapped: its pages are read when used."""
+    return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
 
 
 class EarlierDumps:
@@ -284,6 +282,7 @@ class EarlierDumps:
         }
         self._bits = manifest["prefix_bits"]
         self._maps: dict[Path, tuple[mmap.mmap, NDArray]] = {}
+        self._ids: dict[int, pa.ChunkedArray] = {}  # by dump rank
 
     def exact(self, hashes: NDArray[np.uint64]) -> NDArray[np.int64]:
         """For each hash, the order of its oldest earlier entry, or -1."""
@@ -317,9 +316,11 @@ class EarlierDumps:
         """The doc_id of each entry."""
         ids: list[str] = [""] * len(orders)
         for rank, at, rows in self._by_dump(orders):
-            path = self.index.record_path(self._gens[rank], "arrow")
-            ids_here = _read_arrow(path, rows).column("doc_id").to_pylist()
-            for i, doc_id in zip(at.tolist(), ids_here, strict=True):
+            if rank not in self._ids:  # memory-mapped: only the rows taken are read
+                path = self.index.record_path(self._gens[rank], "arrow")
+                self._ids[rank] = _read_arrow(path).column("doc_id")
+            found = self._ids[rank].take(pa.array(rows)).to_pylist()
+            for i, doc_id in zip(at.tolist(), found, strict=True):
                 ids[i] = doc_id
         return ids
 
@@ -328,12 +329,6 @@ class EarlierDumps:
         cache): resident memory then holds nothing of the earlier dumps."""
         for mapped, _ in self._maps.values():
             mapped.madvise(mmap.MADV_DONTNEED)
-
-    def close(self) -> None:
-        maps, self._maps = self._maps, {}
-        for mapped, view in maps.values():
-            del view
-            mapped.close()
 
     # --- internals ------------------------------------------------------------------------
 
