@@ -188,3 +188,28 @@ def test_an_index_of_the_earlier_layout_is_adopted(tmp_path: Path) -> None:
         ("exact_dedup", "a1"),
         ("near_dedup", "a2"),
     ]
+
+
+def mapped_rss() -> int:
+    """Resident pages of memory-mapped files in this process, in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no RssFile in /proc/self/status")
+
+
+def test_a_query_hands_back_the_index_pages_it_touched(tmp_path: Path) -> None:
+    index = SignatureIndex(tmp_path)
+    rng = np.random.default_rng(8)
+    sigs = rng.integers(0, 2**32, (40_000, 128), dtype=np.uint32)
+    index.commit(
+        "D1", [str(i) for i in range(len(sigs))], np.arange(len(sigs), dtype=np.uint64), sigs
+    )
+    earlier = index.earlier("D2")
+    before = mapped_rss()
+    match, _ = earlier.near(sigs, MinHasher(index.params).band_keys(sigs))
+    assert np.array_equal(match, np.arange(len(sigs)))  # each finds itself
+    touched = mapped_rss() - before
+    assert touched > 10 * 2**20  # band shards (40k x 16 x 16 bytes), signatures (20 MB)
+    earlier.release()
+    assert mapped_rss() - before < touched / 10
