@@ -35,6 +35,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -57,6 +58,7 @@ from native_pipeline.text.normalize import words
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "docs" / "benchmarks" / "minhash.md"
+WORK = HERE / ".work"
 SECTION = "## The index across dumps"
 PARAMS = MinHashParams()
 LETTERS = [chr(c) for c in range(0x0628, 0x063B) if c != 0x0629] + ["ف", "ق", "ك", "ل", "م", "ن"]
@@ -184,7 +186,7 @@ TOOLS = {"disk": (Blocks, False), "memory": (Blocks, True), "datasketch": (Datas
 def child(tool: str, total: int, dumps: int, batch: int) -> None:
     corpus = Corpus(total // dumps)
     make, in_memory = TOOLS[tool]
-    with tempfile.TemporaryDirectory(dir=HERE / ".work") as work:
+    with tempfile.TemporaryDirectory(dir=WORK) as work:
         runner = make(Path(work) / "index", in_memory)
         digest = xxhash.xxh3_128()
         rows = []
@@ -218,11 +220,25 @@ def child(tool: str, total: int, dumps: int, batch: int) -> None:
 # --- parent -------------------------------------------------------------------------------
 
 
-def run_child(tool: str, total: int, dumps: int, batch: int) -> dict:
+def run_child(tool: str, total: int, dumps: int, batch: int, deadline: float | None) -> dict:
+    """The child's result; past `deadline` seconds the child is stopped and the dumps it
+    finished are the result (`partial`)."""
     command = [sys.executable, __file__, "--child", tool, "--docs", str(total)]
     command += ["--dumps", str(dumps), "--batch", str(batch)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True)
-    return json.loads(out.stdout)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    timer = threading.Timer(deadline, proc.kill) if deadline else None
+    if timer:
+        timer.start()
+    rows = [json.loads(line) for line in proc.stderr or () if line.startswith('{"dump"')]
+    stdout = (proc.stdout.read() if proc.stdout else "").strip()
+    proc.wait()
+    if timer:
+        timer.cancel()
+    if stdout:
+        return json.loads(stdout)
+    if not rows:
+        raise SystemExit(f"{tool} at {total:,} documents failed before its first dump")
+    return {"dumps": rows, "digest": None, "partial": True}
 
 
 def cpu_model() -> str:
@@ -232,40 +248,59 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def render(results: dict[int, dict[str, dict]], dumps: int, batch: int, load: str) -> str:
+def render(results: dict[str, dict], batch: int) -> str:
     gib = 2**30
     lines = [
         SECTION,
         "",
-        f"- date: {dt.date.today().isoformat()}; machine: {os.cpu_count()} cores, {cpu_model()}, "
-        f"{psutil.virtual_memory().total / gib:.0f} GiB, shared; load average {load}",
-        f"- `python benchmarks/dedup_index.py` ({dumps} dumps per total, batches of {batch} "
-        "documents, one process per tool, the blocks' seconds only)",
+        f"- machine: {os.cpu_count()} cores, {cpu_model()}, "
+        f"{psutil.virtual_memory().total / gib:.0f} GiB, shared with other work",
+        f"- `python benchmarks/dedup_index.py --docs N` (batches of {batch} documents, one "
+        "process per tool, the blocks' seconds only; peak RSS is the process's)",
         "",
-        "| documents | tool | docs/s | x datasketch | x in-memory | peak RSS after dump 1 "
-        f"| after dump {dumps // 2} | after dump {dumps} | removed exact / near | index on disk |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| date, load | documents | tool | docs/s | x datasketch | x in-memory "
+        "| peak RSS after dump 1 | mid-way | after the last dump | removed exact / near "
+        "| index on disk |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
-    for total, by_tool in results.items():
-        rate = {t: total / sum(d["seconds"] for d in r["dumps"]) for t, r in by_tool.items()}
-        for tool, r in by_tool.items():
+    for total, entry in sorted(results.items(), key=lambda item: int(item[0])):
+        runs = entry["tools"]
+        per_dump = int(total) // entry["dumps"]
+        docs = {t: per_dump * len(r["dumps"]) for t, r in runs.items()}
+        rate = {t: docs[t] / sum(d["seconds"] for d in r["dumps"]) for t, r in runs.items()}
+        for tool, r in runs.items():
             ds = f"{rate[tool] / rate['datasketch']:.1f}" if "datasketch" in rate else "-"
             mem = f"{rate[tool] / rate['memory']:.2f}" if "memory" in rate else "-"
-            peaks = [r["dumps"][i]["peak_rss"] / gib for i in (0, dumps // 2 - 1, dumps - 1)]
+            reached = len(r["dumps"])
+            peaks = [r["dumps"][i]["peak_rss"] / gib for i in (0, reached // 2 - 1, reached - 1)]
             removed = Counter[str]()
             for d in r["dumps"]:
                 removed.update(d["removed"])
             exact = removed["exact_dedup"] + removed["exact"]
             near = removed["near_dedup"] + removed["near"]
-            size = r["dumps"][-1]["disk_bytes"] / gib if tool != "datasketch" else 0
+            size = f"{r['dumps'][-1]['disk_bytes'] / gib:.2f} GiB" if tool != "datasketch" else "-"
+            shown = f"{docs[tool]:,}"
+            if r.get("partial"):
+                shown += f" ({reached} of {entry['dumps']} dumps of {int(total):,} in the time)"
             lines.append(
-                f"| {total:,} | {tool} | {rate[tool]:,.0f} | {ds} | {mem} | "
+                f"| {entry['date']}, {entry['load']} | {shown} | {tool} | {rate[tool]:,.0f} | "
+                f"{ds} | {mem} | "
                 + " | ".join(f"{p:.2f} GiB" for p in peaks)
-                + f" | {exact:,} / {near:,} | {f'{size:.2f} GiB' if size else '-'} |"
+                + f" | {exact:,} / {near:,} | {size} |"
             )
-        if "memory" in by_tool:
-            same = by_tool["memory"]["digest"] == by_tool["disk"]["digest"]
-            lines.append(f"| {total:,} | disk = in-memory decisions | {same} | | | | | | | |")
+        if "memory" in runs:
+            same = "yes" if runs["memory"]["digest"] == runs["disk"]["digest"] else "**no**"
+            lines.append(
+                f"| | {int(total):,} | disk and in-memory: same decisions? {same} | | | | | | | | |"
+            )
+    largest = max(results, key=int)
+    per = [d["peak_rss"] / gib for d in results[largest]["tools"]["disk"]["dumps"]]
+    lines += [
+        "",
+        f"Peak RSS of the on-disk run after each dump, {int(largest):,} documents: "
+        + ", ".join(f"{p:.2f}" for p in per)
+        + " GiB.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -283,21 +318,30 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--memory-up-to", type=int, default=3_000_000)
     parser.add_argument("--peers-up-to", type=int, default=1_000_000)
+    parser.add_argument("--deadline-s", type=float, help="stop a tool's run after this long")
     parser.add_argument("--child", choices=sorted(TOOLS))
     args = parser.parse_args()
     totals = args.docs or [1_000_000]
-    (HERE / ".work").mkdir(exist_ok=True)
+    WORK.mkdir(parents=True, exist_ok=True)
     if args.child:
         child(args.child, totals[0], args.dumps, args.batch)
         return
-    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    results: dict[int, dict[str, dict]] = {}
+    saved = WORK / "dedup_index.json"  # results of earlier invocations, by total
+    results = json.loads(saved.read_text()) if saved.exists() else {}
     for total in totals:
         tools = ["disk"] + ["memory"] * (total <= args.memory_up_to)
         tools += ["datasketch"] * (total <= args.peers_up_to)
-        results[total] = {t: run_child(t, total, args.dumps, args.batch) for t in tools}
-        print(render(results, args.dumps, args.batch, load), flush=True)
-    write_section(render(results, args.dumps, args.batch, load))
+        load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+        runs = {t: run_child(t, total, args.dumps, args.batch, args.deadline_s) for t in tools}
+        results[str(total)] = {
+            "date": dt.date.today().isoformat(),
+            "load": load,
+            "dumps": args.dumps,
+            "tools": runs,
+        }
+        saved.write_text(json.dumps(results))
+        print(render(results, args.batch), flush=True)
+    write_section(render(results, args.batch))
 
 
 if __name__ == "__main__":
