@@ -258,7 +258,7 @@ def render(results: dict[str, dict], batch: int) -> str:
         f"- `python benchmarks/dedup_index.py --docs N` (batches of {batch} documents, one "
         "process per tool, the blocks' seconds only; peak RSS is the process's)",
         "",
-        "| date, load | documents | tool | docs/s | x datasketch | x in-memory "
+        "| date, load at the start | documents | tool | docs/s | x datasketch | x in-memory "
         "| peak RSS after dump 1 | mid-way | after the last dump | removed exact / near "
         "| index on disk |",
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|",
@@ -283,7 +283,8 @@ def render(results: dict[str, dict], batch: int) -> str:
             if r.get("partial"):
                 shown += f" ({reached} of {entry['dumps']} dumps of {int(total):,} in the time)"
             lines.append(
-                f"| {entry['date']}, {entry['load']} | {shown} | {tool} | {rate[tool]:,.0f} | "
+                f"| {r.get('date', entry.get('date'))}, {r.get('load', entry.get('load'))} "
+                f"| {shown} | {tool} | {rate[tool]:,.0f} | "
                 f"{ds} | {mem} | "
                 + " | ".join(f"{p:.2f} GiB" for p in peaks)
                 + f" | {exact:,} / {near:,} | {size} |"
@@ -318,6 +319,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--memory-up-to", type=int, default=3_000_000)
     parser.add_argument("--peers-up-to", type=int, default=1_000_000)
+    parser.add_argument("--only-disk", action="store_true", help="rerun the on-disk index alone")
     parser.add_argument("--deadline-s", type=float, help="stop a tool's run after this long")
     parser.add_argument("--child", choices=sorted(TOOLS))
     args = parser.parse_args()
@@ -329,16 +331,13 @@ def main() -> None:
     saved = WORK / "dedup_index.json"  # results of earlier invocations, by total
     results = json.loads(saved.read_text()) if saved.exists() else {}
     for total in totals:
-        tools = ["disk"] + ["memory"] * (total <= args.memory_up_to)
-        tools += ["datasketch"] * (total <= args.peers_up_to)
-        load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-        runs = {t: run_child(t, total, args.dumps, args.batch, args.deadline_s) for t in tools}
-        results[str(total)] = {
-            "date": dt.date.today().isoformat(),
-            "load": load,
-            "dumps": args.dumps,
-            "tools": runs,
-        }
+        tools = ["disk"] + ["memory"] * (total <= args.memory_up_to and not args.only_disk)
+        tools += ["datasketch"] * (total <= args.peers_up_to and not args.only_disk)
+        entry = results.setdefault(str(total), {"dumps": args.dumps, "tools": {}})
+        for tool in tools:
+            load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+            run = run_child(tool, total, args.dumps, args.batch, args.deadline_s)
+            entry["tools"][tool] = {**run, "date": dt.date.today().isoformat(), "load": load}
         saved.write_text(json.dumps(results))
         print(render(results, args.batch), flush=True)
     write_section(render(results, args.batch))

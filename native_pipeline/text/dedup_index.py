@@ -316,9 +316,10 @@ class EarlierDumps:
         """The doc_id of each entry."""
         ids: list[str] = [""] * len(orders)
         for rank, at, rows in self._by_dump(orders):
-            if rank not in self._ids:  # memory-mapped: only the rows taken are read
+            if rank not in self._ids:  # over our own map: only the rows taken are read
                 path = self.index.record_path(self._gens[rank], "arrow")
-                self._ids[rank] = _read_arrow(path).column("doc_id")
+                source = pa.BufferReader(pa.py_buffer(self._map(path, np.uint8)))
+                self._ids[rank] = pa.ipc.open_file(source).read_all().column("doc_id")
             found = self._ids[rank].take(pa.array(rows)).to_pylist()
             for i, doc_id in zip(at.tolist(), found, strict=True):
                 ids[i] = doc_id
@@ -358,6 +359,9 @@ class EarlierDumps:
                 queries.append(ask[at[earlier]])
                 rows = (refs[earlier] & U64(_ROW_MASK)).astype(np.int64)
                 orders.append((rank[earlier] << _ROW_BITS) | rows)
+                # The binary searches touched pages all over the segment: hand them back now,
+                # so that a batch holds one table's pages at a time, however big the index.
+                self._maps[path][0].madvise(mmap.MADV_DONTNEED)
         return np.concatenate(queries), np.concatenate(orders)
 
     def _signatures(self, orders: NDArray[np.int64]) -> NDArray[np.uint32]:
