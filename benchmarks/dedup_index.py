@@ -338,6 +338,9 @@ def main() -> None:
             load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
             run = run_child(tool, total, args.dumps, args.batch, args.deadline_s)
             entry["tools"][tool] = {**run, "date": dt.date.today().isoformat(), "load": load}
+        # Another invocation may have saved meanwhile: add to what is there now.
+        results = json.loads(saved.read_text()) if saved.exists() else {}
+        results.setdefault(str(total), entry)["tools"].update(entry["tools"])
         saved.write_text(json.dumps(results))
         print(render(results, args.batch), flush=True)
     write_section(render(results, args.batch))
