@@ -30,7 +30,7 @@ import xxhash
 from numpy.typing import NDArray
 
 from native_pipeline.text.blocks import Block, Document
-from native_pipeline.text.dedup_index import SignatureIndex, matches
+from native_pipeline.text.dedup_index import SignatureIndex, band_keys, matches
 from native_pipeline.text.minhash import MinHasher, MinHashParams
 from native_pipeline.text.normalize import fold
 
@@ -178,7 +178,7 @@ class MemoryEarlier:
         self._hashes = np.zeros(0, np.uint64)
         if table is not None and len(table):
             sigs = _matrix(table.column("signature"), index.params.num_perm)
-            self._kept.add(sigs, MinHasher(index.params).band_keys(sigs))
+            self._kept.add(sigs, band_keys(MinHasher(index.params), sigs))
             self._ids = table.column("doc_id").combine_chunks()
             self._hashes = table.column("content_hash").to_numpy()
         self._by_hash = np.argsort(self._hashes, kind="stable")  # equal hashes: oldest first
@@ -307,4 +307,5 @@ def commit(
     present = np.array([i in hash_of for i in near.kept_ids], dtype=bool)
     ids = [i for i, p in zip(near.kept_ids, present, strict=True) if p]
     hashes = np.array([hash_of[i] for i in ids], dtype=np.uint64)
-    return index.commit(dump, ids, hashes, near.signatures()[present])
+    sigs = near.signatures()  # a view: copied only when some are missing
+    return index.commit(dump, ids, hashes, sigs if present.all() else sigs[present])

@@ -158,7 +158,7 @@ class SignatureIndex:
         manifest["next_gen"] = gen + 1
         live = {d["gen"] for d in manifest["dumps"].values()}
         refs = (U64(gen) << U64(_ROW_BITS)) | rows
-        keys = MinHasher(self.params).band_keys(sigs)
+        keys = band_keys(MinHasher(self.params), sigs)
         bits = manifest["prefix_bits"]
         for table, column in zip(self.tables, [*keys.T, hashes], strict=True):
             order, bounds = _split(column, bits)
@@ -246,6 +246,14 @@ class SignatureIndex:
     def earlier(self, dump: str) -> EarlierDumps:
         """A reader of the dumps that sort before `dump`, as they are now."""
         return EarlierDumps(self, dump)
+
+
+def band_keys(hasher: MinHasher, sigs: NDArray[np.uint32]) -> NDArray[np.uint64]:
+    """Band keys of a whole dump, a slice at a time: `band_keys` widens its input to uint64
+    (8 times the signatures), which for a dump at once would be gigabytes."""
+    step = 1 << 16
+    keys = [hasher.band_keys(sigs[lo : lo + step]) for lo in range(0, len(sigs), step)]
+    return np.concatenate([np.zeros((0, hasher.params.bands), U64), *keys])
 
 
 def _digest(ids: pa.Array, hashes: NDArray[np.uint64], sigs: NDArray[np.uint32]) -> str:
