@@ -301,6 +301,13 @@ def render(results: dict[str, dict], batch: int) -> str:
         f"Peak RSS of the on-disk run after each dump, {int(largest):,} documents: "
         + ", ".join(f"{p:.2f}" for p in per)
         + " GiB.",
+        "",
+        "The on-disk index's peak is set by the dump being cleaned (its kept documents' "
+        "signatures and LSH table, about 1 KB each, held until the commit), not by the earlier "
+        "dumps; the in-memory index and datasketch grow with every earlier document. A run "
+        "stopped at its deadline reports the dumps it finished. The ratios compare rows run "
+        "one after the other under the load shown; the machine is shared, so rows of "
+        "different dates or loads compare less well.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -321,6 +328,7 @@ def main() -> None:
     parser.add_argument("--peers-up-to", type=int, default=1_000_000)
     parser.add_argument("--only-disk", action="store_true", help="rerun the on-disk index alone")
     parser.add_argument("--deadline-s", type=float, help="stop a tool's run after this long")
+    parser.add_argument("--render", action="store_true", help="rewrite the doc from saved runs")
     parser.add_argument("--child", choices=sorted(TOOLS))
     args = parser.parse_args()
     totals = args.docs or [1_000_000]
@@ -330,6 +338,8 @@ def main() -> None:
         return
     saved = WORK / "dedup_index.json"  # results of earlier invocations, by total
     results = json.loads(saved.read_text()) if saved.exists() else {}
+    if args.render:
+        totals = []
     for total in totals:
         tools = ["disk"] + ["memory"] * (total <= args.memory_up_to and not args.only_disk)
         tools += ["datasketch"] * (total <= args.peers_up_to and not args.only_disk)
