@@ -26,7 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from cleaning_memory import Watcher  # noqa: E402
-from dedup_index import OUT, Blocks, Corpus  # noqa: E402
+from dedup_index import Blocks, Corpus, write_section  # noqa: E402
 
 from native_pipeline.settings import load_settings  # noqa: E402
 from native_pipeline.text.blocks import Document  # noqa: E402
@@ -146,9 +146,7 @@ def main() -> None:
         )
     text = "\n".join(lines) + "\n"
     print(text)
-    old = OUT.read_text()
-    head, sep, tail = old.partition(f"\n{SECTION}\n")
-    OUT.write_text(f"{head.rstrip()}\n\n{text}")
+    write_section(text, SECTION)
 
 
 if __name__ == "__main__":

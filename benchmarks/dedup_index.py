@@ -312,11 +312,13 @@ def render(results: dict[str, dict], batch: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_section(text: str) -> None:
-    """Replace this benchmark's section of minhash.md (minhash_dedup.py writes the top)."""
+def write_section(text: str, heading: str = SECTION) -> None:
+    """Put `text` in place of minhash.md's section under `heading` (or at its end), keeping
+    the others (minhash_dedup.py writes the top, dedup_cleaning.py a section of its own)."""
     old = OUT.read_text() if OUT.exists() else ""
-    head = old.split(f"\n{SECTION}\n")[0].rstrip("\n")
-    OUT.write_text(f"{head}\n\n{text}" if head else text)
+    head, found, rest = old.partition(f"\n{heading}\n")
+    tail = "".join(rest.partition("\n## ")[1:]) if found else ""
+    OUT.write_text(f"{head.rstrip()}\n\n{text}{tail}" if head.strip() else text + tail)
 
 
 def main() -> None:
