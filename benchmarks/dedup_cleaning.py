@@ -14,6 +14,7 @@ without the large index. Writes a section of docs/benchmarks/minhash.md.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import random
@@ -132,7 +133,8 @@ def main() -> None:
     lines = [
         SECTION,
         "",
-        f"- `python benchmarks/dedup_cleaning.py --docs {args.docs} --behind {args.behind}`; "
+        f"- {dt.date.today().isoformat()}, the machine above; `python "
+        f"benchmarks/dedup_cleaning.py --docs {args.docs} --behind {args.behind}`; "
         f"load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())} at the end",
         "",
         "| earlier documents in the index | docs/s | removed as duplicates | peak RSS, main "
