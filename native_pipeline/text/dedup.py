@@ -58,6 +58,7 @@ class Earlier(Protocol):
 
 
 def earlier_dumps(index: SignatureIndex, dump: str, in_memory: bool) -> Earlier:
+    """The dumps before `dump`: queried on disk, or loaded into memory (the reference)."""
     return MemoryEarlier(index, dump) if in_memory else index.earlier(dump)
 
 
