@@ -265,7 +265,9 @@ def main() -> None:
 
     report = render(rows, n, len(planted), fold_s, ds_secs, planted, sets)
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(report)
+    # Later sections (dedup_index.py, dedup_cleaning.py) are kept.
+    later = OUT.read_text().partition("\n## ")[1:] if OUT.exists() else ()
+    OUT.write_text(report + "".join(later))
     print(report)
 
 

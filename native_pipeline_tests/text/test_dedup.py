@@ -3,7 +3,6 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from native_pipeline.text.blocks import Document
@@ -111,35 +110,47 @@ def test_dedup_across_dumps_through_the_index(index: SignatureIndex) -> None:
         ("B1", "near_dedup", "A1"),
     ]
     assert index.dumps() == ["CC-MAIN-2026-05", "CC-MAIN-2026-18", "CC-MAIN-2026-30"]
-    assert index.earlier("CC-MAIN-2026-18").column("doc_id").to_pylist() == ["A0", "A1", "A2"]
+    assert index.read("CC-MAIN-2026-05").column("doc_id").to_pylist() == ["A0", "A1", "A2"]
 
 
-def test_rewriting_a_dump_replaces_its_entries(index: SignatureIndex, tmp_path: Path) -> None:
+def files(index: SignatureIndex) -> dict[str, bytes]:
+    return {str(p.relative_to(index.root)): p.read_bytes() for p in index.root.rglob("*.*")}
+
+
+def test_rerunning_a_dump_is_idempotent(index: SignatureIndex) -> None:
     rng = random.Random(6)
     texts = [arabic_text(rng) for _ in range(3)]
-    for _ in range(2):  # a re-materialised partition
-        kept, decisions = run_dump(index, "D1", [docs("a", texts)])
-        assert len(kept) == 3 and decisions == []
-    table = pq.read_table(index.path("D1"))
+    kept, decisions = run_dump(index, "D1", [docs("a", texts)])
+    before = files(index)
+    exact, near = ExactDeduplicator(index, "D1"), NearDeduplicator(index, "D1")
+    assert [d.doc_id for d in near(exact(docs("a", texts)))] == kept == ["a0", "a1", "a2"]
+    assert commit(index, "D1", exact, near) is False  # the same entries: nothing written
+    assert files(index) == before
+    table = index.read("D1")
     assert table.column("doc_id").to_pylist() == ["a0", "a1", "a2"]
-    assert table.column_names == ["doc_id", "content_hash", "bands", "signature"]
-    assert [p.name for p in index.root.iterdir()] == ["dump=D1.parquet"]  # no temporary left
+    assert table.column_names == ["doc_id", "content_hash", "signature"]
+    assert not [p for p in index.root.rglob("*") if p.name.endswith(".tmp")]
 
 
-def test_a_killed_writers_temporary_file_is_removed_by_the_rerun(index: SignatureIndex) -> None:
-    index.root.mkdir(parents=True)
-    (index.root / ".dump=D1.parquet.0123abcd.tmp").write_bytes(b"half a file")  # SIGKILLed
-    (index.root / ".dump=D2.parquet.0123abcd.tmp").write_bytes(b"another dump's writer")
-    run_dump(index, "D1", [docs("a", [arabic_text(random.Random(8))])])
-    names = sorted(p.name for p in index.root.iterdir())
-    assert names == [".dump=D2.parquet.0123abcd.tmp", "dump=D1.parquet"]
+def test_recleaning_a_dump_replaces_its_entries(index: SignatureIndex) -> None:
+    rng = random.Random(16)
+    old, new = [arabic_text(rng) for _ in range(2)], [arabic_text(rng) for _ in range(2)]
+    run_dump(index, "D1", [docs("old", old)])
+    run_dump(index, "D1", [docs("new", new)])  # the dump re-cleaned with other survivors
+    assert index.dumps() == ["D1"]
+    assert index.read("D1").column("doc_id").to_pylist() == ["new0", "new1"]
+    kept, decisions = run_dump(index, "D2", [docs("b", [old[0], edit(rng, new[1], 1)])])
+    assert kept == ["b0"]  # the replaced entries match nothing any more
+    assert [(d.doc_id, d.detail) for d in decisions] == [("b1", "new1")]
+    # The replaced generation's records are gone; its band entries go at the next merges.
+    assert len(list((index.root / "records").glob("*.sig"))) == 2
 
 
 def test_index_only_holds_the_survivors(index: SignatureIndex) -> None:
     rng = random.Random(7)
     a = arabic_text(rng)
     run_dump(index, "D1", [docs("a", [a, a, edit(rng, a, 1), arabic_text(rng)])])
-    assert pq.read_table(index.path("D1")).column("doc_id").to_pylist() == ["a0", "a3"]
+    assert index.read("D1").column("doc_id").to_pylist() == ["a0", "a3"]
 
 
 def test_index_refuses_signatures_of_other_parameters(index: SignatureIndex) -> None:
@@ -147,3 +158,5 @@ def test_index_refuses_signatures_of_other_parameters(index: SignatureIndex) -> 
     other = SignatureIndex(index.root, MinHashParams(seed=2))
     with pytest.raises(ValueError, match="other MinHash parameters"):
         other.earlier("D2")
+    with pytest.raises(ValueError, match="other MinHash parameters"):
+        run_dump(other, "D2", [docs("b", ["نص"])])
