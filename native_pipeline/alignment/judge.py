@@ -49,9 +49,8 @@ def judge_messages(original: str, rewritten: str) -> list[Message]:
     return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
 
 
-def parse_scores(text: str, criteria: Sequence[str] = tuple(CRITERIA)) -> dict[str, int] | None:
-    """The scores of one judge answer (a JSON object, maybe fenced), one integer from 1 to 10
-    per criterion, or None if it is not one."""
+def _json_object(text: str) -> dict | None:
+    """The JSON object a judge answered (maybe fenced), or None if it answered otherwise."""
     text = text.strip()
     if fenced := _FENCE.match(text):
         text = fenced.group(1)
@@ -59,7 +58,14 @@ def parse_scores(text: str, criteria: Sequence[str] = tuple(CRITERIA)) -> dict[s
         answer = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(answer, dict):
+    return answer if isinstance(answer, dict) else None
+
+
+def parse_scores(text: str, criteria: Sequence[str] = tuple(CRITERIA)) -> dict[str, int] | None:
+    """The scores of one judge answer (a JSON object, maybe fenced), one integer from 1 to 10
+    per criterion, or None if it is not one."""
+    answer = _json_object(text)
+    if answer is None:
         return None
     scores = {name: answer.get(name) for name in criteria}
     # bool is an int in Python, and 7.5 or "7" is not a score.
@@ -101,14 +107,8 @@ def fact_messages(original: str, rewritten: str) -> list[Message]:
 
 def parse_verdict(text: str) -> bool | None:
     """The judge's yes or no, or None if the answer is not the JSON object asked for."""
-    text = text.strip()
-    if fenced := _FENCE.match(text):
-        text = fenced.group(1)
-    try:
-        answer = json.loads(text)
-    except ValueError:
-        return None
-    verdict = answer.get("keeps_every_fact") if isinstance(answer, dict) else None
+    answer = _json_object(text)
+    verdict = answer.get("keeps_every_fact") if answer is not None else None
     return verdict if type(verdict) is bool else None
 
 

@@ -18,6 +18,7 @@ from native_pipeline.settings import TinyChatModel, TinyModelSettings
 
 if TYPE_CHECKING:
     import torch
+    from transformers import PreTrainedTokenizerBase
 
 HEAD_DIM = 64  # vLLM's CPU attention needs head_dim >= 64
 # The tiny chat model's template: one special token per role, the turn closed by END.
@@ -145,6 +146,13 @@ def save_initial_model(
     if base_model is not None:
         return Path(base_model)
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_folder)
+    return _save_random(folder, tokenizer, tiny, seed)
+
+
+def _save_random(
+    folder: Path | str, tokenizer: PreTrainedTokenizerBase, tiny: TinyModelSettings, seed: int
+) -> Path:
+    """A random-weight Llama sized for `tokenizer`, written with it to `folder`."""
     model = build_model(
         None,
         vocab_size=len(tokenizer),
@@ -173,18 +181,7 @@ def create_tiny_chat_model(
         pad=PAD,
         chat_template=CHAT_TEMPLATE,
     )
-    model = build_model(
-        None,
-        vocab_size=len(tokenizer),
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tiny=tiny,
-        seed=seed,
-    )
-    folder = Path(folder)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return _save_random(folder, tokenizer, tiny, seed)
 
 
 def n_params(model: torch.nn.Module) -> int:
