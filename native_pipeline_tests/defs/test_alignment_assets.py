@@ -285,7 +285,7 @@ def test_the_seed_ablation_judges_each_strategy_over_repeats(tmp_path, monkeypat
     assert summary.select(f"{c}_mean" for c in CRITERIA).to_numpy().min() >= 5
     assert (summary["accuracy_mean"] == 7).all() and (summary["accuracy_std"] == 0).all()
     metadata = _metadata(result, "seed_ablation")
-    assert metadata["chart"].startswith("![figure](data:image/png;base64,")
+    assert metadata["mean ± std per aspect (chart)"].startswith("![figure](data:image/png;base64,")
     (event,) = result.get_asset_materialization_events()
     assert undescribed_columns(event.materialization.metadata) == []
     # a policy expert cannot judge: a clear error, not an empty table
