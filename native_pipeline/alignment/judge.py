@@ -41,12 +41,17 @@ _USER_TEMPLATE = "<original>\n{original}\n</original>\n\n<rewrite>\n{rewritten}\
 _FENCE = re.compile(r"\A```(?:json)?\s*\n(.*)\n```\Z", re.DOTALL | re.IGNORECASE)
 
 
-def judge_messages(original: str, rewritten: str) -> list[Message]:
+def _messages(system: str, original: str, rewritten: str) -> list[Message]:
+    """A judge's conversation: its instructions, then both texts framed and defused as data."""
     frame = ("original", "rewrite")
     user = _USER_TEMPLATE.format(
         original=defuse(original, frame), rewritten=defuse(rewritten, frame)
     )
-    return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def judge_messages(original: str, rewritten: str) -> list[Message]:
+    return _messages(_SYSTEM, original, rewritten)
 
 
 def _json_object(text: str) -> dict | None:
@@ -98,11 +103,7 @@ _FACTS_SYSTEM = (
 
 
 def fact_messages(original: str, rewritten: str) -> list[Message]:
-    frame = ("original", "rewrite")
-    user = _USER_TEMPLATE.format(
-        original=defuse(original, frame), rewritten=defuse(rewritten, frame)
-    )
-    return [{"role": "system", "content": _FACTS_SYSTEM}, {"role": "user", "content": user}]
+    return _messages(_FACTS_SYSTEM, original, rewritten)
 
 
 def parse_verdict(text: str) -> bool | None:

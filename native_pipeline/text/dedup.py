@@ -30,7 +30,12 @@ import xxhash
 from numpy.typing import NDArray
 
 from native_pipeline.text.blocks import Block, Document
-from native_pipeline.text.dedup_index import SignatureIndex, band_keys, matches
+from native_pipeline.text.dedup_index import (
+    SignatureIndex,
+    band_keys,
+    best_candidates,
+    matches,
+)
 from native_pipeline.text.minhash import MinHasher, MinHashParams
 from native_pipeline.text.normalize import fold
 
@@ -156,15 +161,8 @@ class _Kept:
         query, rows = self.table.query(keys)
         pairs = np.unique(query * max(self.rows, 1) + rows)  # a pair found in several bands
         query, rows = np.divmod(pairs, max(self.rows, 1))
-        score = np.count_nonzero(sigs[query] == self.sigs[rows], axis=1) / self.params.num_perm
-        ok = score >= self.params.accept_at
-        query, rows, score = query[ok], rows[ok], score[ok]
-        # Pairs are sorted by (query, row): the first per query is the oldest row.
-        first = np.unique(query, return_index=True)[1]
-        match = np.full(len(sigs), -1, dtype=np.int64)
-        best = np.zeros(len(sigs))
-        match[query[first]], best[query[first]] = rows[first], score[first]
-        return match, best
+        # pairs are sorted by (query, row): the first per query is the oldest row
+        return best_candidates(sigs, query, rows, self.sigs[rows], self.params)
 
 
 class MemoryEarlier:

@@ -82,6 +82,26 @@ def matches(
     return np.repeat(owner, count), np.repeat(lo, count) + np.arange(count.sum()) - first
 
 
+def best_candidates(
+    sigs: NDArray[np.uint32],
+    query: NDArray[np.int64],
+    rows: NDArray[np.int64],
+    found: NDArray[np.uint32],
+    params: MinHashParams,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Of the candidate pairs (query, row), sorted by query then oldest row first, with `found`
+    the rows' signatures: for each of `sigs`, the first row whose estimated Jaccard reaches
+    `accept_at` (or -1), and that estimate."""
+    score = np.count_nonzero(sigs[query] == found, axis=1) / params.num_perm
+    ok = score >= params.accept_at
+    query, rows, score = query[ok], rows[ok], score[ok]
+    first = np.unique(query, return_index=True)[1]
+    match = np.full(len(sigs), -1, dtype=np.int64)
+    best = np.zeros(len(sigs))
+    match[query[first]], best[query[first]] = rows[first], score[first]
+    return match, best
+
+
 class SignatureIndex:
     """The kept documents of every cleaned dump. Dump names sort chronologically; a dump is
     compared with the dumps that sort before it."""
@@ -310,15 +330,7 @@ class EarlierDumps:
         once = np.ones(len(query), dtype=bool)
         once[1:] = (query[1:] != query[:-1]) | (order[1:] != order[:-1])
         query, order = query[once], order[once]
-        params = self.index.params
-        score = np.count_nonzero(sigs[query] == self._signatures(order), axis=1) / params.num_perm
-        ok = score >= params.accept_at
-        query, order, score = query[ok], order[ok], score[ok]
-        first = np.unique(query, return_index=True)[1]
-        match = np.full(len(sigs), -1, dtype=np.int64)
-        best = np.zeros(len(sigs))
-        match[query[first]], best[query[first]] = order[first], score[first]
-        return match, best
+        return best_candidates(sigs, query, order, self._signatures(order), self.index.params)
 
     def doc_ids(self, orders: NDArray[np.int64]) -> list[str]:
         """The doc_id of each entry."""

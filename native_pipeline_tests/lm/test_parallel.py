@@ -11,8 +11,7 @@ import torch
 from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
 from native_pipeline.lm import parallel
-from native_pipeline.lm.model import build_model
-from native_pipeline.settings import TinyModelSettings
+from native_pipeline_tests.training.tiny import meta_model
 
 
 def llama(tied: bool) -> LlamaForCausalLM:
@@ -34,15 +33,7 @@ def llama(tied: bool) -> LlamaForCausalLM:
 def test_a_meta_model_is_filled_like_an_eager_load(tmp_path, tied):
     llama(tied).save_pretrained(tmp_path)
     eager = AutoModelForCausalLM.from_pretrained(tmp_path)
-    model = build_model(
-        tmp_path,
-        vocab_size=300,
-        eos_token_id=1,
-        pad_token_id=0,
-        tiny=TinyModelSettings(),
-        seed=0,
-        meta=True,
-    )
+    model = meta_model(tmp_path)
     tied_names = parallel.tied_names(model)
     assert tied_names == ({"lm_head.weight"} if tied else set())
     parallel.materialize(model, torch.device("cpu"))

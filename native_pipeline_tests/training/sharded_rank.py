@@ -12,9 +12,9 @@ from transformers import AutoModelForCausalLM
 
 from native_pipeline.lm.loop import adamw
 from native_pipeline.lm.memory import ModelDims, plan_memory
-from native_pipeline.lm.model import build_model
 from native_pipeline.lm.parallel import apply_fsdp, load_hf_weights, materialize, tied_names
-from native_pipeline.settings import PretrainLoop, TinyModelSettings
+from native_pipeline.settings import PretrainLoop
+from native_pipeline_tests.training.tiny import meta_model
 
 
 def sharded_rank(rank: int, world: int, init: str, folder: Path) -> None:
@@ -23,15 +23,7 @@ def sharded_rank(rank: int, world: int, init: str, folder: Path) -> None:
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
     try:
         eager = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-        model = build_model(
-            folder,
-            vocab_size=300,
-            eos_token_id=1,
-            pad_token_id=0,
-            tiny=TinyModelSettings(),
-            seed=0,
-            meta=True,
-        )
+        model = meta_model(folder)
         tied = tied_names(model)
         apply_fsdp(model, bf16=True, reduce_dtype="float32")
         materialize(model, torch.device("cpu"))

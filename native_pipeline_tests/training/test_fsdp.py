@@ -18,6 +18,7 @@ from native_pipeline.settings import DistributedSettings, PretrainLoop, TinyMode
 from native_pipeline.training.run import launch_plan, train_from_spec
 from native_pipeline_tests.training.sharded_rank import sharded_rank
 from native_pipeline_tests.training.test_distributed import launch, write_spec
+from native_pipeline_tests.training.tiny import meta_model
 
 # Two layers of two heads, tied embeddings; batch 6 splits over 1, 2 and 3 processes.
 TWO_LAYERS = TinyModelSettings(hidden_size=128, layers=2, heads=2, max_positions=64)
@@ -45,15 +46,7 @@ def test_two_ranks_load_their_shards_like_an_eager_load_and_hold_what_the_plan_s
 def test_meta_model_needs_its_weights_folder(base_model, tmp_path):
     from native_pipeline.lm.loop import train
 
-    meta = build_model(
-        base_model,
-        vocab_size=300,
-        eos_token_id=1,
-        pad_token_id=0,
-        tiny=TinyModelSettings(),
-        seed=0,
-        meta=True,
-    )
+    meta = meta_model(base_model)
     assert all(p.is_meta for p in meta.parameters())
     with pytest.raises(ValueError, match="weights_from"):
         train(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -19,3 +21,17 @@ def pattern_stream(n_tokens: int, eos: int = 1) -> np.ndarray:
 
 def tiny_model(seed: int = 0) -> torch.nn.Module:
     return build_model(None, vocab_size=300, eos_token_id=1, pad_token_id=0, tiny=TINY, seed=seed)
+
+
+def meta_model(folder: Path | None) -> torch.nn.Module:
+    """A base model on the meta device shaped like the default tiny Llama of vocabulary 300
+    (the folders the sharded-load tests write), its weights still to be loaded from `folder`."""
+    return build_model(
+        folder,
+        vocab_size=300,
+        eos_token_id=1,
+        pad_token_id=0,
+        tiny=TinyModelSettings(),
+        seed=0,
+        meta=True,
+    )
