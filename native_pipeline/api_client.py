@@ -29,7 +29,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from http.client import HTTPConnection, HTTPException, HTTPMessage, HTTPResponse, HTTPSConnection
 from pathlib import Path
@@ -60,6 +60,23 @@ class Usage:
     cost_usd: float = 0.0
     truncated: int = 0  # answers cut off at max_tokens (paid for, not cached)
     errors: Counter[str] = field(default_factory=Counter)  # failure reasons, redacted
+
+    def _combine(self, other: Usage, sign: int) -> Usage:
+        return Usage(
+            **{
+                f.name: getattr(self, f.name) + sign * getattr(other, f.name)
+                for f in fields(self)
+                if f.name != "errors"
+            },
+            errors=self.errors + other.errors if sign > 0 else self.errors - other.errors,
+        )
+
+    def __add__(self, other: Usage) -> Usage:
+        return self._combine(other, 1)
+
+    def __sub__(self, other: Usage) -> Usage:
+        """What was spent between `other`, an earlier copy, and now."""
+        return self._combine(other, -1)
 
     def as_metadata(self) -> dict[str, object]:
         return {

@@ -256,10 +256,23 @@ def check_cluster(settings: Settings) -> None:
             f"{listed}: not in cluster.secret_env, so no pod can read the key; add "
             f"{{secret: <name>, key: <key>}} for each"
         )
-    gpus = cluster.gpu_step("checkpoints").gpus
-    nproc = settings.training.distributed.nproc_per_node
-    if nproc > gpus:
-        raise ValueError(
-            f"training.distributed.nproc_per_node is {nproc} but the checkpoints pod has "
-            f"{gpus} GPU(s): raise cluster.gpu_steps.checkpoints.gpus"
-        )
+    # Processes or an engine over more GPUs than their pod asks for would wait for them forever.
+    rewriter, evaluation = settings.alignment.rewriter, settings.evaluation
+    wanted = {
+        ("checkpoints", "training.distributed.nproc_per_node"): (
+            settings.training.distributed.nproc_per_node
+        ),
+        ("aligned_corpus", "alignment.rewriter.engine.tensor_parallel_size"): (
+            rewriter.engine.tensor_parallel_size if rewriter.backend == "vllm" else 1
+        ),
+        ("eval_scores", "evaluation.engine.tensor_parallel_size"): (
+            evaluation.engine.tensor_parallel_size if evaluation.backend == "vllm" else 1
+        ),
+    }
+    for (step, key), n in wanted.items():
+        gpus = cluster.gpu_step(step).gpus
+        if n > gpus:
+            raise ValueError(
+                f"{key} is {n} but the {step} pod has {gpus} GPU(s): raise "
+                f"cluster.gpu_steps.{step}.gpus"
+            )

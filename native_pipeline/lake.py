@@ -240,5 +240,9 @@ class ChunkLog:
     def frames(self) -> list[pl.DataFrame]:
         return [pl.read_parquet(p) for p in sorted(self.folder.glob("chunk-*.parquet"))]
 
+    def part(self, index: int) -> ChunkLog:
+        """The chunks of one part of the work (a shard), cleared with the whole."""
+        return ChunkLog(self.folder / f"part-{index:06d}")
+
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -344,6 +344,12 @@ class AlignmentSettings(_Strict):
     # expert's endpoint or a self-hosted vLLM server, `vllm`/`transformers` for a model folder.
     fact_judge: BackendSettings | None = None
     chunk_size: int = Field(512, ge=1, description="segments per committed chunk")
+    shard_size: int = Field(
+        100_000,
+        ge=1,
+        description="segments per shard of a dump: each shard is its own aligned_corpus step "
+        "(one vLLM engine, a GPU pod of its own on a cluster)",
+    )
     audit: AuditSettings = AuditSettings()
     seed_ablation: SeedAblationSettings = SeedAblationSettings()
     max_failed_requests: float = Field(

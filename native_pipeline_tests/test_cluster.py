@@ -337,7 +337,24 @@ def test_cluster_settings_are_checked():
                 training={"distributed": {"nproc_per_node": 16}},
             )
         )
-    check_cluster(Settings(data_root=Path("/data/np"), cluster=cluster()))
+    # the rewriting step's pod has 2 GPUs: a worker over 2 fits, over 4 does not
+    vllm = {"backend": "vllm", "engine": {"tensor_parallel_size": 2}}
+    check_cluster(
+        Settings(data_root=Path("/data/np"), cluster=cluster(), alignment={"rewriter": vllm})
+    )
+    vllm["engine"]["tensor_parallel_size"] = 4
+    with pytest.raises(ValueError, match="tensor_parallel_size is 4 but the aligned_corpus pod"):
+        check_cluster(
+            Settings(data_root=Path("/data/np"), cluster=cluster(), alignment={"rewriter": vllm})
+        )
+    with pytest.raises(ValueError, match="tensor_parallel_size is 2 but the eval_scores pod"):
+        check_cluster(
+            Settings(
+                data_root=Path("/data/np"),
+                cluster=cluster(),
+                evaluation={"backend": "vllm", "engine": {"tensor_parallel_size": 2}},
+            )
+        )
     with pytest.raises(ValueError, match="kubernetes"):
         pipes_pod(ClusterSettings(), "checkpoints", ["python"])
 

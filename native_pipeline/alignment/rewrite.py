@@ -288,3 +288,29 @@ def rewrite_in_chunks(
         chunks.write(index, rows)
         progress.add(chunk.height, f"chunk {index} committed")
     return pl.concat([frame([], ALIGNED), *chunks.frames()]), len(committed)
+
+
+class IncompleteShards(RuntimeError):
+    """A dump's shards do not hold each of its segments exactly once, in order."""
+
+
+def shard_count(n_segments: int, shard_size: int) -> int:
+    """The shards of a dump: at least one, so that an empty dump is published too."""
+    return max(1, -(-n_segments // shard_size))
+
+
+def assemble_shards(segment_ids: Sequence[str], shards: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """The dump's rows from its shards' rows, each segment exactly once and in the dump's order;
+    raises when a shard is missing, short, repeated or out of place."""
+    rows = pl.concat([frame([], ALIGNED), *shards])
+    got = rows["segment_id"].to_list()
+    if got != list(segment_ids):
+        where = next(
+            (i for i, (a, b) in enumerate(zip(got, segment_ids, strict=False)) if a != b),
+            min(len(got), len(segment_ids)),
+        )
+        raise IncompleteShards(
+            f"the shards hold {len(got):,} rows for {len(segment_ids):,} segments; they first "
+            f"differ at row {where:,}"
+        )
+    return rows

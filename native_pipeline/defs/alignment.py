@@ -5,9 +5,11 @@ cleaned_text ─▶ rewrite_segments ─▶ seed_segments ─▶ expert_rewrites
                                                             └─▶ rewrite_audit
 """
 
+import copy
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -26,9 +28,15 @@ from native_pipeline.alignment.backends.pairs_file import read_pairs
 from native_pipeline.alignment.char_ngram import CharNGram, by_half, reference_model
 from native_pipeline.alignment.expert import fact_judge, judge_rewrites, rewrite_seeds
 from native_pipeline.alignment.judge import CRITERIA
-from native_pipeline.alignment.rewrite import rewrite_in_chunks
+from native_pipeline.alignment.rewrite import (
+    IncompleteShards,
+    assemble_shards,
+    rewrite_in_chunks,
+    shard_count,
+)
 from native_pipeline.alignment.seeds import sample_segments, seeds_from_pairs, select_seeds
 from native_pipeline.alignment.segments import segment_frame, token_counter
+from native_pipeline.api_client import Usage
 from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cleaning import cleaned_text
 from native_pipeline.defs.cluster import gpu_tags
@@ -37,23 +45,22 @@ from native_pipeline.defs.partitions import crawl_dumps, dump_key
 from native_pipeline.defs.resources import AlignmentResource, HarmResource
 from native_pipeline.defs.runs import RunGuard
 from native_pipeline.draw import stable_hash
-from native_pipeline.lake import Lake
+from native_pipeline.lake import ChunkLog, Lake
 from native_pipeline.tables import SEGMENTS, frame
 from native_pipeline.text.harm import make_scorer
 
 
-def _rewriter_metadata(rewriter: Rewriter) -> dict[str, object]:
+def _rewriter_metadata(identity: dict[str, object], usage: Usage | None) -> dict[str, object]:
     """Who rewrote, and what the expert's endpoint cost (tokens, cache hits, dollars)."""
-    metadata: dict[str, object] = {"rewriter": dg.MetadataValue.json(rewriter.identity())}
-    usage = getattr(getattr(rewriter, "backend", None), "usage", None)
+    metadata: dict[str, object] = {"rewriter": dg.MetadataValue.json(identity)}
     if usage is not None:
         metadata.update(usage.as_metadata())
     return metadata
 
 
-def _output_rate(rows: pl.DataFrame, rewriter: Rewriter, seconds: float) -> object:
+def _output_rate(rows: pl.DataFrame, identity: dict[str, object], seconds: float) -> object:
     """Tokens generated a second; the policy rewriter generates none (it edits by rules)."""
-    if rewriter.identity()["backend"] == "policy":
+    if identity["backend"] == "policy":
         return "not applicable (the policy rewriter edits by rules, it generates no tokens)"
     return rows["output_tokens"].sum() / seconds if seconds else 0.0
 
@@ -309,7 +316,10 @@ def expert_rewrites(
         metadata=rounded(
             {
                 **_rewrite_summary(rows),
-                **_rewriter_metadata(rewriter),
+                **_rewriter_metadata(
+                    rewriter.identity(),
+                    getattr(getattr(rewriter, "backend", None), "usage", None),
+                ),
                 # the worker learns from the valid pairs only
                 "pairs_for_training": int((rows["status"] == "valid").sum()),
                 "seconds": round(time.perf_counter() - started, 2),
@@ -358,75 +368,158 @@ def alignment_worker(
     )
 
 
-@dg.asset(
-    partitions_def=crawl_dumps,
-    deps=[rewrite_segments, alignment_worker],
-    group_name="alignment",
-    kinds={"vllm", "parquet"},
-    pool="gpu",
-    op_tags=gpu_tags("aligned_corpus"),
-    retry_policy=GPU_RETRY,
-    automation_condition=FOLLOWS_INPUTS,
-    # A new worker re-aligns every dump: one run per dump, each resuming its committed chunks.
-    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
-    description="Every segment of the dump rewritten by the alignment worker (vLLM batches on "
-    "a GPU; `policy` on the CPU sample), validated, with the original kept and flagged where "
-    "the rewrite failed. Committed in chunks: a killed run resumes where it stopped.",
+@dataclass(frozen=True)
+class ShardReport:
+    """What one shard's step hands to the step that publishes the dump."""
+
+    index: int
+    made_by: str  # the key of the chunks: every shard of a dump must have the same
+    identity: dict[str, object]  # the rewriter's
+    usage: Usage | None  # what the rewriter's endpoint spent on this shard
+    segments: int
+    chunks_resumed: int
+    seconds: float
+    output_tokens: int
+
+
+@dg.op(
+    ins={"segments": dg.In(dg.Nothing), "worker": dg.In(dg.Nothing)},
+    out=dg.DynamicOut(int, io_manager_key="step_values"),
+    description="Cuts the dump's segments into shards of alignment.shard_size.",
 )
-def aligned_corpus(
-    context: dg.AssetExecutionContext,
+def plan_shards(
+    context: dg.OpExecutionContext, lake: dg.ResourceParam[Lake], alignment: AlignmentResource
+) -> Iterator[dg.DynamicOutput[int]]:
+    dump = context.partition_key
+    n = lake.scan("rewrite_segments", "data", dump).select(pl.len()).collect().item()
+    shards = shard_count(n, alignment.settings.shard_size)
+    context.log.info(f"{n:,} segments in {shards} shards of {alignment.settings.shard_size:,}")
+    for index in range(shards):
+        yield dg.DynamicOutput(index, mapping_key=f"shard_{index:06d}")
+
+
+# One rewriter a process: the shards a process runs one after the other (the in-process
+# executor) share its vLLM engine; on a cluster each shard's pod builds its own.
+_REWRITERS: dict[str, Rewriter] = {}
+
+
+def _corpus_rewriter(
+    run_id: str, lake: Lake, alignment: AlignmentResource, harm: HarmResource
+) -> Rewriter:
+    settings = alignment.settings.rewriter
+    key = json.dumps(
+        [run_id, settings.model_dump(mode="json"), harm.settings.model_dump(mode="json")]
+    )
+    if key not in _REWRITERS:
+        _REWRITERS.clear()  # a GPU holds one engine
+        _REWRITERS[key] = make_rewriter(
+            settings,
+            alignment.conduct,
+            cache_dir=lake.store("expert_cache"),
+            default_model=_worker_folder(lake) / "train" / "final",
+            harm=harm.settings,
+        )
+    return _REWRITERS[key]
+
+
+def _chunks(lake: Lake, dump: str, made_by: str) -> ChunkLog:
+    return lake.chunk_log("aligned_corpus", dump, f"{stable_hash(made_by, 0):016x}")
+
+
+@dg.op(
+    pool="gpu",
+    tags=gpu_tags("aligned_corpus"),
+    retry_policy=GPU_RETRY,
+    out=dg.Out(io_manager_key="step_values"),
+    description="One shard of the dump rewritten by the alignment worker and validated, "
+    "committed in chunks: a retry resumes after the last committed one.",
+)
+def rewrite_shard(
+    context: dg.OpExecutionContext,
+    shard: int,
     lake: dg.ResourceParam[Lake],
     alignment: AlignmentResource,
     harm: HarmResource,
     gpu_guard: RunGuard,  # set up before the gpu pool is claimed: dead runs' slots freed
-) -> dg.MaterializeResult:
-    dump = dump_key(context)
-    segments = lake.scan("rewrite_segments", "data", dump).collect()
-    settings = alignment.settings.rewriter
-    rewriter = make_rewriter(
-        settings,
-        alignment.conduct,
-        cache_dir=lake.store("expert_cache"),
-        default_model=_worker_folder(lake) / "train" / "final",
-        harm=harm.settings,
-    )
+) -> ShardReport:
+    dump = context.partition_key
+    size = alignment.settings.shard_size
+    segments = lake.scan("rewrite_segments", "data", dump).slice(shard * size, size).collect()
+    rewriter = _corpus_rewriter(context.run_id, lake, alignment, harm)
     # Chunks made by another rewriter, harm scorer, sampling or chunking are not resumed.
     made_by = json.dumps(
         [
             rewriter.identity(),
             harm.settings.model_dump(mode="json"),
-            settings.sampling.model_dump(),
+            alignment.settings.rewriter.sampling.model_dump(),
             alignment.settings.chunk_size,
+            size,
             alignment.settings.limits.model_dump(),
             alignment.settings.model_dump(mode="json")["fact_judge"],
         ],
         sort_keys=True,
     )
-    chunks = lake.chunk_log("aligned_corpus", dump, f"{stable_hash(made_by, 0):016x}")
+    usage = getattr(getattr(rewriter, "backend", None), "usage", None)
+    spent_before = copy.deepcopy(usage)
     started = time.perf_counter()
     rows, resumed = rewrite_in_chunks(
         segments,
         rewriter,
-        settings,
+        alignment.settings.rewriter,
         alignment.settings.limits,
-        chunks,
+        _chunks(lake, dump, made_by).part(shard),
         alignment.settings.chunk_size,
-        context.log.info,
+        lambda line: context.log.info(f"shard {shard}: {line}"),
         make_scorer(harm.settings),
         alignment.settings.max_failed_requests,
         fact_judge(alignment.settings, lake.store("expert_cache")),
     )
+    return ShardReport(
+        index=shard,
+        made_by=made_by,
+        identity=rewriter.identity(),
+        usage=usage - spent_before if usage is not None else None,
+        segments=rows.height,
+        chunks_resumed=resumed,
+        seconds=time.perf_counter() - started,
+        output_tokens=int(rows["output_tokens"].sum()),
+    )
+
+
+@dg.op(
+    out=dg.Out(dg.Nothing),
+    description="The dump's aligned corpus put together from its shards, each segment exactly "
+    "once, and published in one step.",
+)
+def publish_aligned_corpus(
+    context: dg.OpExecutionContext, shards: list[ShardReport], lake: dg.ResourceParam[Lake]
+) -> None:
+    dump = context.partition_key
+    shards = sorted(shards, key=lambda report: report.index)
+    if len({report.made_by for report in shards}) != 1:
+        raise IncompleteShards("the shards were rewritten by different rewriters or settings")
+    chunks = _chunks(lake, dump, shards[0].made_by)
+    segment_ids = lake.scan("rewrite_segments", "data", dump).select("segment_id").collect()
+    rows = assemble_shards(
+        segment_ids["segment_id"].to_list(),
+        [frame for report in shards for frame in chunks.part(report.index).frames()],
+    )
     with lake.writer("aligned_corpus", dump) as out:
         out.write("data", rows)
     chunks.clear()
-    seconds = time.perf_counter() - started
-    return dg.MaterializeResult(
-        metadata=rounded(
+    _REWRITERS.clear()  # the dump is done: its engine goes
+    # The rate of one engine: the shards' seconds added up, however many ran at once.
+    seconds = sum(report.seconds for report in shards)
+    usages = [report.usage for report in shards if report.usage is not None]
+    identity = shards[0].identity
+    context.add_output_metadata(
+        rounded(
             {
                 **_rewrite_summary(rows),
-                **_rewriter_metadata(rewriter),
-                "chunks_resumed": resumed,
-                "output_tokens_per_second": _output_rate(rows, rewriter, seconds),
+                **_rewriter_metadata(identity, sum(usages[1:], usages[0]) if usages else None),
+                "shards": len(shards),
+                "chunks_resumed": sum(report.chunks_resumed for report in shards),
+                "output_tokens_per_second": _output_rate(rows, identity, seconds),
                 "segments_per_second": round(rows.height / seconds, 2) if seconds else 0.0,
                 "rejected_by_reason": table(
                     rows.filter(pl.col("rejected") != "")
@@ -439,6 +532,28 @@ def aligned_corpus(
             }
         )
     )
+
+
+@dg.graph_asset(
+    partitions_def=crawl_dumps,
+    ins={
+        "rewrite_segments": dg.AssetIn(dagster_type=dg.Nothing),
+        "alignment_worker": dg.AssetIn(dagster_type=dg.Nothing),
+    },
+    group_name="alignment",
+    kinds={"vllm", "parquet"},
+    automation_condition=FOLLOWS_INPUTS,
+    # A new worker re-aligns every dump: one run per dump, each resuming its committed chunks.
+    backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=1),
+    description="Every segment of the dump rewritten by the alignment worker (vLLM batches on "
+    "a GPU; `policy` on the CPU sample), validated, with the original kept and flagged where "
+    "the rewrite failed. In shards of alignment.shard_size, each its own step (a GPU pod "
+    "each on a cluster), committed in chunks: a killed run resumes where it stopped, and the "
+    "dump is published once, from every shard.",
+)
+def aligned_corpus(rewrite_segments, alignment_worker):  # noqa: ANN001, ANN201 (a graph)
+    shards = plan_shards(segments=rewrite_segments, worker=alignment_worker)
+    return publish_aligned_corpus(shards.map(rewrite_shard).collect())
 
 
 @dg.asset(

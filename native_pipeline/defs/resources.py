@@ -139,6 +139,9 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         # Frees the pool slots of runs whose process died, then waits for dedup_index.
         "run_guard": RunGuard(pool="dedup_index"),
         "gpu_guard": RunGuard(pool="gpu"),
+        # The small values steps hand each other (a dump's shards, what each shard did), under
+        # the data root: on a cluster every step's pod mounts it.
+        "step_values": dg.FilesystemIOManager(base_dir=str(settings.data_root / ".step_values")),
         # Starts torchrun: a subprocess beside the step, or a GPU pod of its own (cluster.mode).
         "pipes": PipesResource(**settings.cluster.model_dump(mode="json")),
     }

@@ -162,7 +162,7 @@ class RunGuard(dg.ConfigurableResource):
     poll_s: float = 2.0
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        instance, run = context.instance, context.dagster_run
+        instance, run = context.instance, context.run
         if instance is None or run is None:  # built outside a run (a test, a script)
             return
         pid = os.getpid()

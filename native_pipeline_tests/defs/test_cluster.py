@@ -21,8 +21,12 @@ from contextlib import contextmanager
 from native_pipeline.definitions import defs
 d = defs()
 graph = d.resolve_asset_graph()
-tags = {k.to_user_string(): d.resolve_assets_def(k).op.tags.get("dagster-k8s/config")
-        for k in graph.get_all_asset_keys()}
+# an asset's GPU op (aligned_corpus is a graph: its rewrite_shard op asks for the GPU)
+def gpu_tag(key):
+    ops = d.resolve_assets_def(key).node_def.iterate_op_defs()
+    return next((op.tags[TAG] for op in ops if TAG in op.tags), None)
+TAG = "dagster-k8s/config"
+tags = {k.to_user_string(): gpu_tag(k) for k in graph.get_all_asset_keys()}
 executors = {j.name: j.executor_def.name for j in d.resolve_all_job_defs()}
 print(json.dumps({"tags": tags, "executors": executors}))
 """
