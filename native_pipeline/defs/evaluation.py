@@ -252,6 +252,8 @@ def _judge_name(settings: JudgeSettings) -> str:
 def _seed_ablation(lake: Lake) -> dict[str, object]:
     """The seed ablation's summary (one row per seed strategy, mean ± std per rubric aspect)
     and its chart."""
+    if not lake.exists("seed_ablation"):
+        return {"seed ablation": "not materialised: launch the align or ablate_seeds job"}
     summary = lake.scan("seed_ablation", "summary").collect()
     return {
         "seed ablation (rubric mean ± std over repeats)": table(
