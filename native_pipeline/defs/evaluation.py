@@ -232,21 +232,17 @@ def _scaling_axis(lake: Lake, settings: TrainingSettings) -> dict[str, tuple[int
     return axis
 
 
-def _judged_metrics() -> dict[str, str]:
-    """The judged task's metrics (evaluation/judged.py), as the paper reads them."""
-    from native_pipeline.evaluation.judged import ASPECTS  # imports torch: not at load
+def _judged(judge: JudgeSettings) -> tuple[str, dict[str, str]]:
+    """Who rates the judged task (evaluation/judged.py), and its metrics as the paper reads
+    them."""
+    from native_pipeline.evaluation.judged import ASPECTS, judge_name  # torch: not at load
 
-    return {
+    described = {
         **{a: f"the mean {a} (1-10) of the model's answers" for a in ASPECTS},
         **{f"reference_{a}": f"the reference answers' mean {a} (1-10)" for a in ASPECTS},
         **{f"{a}_ratio": f"the mean {a} over the reference's: the paper's figure" for a in ASPECTS},
     }
-
-
-def _judge_name(settings: JudgeSettings) -> str:
-    from native_pipeline.evaluation.judged import judge_name
-
-    return judge_name(settings)
+    return (judge_name(judge) if judge.enabled else "off"), described
 
 
 def _seed_ablation(lake: Lake) -> dict[str, object]:
@@ -295,14 +291,14 @@ def ablation_report(
         out.write("data", compared)
         out.write("by_subject", deltas)
         out.write("scaling", scaling)
+    judge, judged_metrics = _judged(evaluation.settings.judge)
     # the columns named after the baseline and the metrics
     described = {
         baseline: f"{baseline}'s value (the baseline)",
         "difference": f"the variant's value minus {baseline}'s",
         **{m: f"the task's {m}" for m in compared["score"].str.split("/").list.last()},
-        **_judged_metrics(),
+        **judged_metrics,
     }
-    judge = evaluation.settings.judge
     return dg.MaterializeResult(
         metadata=rounded(
             {
@@ -313,7 +309,7 @@ def ablation_report(
                     for task, rows in by_task(compared).items()
                 },
                 **chart("scores by variant", _chart(compared, slices)),
-                "judge (scores: judged)": _judge_name(judge) if judge.enabled else "off",
+                "judge (scores: judged)": judge,
                 "scaling (every metric against aligned tokens)": table(
                     scaling,
                     described={
