@@ -319,6 +319,22 @@ def test_the_seed_ablation_runs_on_the_cpu_with_the_policy_expert_and_the_offlin
     assert metadata["mean ± std per aspect (chart)"].startswith("![figure](data:image/png;base64,")
 
 
+def test_the_audit_is_judged_by_the_offline_rubric_without_an_llm(tmp_path):
+    lake = _lake_with_segments(tmp_path, 8)
+    with lake.writer("aligned_corpus", DUMP) as out:
+        out.write("data", _policy_rows(lake.scan("rewrite_segments", "data", DUMP).collect()))
+    audit = {"judge_backend": "offline", "sample_size": 12}
+    result = _materialize([rewrite_audit], tmp_path, {"audit": audit})
+    assert result.success
+    metadata = _metadata(result, "rewrite_audit")
+    assert "not an LLM" in metadata["judge"] and metadata["judged"] == 12
+    # the ad-only segments come back empty and keep their ad (rejected): the rubric sees it
+    assert metadata["judge_accuracy"] == 10 > metadata["judge_advertisement_removal"]
+    # without it, as before, a policy expert leaves the audit unjudged
+    unjudged = _metadata(_materialize([rewrite_audit], tmp_path, {}), "rewrite_audit")
+    assert unjudged["judge"] == "none" and "judged" not in unjudged
+
+
 def _policy_rows(segments: pl.DataFrame) -> pl.DataFrame:
     return rewrite.rewrite_frame(segments, PolicyRewriter(), BackendSettings(), Limits())
 
