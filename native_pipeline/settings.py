@@ -532,6 +532,13 @@ class JudgeSettings(_Strict):
     def enabled(self) -> bool:
         return self.backend == "offline" or self.base_url is not None
 
+    @model_validator(mode="after")
+    def _a_reference_endpoint(self) -> JudgeSettings:
+        asked = self.reference_model is not None and self.reference_path is None
+        if self.enabled and asked and self.reference_base_url is None and self.base_url is None:
+            raise ValueError("judge: reference_model needs reference_base_url (or base_url)")
+        return self
+
 
 class EvaluationSettings(_Strict):
     tasks: dict[str, TaskSettings] = Field(default_factory=dict)

@@ -250,12 +250,11 @@ def judge_answers(
     if not settings.enabled:
         raise ValueError("judge: no base_url")
     if settings.reference_model is not None and settings.reference_path is None:
-        reference_url = settings.reference_base_url or settings.base_url
-        if reference_url is None:
-            raise ValueError("judge: the reference model needs reference_base_url")
         references = reference_answers(
             prompts,
-            backend=endpoint(reference_url, settings.reference_model),
+            backend=endpoint(
+                settings.reference_base_url or settings.base_url, settings.reference_model
+            ),
             sampling=Sampling(max_tokens=settings.reference_max_tokens),
         )
     else:

@@ -221,6 +221,9 @@ def test_the_bundled_prompts_are_judged_against_the_bundled_reference_answers():
     result = judge_answers(prompts, [""] * len(prompts), JudgeSettings(backend="offline"))
     assert result.judged == len(prompts) == 24
     assert result.means["helpfulness"] == 1 and result.reference_means["helpfulness"] >= 6
-    # another prompt file has no bundled reference: refused when the config loads
+    # another prompt file has no bundled reference: refused when the config loads, as is a
+    # reference model without an endpoint to ask
     with pytest.raises(ValueError, match="reference_path or reference_model"):
         EvaluationSettings(judge={"backend": "offline"}, harmlessness={"path": "mine.jsonl"})
+    with pytest.raises(ValueError, match="reference_model needs reference_base_url"):
+        JudgeSettings(backend="offline", reference_model="gpt-4o")
