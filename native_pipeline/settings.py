@@ -292,7 +292,10 @@ class SeedAblationSettings(_Strict):
 class AuditSettings(_Strict):
     sample_size: int = Field(200, ge=1)
     seed: int = 0
-    judge: bool = Field(True, description="score the sample with the expert when it is an LLM")
+    judge: bool = Field(True, description="score the sample on the 1-10 rubric")
+    # expert: the expert's endpoint (an openai expert; none else judges); offline: rules on the
+    # project's own measurements (alignment/offline_judge.py), a cheap proxy that runs anywhere.
+    judge_backend: Literal["expert", "offline"] = "expert"
 
 
 class Limits(_Strict):
@@ -503,10 +506,13 @@ class HarmlessnessSettings(_Strict):
 
 
 class JudgeSettings(_Strict):
-    """Harmlessness and helpfulness of the answers to the harmlessness prompts, rated by an LLM
-    judge and divided by a reference model's (the paper's ratio to GPT-4o). Off without a
-    base_url; the harm classifier's harmful_rate is scored either way."""
+    """Harmlessness and helpfulness of the answers to the harmlessness prompts, rated 1 to 10 and
+    divided by a reference model's (the paper's ratio to GPT-4o). `openai`: an LLM judge, off
+    without a base_url; `offline`: rules on the project's own measurements (the harm scorer, a
+    degenerate or off-topic answer), a cheap proxy for the CPU sample. The harm classifier's
+    harmful_rate is scored either way."""
 
+    backend: Literal["openai", "offline"] = "openai"
     base_url: str | None = Field(None, description="the judge's OpenAI-compatible .../v1")
     model: str = Field("gpt-4o", description="the judge's model name")
     api_key_env: str = "OPENAI_API_KEY"
@@ -516,7 +522,9 @@ class JudgeSettings(_Strict):
     max_tokens: int = Field(64, ge=8, description="the judge's answer: a small JSON object")
     cache_dir: Path | None = Field(None, description="judgements; none: <data_root>/judge_cache")
     reference_path: Path | None = Field(
-        None, description="the reference model's answers, JSONL {prompt, answer}"
+        None,
+        description="the reference model's answers, JSONL {prompt, answer}; none, with the "
+        "bundled prompts and no reference_model: the bundled reference answers",
     )
     reference_model: str | None = Field(
         None, description="without reference_path: this model answers the prompts"
@@ -526,10 +534,15 @@ class JudgeSettings(_Strict):
     )
     reference_max_tokens: int = Field(512, ge=1)
 
+    @property
+    def enabled(self) -> bool:
+        return self.backend == "offline" or self.base_url is not None
+
     @model_validator(mode="after")
-    def _a_reference(self) -> JudgeSettings:
-        if self.base_url and self.reference_path is None and self.reference_model is None:
-            raise ValueError("judge: set reference_path or reference_model (the ratio's base)")
+    def _a_reference_endpoint(self) -> JudgeSettings:
+        asked = self.reference_model is not None and self.reference_path is None
+        if self.enabled and asked and self.reference_base_url is None and self.base_url is None:
+            raise ValueError("judge: reference_model needs reference_base_url (or base_url)")
         return self
 
 
@@ -554,6 +567,19 @@ class EvaluationSettings(_Strict):
         default_factory=EngineSettings,
         description="vllm's LLM(...) arguments: tensor_parallel_size, dtype, max_model_len ...",
     )
+
+    @model_validator(mode="after")
+    def _a_reference(self) -> EvaluationSettings:
+        """The ratio needs a base: only the bundled prompts have bundled reference answers."""
+        judge = self.judge
+        if (
+            judge.enabled
+            and self.harmlessness.path is not None
+            and judge.reference_path is None
+            and judge.reference_model is None
+        ):
+            raise ValueError("judge: set reference_path or reference_model (the ratio's base)")
+        return self
 
 
 GpuStep = Literal["alignment_worker", "aligned_corpus", "checkpoints", "eval_scores"]

@@ -76,6 +76,11 @@ def test_the_shipped_config_loads_into_typed_sections():
         ("cleaning.blocks.language.min_score", -5, "greater than or equal to 0"),
         ("cleaning.blocks.near_dedup.threshold", 2.0, "less than or equal to 1"),
         ("cleaning.blocks.c4.max_word_length", 0, "greater than or equal to 1"),
+        # the judges: a known backend, a positive size of the seed ablation
+        ("alignment.audit.judge_backend", "gpt", "Input should be 'expert' or 'offline'"),
+        ("evaluation.judge.backend", "rules", "Input should be 'openai' or 'offline'"),
+        ("alignment.seed_ablation.size", 0, "greater than or equal to 1"),
+        ("alignment.seed_ablation.strategies", ["lucky"], "unknown seed strategies ['lucky']"),
     ],
 )
 def test_a_mistake_is_refused_in_one_line_naming_file_and_key(tmp_path, dotted, value, expected):
@@ -178,6 +183,15 @@ def test_the_paper_preset_changes_only_what_it_lists(tmp_path):
     assert list(paper.training.cleaning_baseline) == list(sample.training.cleaning_baseline)
     assert paper.harm == sample.harm and paper.cleaning == sample.cleaning
     assert {t.shots for t in paper.evaluation.tasks.values()} == {0, 5}
+    # the paper's judges are LLMs; the sample's the offline rules
+    assert (paper.alignment.audit.judge_backend, paper.evaluation.judge.backend) == (
+        "expert",
+        "openai",
+    )
+    assert (sample.alignment.audit.judge_backend, sample.evaluation.judge.backend) == (
+        "offline",
+        "offline",
+    )
     # a preset of a preset, a key replaced and a section merged
     child = tmp_path / "child.yaml"
     child.write_text(

@@ -3,11 +3,12 @@
 Harm per category before and after (and the reduction in %), perplexity before and after under
 one reference model, the share of segments left unchanged, the distribution of edit ratios,
 whether the language and the dialect were kept (dialect rewritten into MSA is a known risk of
-the method), and, when an expert judged the sample, its mean 1–10 scores per criterion.
+the method), and, when a judge scored the sample (the LLM expert, or the offline rubric), its
+mean 1–10 scores per criterion.
 
 Knowledge preservation per dump (`fidelity_by_dump`): each validation check's rejection rate and
 the shares of numbers and names the rewrites kept, beside the judge's "accuracy of information"
-when an expert judged the sample, so that a drifting worker shows from one dump to the next.
+when a judge scored the sample, so that a drifting worker shows from one dump to the next.
 
 Before and after (`changed_segments`, `rejected_segments`): the rewrites that changed a segment,
 each with a word diff of what changed and its harm before and after, and the rewrites rejected,
@@ -230,9 +231,9 @@ def audit(
     scorer: str = "reference character model",
 ) -> AuditReport:
     """`sample`: rows of aligned_corpus; `perplexity` scores a text (`scorer` names it).
-    `judge_scores`: the expert's scores, row by row. `corpus`: the columns of fidelity_by_dump
-    and alignment_figures for every row of aligned_corpus. `categories`:
-    those the harm scorer really scores (its `categories`)."""
+    `judge_scores`: the rubric judge's scores, row by row. `corpus`: the columns of
+    fidelity_by_dump and alignment_figures for every row of aligned_corpus. `categories`: those
+    the harm scorer really scores (its `categories`)."""
     rows = sample.with_columns(
         pl.col("original")
         .map_elements(perplexity, return_dtype=pl.Float64)

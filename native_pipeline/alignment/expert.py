@@ -1,7 +1,8 @@
 """The alignment expert: a strong LLM behind an API (or people, or on the CPU sample the `policy`
 rewriter) that rewrites the seed under the code of conduct. Its validated rewrites are the pairs
 the alignment worker learns from, and it judges a sample of the worker's rewrites with the 1-10
-rubric (`judge`). The endpoint's answers are cached on disk, so a re-run pays only for new seeds.
+rubric (`judge`; without an LLM, the rules of `offline_judge` score it). The endpoint's answers
+are cached on disk, so a re-run pays only for new seeds.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from native_pipeline.alignment.backends import chat_backend, make_rewriter
 from native_pipeline.alignment.backends.base import ChatBackend, Rewriter
 from native_pipeline.alignment.conduct import CodeOfConduct
 from native_pipeline.alignment.judge import judge
+from native_pipeline.alignment.offline_judge import NAME as OFFLINE_JUDGE
+from native_pipeline.alignment.offline_judge import offline_judge
 from native_pipeline.alignment.rewrite import check_requests, rewrite_frame
 from native_pipeline.progress import Progress
 from native_pipeline.settings import AlignmentSettings, HarmSettings
@@ -58,12 +61,30 @@ def fact_judge(settings: AlignmentSettings, cache_dir: Path) -> ChatBackend | No
     return chat_backend(settings.fact_judge, cache_dir=cache_dir)
 
 
+def can_judge(settings: AlignmentSettings) -> bool:
+    """Does the audit's rubric judge run: the offline rules, or the expert as an LLM endpoint?"""
+    audit = settings.audit
+    return audit.judge and (audit.judge_backend == "offline" or settings.expert.backend == "openai")
+
+
+def judge_name(settings: AlignmentSettings) -> str:
+    if settings.audit.judge_backend == "offline":
+        return OFFLINE_JUDGE
+    return f"the expert, {settings.expert.model} (LLM)"
+
+
 def judge_rewrites(
-    pairs: Sequence[tuple[str, str]], settings: AlignmentSettings, cache_dir: Path
+    pairs: Sequence[tuple[str, str]],
+    settings: AlignmentSettings,
+    cache_dir: Path,
+    harm: HarmSettings | None = None,
 ) -> list[dict[str, int] | None] | None:
-    """The expert's 1-10 scores of (original, rewrite) pairs, when the audit asks for them and
-    the expert is an LLM endpoint; None otherwise."""
-    if not (settings.audit.judge and settings.expert.backend == "openai" and pairs):
+    """The 1-10 rubric scores of (original, rewrite) pairs, when the audit asks for them: by the
+    offline rules (`harm`: their harm scorer) or the expert as an LLM endpoint; None when it
+    cannot judge."""
+    if not (can_judge(settings) and pairs):
         return None
+    if settings.audit.judge_backend == "offline":
+        return [*offline_judge(pairs, settings.limits, make_scorer(harm))]
     expert = chat_backend(settings.expert, cache_dir=cache_dir)
     return judge(expert, pairs, settings.expert.sampling)

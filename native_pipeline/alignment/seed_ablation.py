@@ -1,8 +1,9 @@
 """The seed ablation: which seeds teach the worker best, judged on the 1-10 rubric.
 
 Each strategy draws `size` seeds from a random pool of the corpus, the alignment expert rewrites
-them (validated as always) and the judge scores each (original, rewrite) pair on the rubric
-(format, accuracy of information, content moderation, advertisement removal, level of detail).
+them (validated as always) and the judge (the LLM expert, or the offline rubric of
+offline_judge.py) scores each (original, rewrite) pair on the rubric (format, accuracy of
+information, content moderation, advertisement removal, level of detail).
 Repeated with `repeats` sampling seeds (another pool each time), the table is the mean ± std
 over the repeats of each run's mean score, per strategy and aspect, as the paper reports it.
 

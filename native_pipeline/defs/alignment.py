@@ -26,7 +26,13 @@ from native_pipeline.alignment.backends import make_rewriter
 from native_pipeline.alignment.backends.base import Rewriter
 from native_pipeline.alignment.backends.pairs_file import read_pairs
 from native_pipeline.alignment.char_ngram import CharNGram, by_half, reference_model
-from native_pipeline.alignment.expert import fact_judge, judge_rewrites, rewrite_seeds
+from native_pipeline.alignment.expert import (
+    can_judge,
+    fact_judge,
+    judge_name,
+    judge_rewrites,
+    rewrite_seeds,
+)
 from native_pipeline.alignment.judge import CRITERIA
 from native_pipeline.alignment.rewrite import (
     IncompleteShards,
@@ -182,7 +188,7 @@ ABLATION_COLUMNS = {
 }
 
 
-def _ablation_chart(summary: pl.DataFrame) -> Figure:
+def seed_ablation_chart(summary: pl.DataFrame) -> Figure:
     """One group of bars per rubric aspect, a bar per strategy, the std as its error bar."""
     figure = Figure(figsize=(9, 3.2))
     axes = figure.subplots()
@@ -223,10 +229,10 @@ def seed_ablation(
 
     settings = alignment.settings
     ablation = settings.seed_ablation
-    if not (settings.expert.backend == "openai" and settings.audit.judge):
+    if not can_judge(settings):
         raise ValueError(
-            "the seed ablation needs an LLM expert to judge: alignment.expert.backend openai "
-            "and alignment.audit.judge true"
+            "the seed ablation needs a judge: alignment.audit.judge true, and judge_backend "
+            "offline or an LLM expert (alignment.expert.backend openai)"
         )
     segments = lake.scan_dumps("rewrite_segments", "data")
     cache = lake.store("expert_cache")
@@ -241,7 +247,7 @@ def seed_ablation(
         ablation.size,
         _reference_model(alignment, lake).perplexity,
         rewrite,
-        lambda pairs: judge_rewrites(pairs, settings, cache) or [],
+        lambda pairs: judge_rewrites(pairs, settings, cache, harm.settings) or [],
     )
     with lake.writer("seed_ablation") as out:
         out.write("runs", runs)
@@ -251,13 +257,15 @@ def seed_ablation(
         metadata=rounded(
             {
                 "dagster/row_count": summary.height,
+                "judge": judge_name(settings),
+                "expert": settings.expert.backend,
                 "summary (mean ± std over repeats)": table(
                     summary.with_columns(pl.col(pl.Float64).round(3)), described=ABLATION_COLUMNS
                 ),
                 "runs": table(
                     runs.with_columns(pl.col(pl.Float64).round(3)), described=ABLATION_COLUMNS
                 ),
-                **chart("mean ± std per aspect", _ablation_chart(summary)),
+                **chart("mean ± std per aspect", seed_ablation_chart(summary)),
             }
         )
     )
@@ -563,9 +571,9 @@ def aligned_corpus(rewrite_segments, alignment_worker):  # noqa: ANN001, ANN201 
     kinds={"matplotlib", "parquet"},
     description="The preliminary analysis on a fixed sample: harm per category before and "
     "after, perplexity histograms, unchanged share, edit ratios, language and dialect kept, "
-    "and the expert's 1–10 judge rubric when the expert is an LLM endpoint; per dump, each "
-    "validation check's rejection rate and the numbers and names kept, beside the judge's "
-    "accuracy.",
+    "and the 1–10 judge rubric (the expert as an LLM endpoint, or the offline rules); per "
+    "dump, each validation check's rejection rate and the numbers and names kept, beside the "
+    "judge's accuracy.",
 )
 def rewrite_audit(
     lake: dg.ResourceParam[Lake], alignment: AlignmentResource, harm: HarmResource
@@ -579,7 +587,7 @@ def rewrite_audit(
         _, among = by_half(rows.select("segment_id").collect()["segment_id"])
     sample = sample_segments(rows, settings.audit.sample_size, settings.audit.seed, among)
     pairs = sample.select("original", "aligned").rows()
-    scores = judge_rewrites(pairs, settings, lake.store("expert_cache"))
+    scores = judge_rewrites(pairs, settings, lake.store("expert_cache"), harm.settings)
     corpus = rows.select(
         "dump",
         "rejected",
@@ -601,6 +609,7 @@ def rewrite_audit(
             {
                 "dagster/row_count": report.sample.height,
                 "perplexity_scorer": name,
+                "judge": judge_name(settings) if scores is not None else "none",
                 **report.headline,
                 "harm_by_category": table(report.harm),
                 "fidelity_by_dump": table(report.fidelity),

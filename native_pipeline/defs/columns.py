@@ -95,7 +95,7 @@ COLUMNS: dict[str, str] = {
     "after": "mean harm score of the rewrites",
     "reduction_pct": "how much the rewrite lowered the mean harm, in percent",
     "segments": "segments counted",
-    "judge_accuracy": "the LLM judge's mean accuracy score (1 to 10) of the rewrites",
+    "judge_accuracy": "the rubric judge's mean accuracy score (1 to 10) of the rewrites",
     **{f"rejected_{r}": f"share of segments with an output rejected as {r}" for r in REJECTIONS},
     # corpus mix
     "source": "where the documents come from: original, aligned or replay:<name>",

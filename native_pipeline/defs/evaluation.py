@@ -16,6 +16,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from native_pipeline.defs.alignment import ABLATION_COLUMNS, seed_ablation, seed_ablation_chart
 from native_pipeline.defs.automation import FOLLOWS_INPUTS, GPU_RETRY
 from native_pipeline.defs.cluster import gpu_tags
 from native_pipeline.defs.metadata import chart, rounded, table
@@ -35,7 +36,7 @@ from native_pipeline.evaluation.ablation import (
     scaling_table,
 )
 from native_pipeline.lake import Lake, variant
-from native_pipeline.settings import TrainingSettings
+from native_pipeline.settings import JudgeSettings, TrainingSettings
 
 if BASE in VARIANTS:
     raise ValueError(f"training.variants: {BASE!r} names the base model's scores; rename it")
@@ -231,9 +232,37 @@ def _scaling_axis(lake: Lake, settings: TrainingSettings) -> dict[str, tuple[int
     return axis
 
 
+def _judged(judge: JudgeSettings) -> tuple[str, dict[str, str]]:
+    """Who rates the judged task (evaluation/judged.py), and its metrics as the paper reads
+    them."""
+    from native_pipeline.evaluation.judged import ASPECTS, judge_name  # torch: not at load
+
+    described = {
+        **{a: f"the mean {a} (1-10) of the model's answers" for a in ASPECTS},
+        **{f"reference_{a}": f"the reference answers' mean {a} (1-10)" for a in ASPECTS},
+        **{f"{a}_ratio": f"the mean {a} over the reference's: the paper's figure" for a in ASPECTS},
+    }
+    return (judge_name(judge) if judge.enabled else "off"), described
+
+
+def _seed_ablation(lake: Lake) -> dict[str, object]:
+    """The seed ablation's summary (one row per seed strategy, mean ± std per rubric aspect)
+    and its chart."""
+    if not lake.exists("seed_ablation"):
+        return {"seed ablation": "not materialised: launch the align or ablate_seeds job"}
+    summary = lake.scan("seed_ablation", "summary").collect()
+    return {
+        "seed ablation (rubric mean ± std over repeats)": table(
+            summary.with_columns(pl.col(pl.Float64).round(3)), described=ABLATION_COLUMNS
+        ),
+        **chart("seed ablation by strategy", seed_ablation_chart(summary)),
+    }
+
+
 @dg.asset(
     deps=[variant_key("eval_scores", name) for name in [BASE, *VARIANTS]]
-    + [variant_key("token_shards", name) for name in VARIANTS],
+    + [variant_key("token_shards", name) for name in VARIANTS]
+    + [seed_ablation],
     automation_condition=FOLLOWS_INPUTS,
     group_name="evaluation",
     kinds={"matplotlib", "parquet"},
@@ -241,10 +270,12 @@ def _scaling_axis(lake: Lake, settings: TrainingSettings) -> dict[str, tuple[int
     "aligned vs hybrid on every metric, each variant's difference from the base model, and the "
     "scaling axis (every metric against the aligned tokens a variant holds), as tables and one "
     "chart; and per subject and category (ACVA's and AraTrust's categories, ArabicMMLU's "
-    "subjects, English MMLU's four) each variant's acc and its difference from the base.",
+    "subjects, English MMLU's four) each variant's acc and its difference from the base; the "
+    "judged harmlessness and helpfulness ratios (scores: judged); the seed ablation's table "
+    "and chart.",
 )
 def ablation_report(
-    lake: dg.ResourceParam[Lake], training: TrainingResource
+    lake: dg.ResourceParam[Lake], training: TrainingResource, evaluation: EvaluationResource
 ) -> dg.MaterializeResult:
     scores = pl.read_parquet(
         lake.table_glob("eval_scores", "scores", variant("*")), hive_partitioning=True
@@ -260,11 +291,13 @@ def ablation_report(
         out.write("data", compared)
         out.write("by_subject", deltas)
         out.write("scaling", scaling)
+    judge, judged_metrics = _judged(evaluation.settings.judge)
     # the columns named after the baseline and the metrics
     described = {
         baseline: f"{baseline}'s value (the baseline)",
         "difference": f"the variant's value minus {baseline}'s",
         **{m: f"the task's {m}" for m in compared["score"].str.split("/").list.last()},
+        **judged_metrics,
     }
     return dg.MaterializeResult(
         metadata=rounded(
@@ -276,6 +309,7 @@ def ablation_report(
                     for task, rows in by_task(compared).items()
                 },
                 **chart("scores by variant", _chart(compared, slices)),
+                "judge (scores: judged)": judge,
                 "scaling (every metric against aligned tokens)": table(
                     scaling,
                     described={
@@ -293,6 +327,7 @@ def ablation_report(
                     f"against {baseline}: {name}": table(rows, described=described)
                     for name, rows in deltas_by_task(deltas, baseline).items()
                 },
+                **_seed_ablation(lake),
             }
         )
     )

@@ -18,10 +18,12 @@ REPOSITORY = "__repository__"
 ORIGIN = {".dagster/repository": f"{REPOSITORY}@{LOCATION}"}
 
 INGEST = dg.AssetSelection.assets("raw_crawl", "cleaned_text", "rewrite_segments", "corpus_funnel")
-ALIGN = dg.AssetSelection.assets("seed_segments", "expert_rewrites", "alignment_worker")
-REWRITE = dg.AssetSelection.assets("aligned_corpus", "rewrite_audit")
 SEED_ABLATION = dg.AssetSelection.assets("seed_ablation")
-TRAIN = dg.AssetSelection.all() - INGEST - ALIGN - REWRITE - SEED_ABLATION
+ALIGN = (
+    dg.AssetSelection.assets("seed_segments", "expert_rewrites", "alignment_worker") | SEED_ABLATION
+)
+REWRITE = dg.AssetSelection.assets("aligned_corpus", "rewrite_audit")
+TRAIN = dg.AssetSelection.all() - INGEST - ALIGN - REWRITE
 
 ingest = dg.define_asset_job(
     "ingest",
@@ -36,8 +38,9 @@ align = dg.define_asset_job(
     run_tags=ORIGIN,
     selection=ALIGN,
     description="The seed from every dump, the alignment expert's rewrites (cached: a re-run "
-    "pays only for new seeds) and the alignment worker fine-tuned on them. Launched when you "
-    "decide; a new worker marks every dump's aligned corpus stale.",
+    "pays only for new seeds) and the alignment worker fine-tuned on them, and the seed "
+    "ablation (alignment.seed_ablation) that ablation_report shows. Launched when you decide; "
+    "a new worker marks every dump's aligned corpus stale.",
 )
 rewrite = dg.define_asset_job(
     "rewrite",
@@ -58,9 +61,10 @@ ablate_seeds = dg.define_asset_job(
     "ablate_seeds",
     run_tags=ORIGIN,
     selection=SEED_ABLATION,
-    description="The published seed ablation: each seed strategy's seeds rewritten by the "
-    "expert and judged on the 1-10 rubric, repeated with other sampling seeds (mean ± std). "
-    "It needs an LLM expert (openai) to judge; launched when you decide, not by `make run`.",
+    description="The published seed ablation alone (`align` runs it too): each seed "
+    "strategy's seeds rewritten by the expert and judged on the 1-10 rubric (the LLM expert, "
+    "or the offline rules), repeated with other sampling seeds (mean ± std). For a rerun at "
+    "another size or with another judge without paying for the worker again.",
 )
 
 # Off by default: a weekly pre-training on whatever has been aligned, once switched on.

@@ -89,7 +89,7 @@ class SuiteReport:
     counts: dict[str, int]  # rows normalised, skipped or malformed while reading, per task
     failures: pl.DataFrame  # `FAILURES`: what was not scored, and why
     judged: pl.DataFrame  # `JUDGED`: every answer and its reference, as the judge rated them
-    notes: dict[str, list[str]]  # per task: the malformed rows, the merged spellings
+    notes: dict[str, list[str]]  # per task: the malformed rows, the merged spellings; the judge
     seconds: float
 
 
@@ -173,7 +173,7 @@ def _evaluate(
     forms = {f: [t for t in held_out[f] if t] if held_out.height else [] for f in FORMS}
     forms = {form: texts for form, texts in forms.items() if texts}
     # Each task is said as it ends: a task is minutes of work on a real benchmark.
-    steps = len(forms) + len(settings.tasks) + 1 + bool(settings.judge.base_url)
+    steps = len(forms) + len(settings.tasks) + 1 + settings.judge.enabled
     progress = Progress(log, "evaluation tasks", steps, every_s=0)
 
     for form, texts in forms.items():
@@ -258,9 +258,10 @@ def _evaluate(
         failures.append(("harmlessness", "", rate.why_not_meaningful(), rate.n))
 
     judged_rows: list[dict] = []
-    if settings.judge.base_url:
+    if settings.judge.enabled:
         try:
-            result = judge_answers(harmful, [row.continuation for row in rate.rows], settings.judge)
+            answers = [row.continuation for row in rate.rows]
+            result = judge_answers(harmful, answers, settings.judge, harm_settings)
         except ValueError as error:  # no reference answer, a judge that never answered
             failures.append(("judged", "", str(error), rate.n))
             progress.add(1, f"judged: not scored: {error}")
@@ -269,8 +270,9 @@ def _evaluate(
                 1,
                 "judged: harmlessness ratio {harmlessness:.3f}, helpfulness ratio "
                 "{helpfulness:.3f}".format(**result.ratios)
-                + f" on {result.judged} of {rate.n} prompts",
+                + f" on {result.judged} of {rate.n} prompts ({result.judge})",
             )
+            notes["judged"] = [f"judge: {result.judge}"]
             for aspect in ASPECTS:
                 scores += [
                     ("judged", "all", "", aspect, result.means[aspect], result.judged),

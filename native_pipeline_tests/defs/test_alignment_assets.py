@@ -297,10 +297,51 @@ def test_the_seed_ablation_judges_each_strategy_over_repeats(tmp_path, monkeypat
     assert metadata["mean ± std per aspect (chart)"].startswith("![figure](data:image/png;base64,")
     (event,) = result.get_asset_materialization_events()
     assert undescribed_columns(event.materialization.metadata) == []
-    # a policy expert cannot judge: a clear error, not an empty table
-    failed = _materialize([seed_ablation], tmp_path, {})
+    # a policy expert cannot judge as an LLM: a clear error, not an empty table
+    failed = _materialize([seed_ablation], tmp_path, {"audit": {"judge_backend": "expert"}})
     assert not failed.success
-    assert "needs an LLM expert to judge" in str(failed.all_events)
+    assert "the seed ablation needs a judge" in str(failed.all_events)
+
+
+def test_the_seed_ablation_runs_on_the_cpu_with_the_policy_expert_and_the_offline_judge(
+    tmp_path,
+):
+    """seed_ablation as `make run` materialises it: the policy expert, the offline rubric."""
+    _lake_with_segments(tmp_path, 12)
+    alignment = {
+        "audit": {"judge_backend": "offline"},
+        "seed_ablation": {"repeats": 2, "size": 3, "pool_factor": 2},
+    }
+    result = _materialize([seed_ablation], tmp_path, alignment)
+    assert result.success
+    runs = Lake(tmp_path).scan("seed_ablation", "runs").collect()
+    assert runs.height == 2 * len(ABLATION_STRATEGIES) and (runs["judged"] == 3).all()
+    # the policy expert keeps every fact and detail; a segment that is only the ad line comes
+    # back empty, is rejected and keeps its ad: the one score below 10 (a run of 3 seeds: 10,
+    # 7, 4 or 1)
+    others = runs.select(c for c in CRITERIA if c != "advertisement_removal")
+    assert (others.to_numpy() == 10).all()
+    ads = set(runs["advertisement_removal"])
+    assert ads <= {10.0, 7.0, 4.0, 1.0} and min(ads) < 10
+    metadata = _metadata(result, "seed_ablation")
+    assert "not an LLM" in metadata["judge"] and metadata["expert"] == "policy"
+    assert metadata["mean ± std per aspect (chart)"].startswith("![figure](data:image/png;base64,")
+
+
+def test_the_audit_is_judged_by_the_offline_rubric_without_an_llm(tmp_path):
+    lake = _lake_with_segments(tmp_path, 8)
+    with lake.writer("aligned_corpus", DUMP) as out:
+        out.write("data", _policy_rows(lake.scan("rewrite_segments", "data", DUMP).collect()))
+    audit = {"judge_backend": "offline", "sample_size": 12}
+    result = _materialize([rewrite_audit], tmp_path, {"audit": audit})
+    assert result.success
+    metadata = _metadata(result, "rewrite_audit")
+    assert "not an LLM" in metadata["judge"] and metadata["judged"] == 12
+    # the ad-only segments come back empty and keep their ad (rejected): the rubric sees it
+    assert metadata["judge_accuracy"] == 10 > metadata["judge_advertisement_removal"]
+    # without it, as before, a policy expert leaves the audit unjudged
+    unjudged = _metadata(_materialize([rewrite_audit], tmp_path, {}), "rewrite_audit")
+    assert unjudged["judge"] == "none" and "judged" not in unjudged
 
 
 def _policy_rows(segments: pl.DataFrame) -> pl.DataFrame:

@@ -9,8 +9,9 @@ its own: the worker is trained when someone decides); automation then rewrites t
 launchRun), whose run pre-trains and evaluates every variant and writes the ablation report.
 Headless Chromium, driven by Selenium, then opens the lineage graph, the dump's cleaned_text (its
 preview readable: the text at least half the table's width), its checks, the dump's rewrites
-before and after, the runs under their jobs, a loss curve, the audit and the ablation report; no
-page shows a number unrounded. Each page is kept as a screenshot under the test's tmp dir
+before and after, the runs under their jobs, a loss curve, the audit and the ablation report
+(its tables and charts: scores, judged ratios, scaling, seed ablation); no page shows a number
+unrounded. Each page is kept as a screenshot under the test's tmp dir
 (copied to $NATIVE_PIPELINE_SCREENSHOTS when set).
 
 It needs Debian's `chromium` and `chromium-driver`: without them it is skipped, except under CI
@@ -69,8 +70,6 @@ MATERIALIZED = """query($key: AssetKeyInput!, $partitions: [String!]) {
   assetOrError(assetKey: $key) {
     ... on Asset { assetMaterializations(partitions: $partitions, limit: 1) { runId } } } }"""
 GROUPS = "{ assetNodes { groupName assetKey { path } } }"
-# launched on its own (`ablate_seeds`, an LLM expert judges it), never by `make run`
-NOT_IN_MAKE_RUN = [["seed_ablation"]]
 CHECKS = """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) {
   ... on AssetNode { assetChecksOrError { ... on AssetChecks { checks { name } } } } } }"""
 
@@ -111,7 +110,8 @@ def test_a_dropped_dump_runs_itself_through_to_the_ui(tmp_path):
     # The project's instance settings: runs start at once (DefaultRunCoordinator), no telemetry.
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
     config = _config(tmp_path, landing)
-    variants = list(load_settings(config).training.variants)
+    settings = load_settings(config)
+    variants = list(settings.training.variants)
     env = {k: v for k, v in os.environ.items() if k != "NATIVE_PIPELINE_DATA_ROOT"}
     env |= {"NATIVE_PIPELINE_CONFIG": str(config), "DAGSTER_HOME": str(home)}
     daemon = [bin_path("dagster-daemon"), "run", "-w", "workspace.yaml"]
@@ -129,7 +129,7 @@ def test_a_dropped_dump_runs_itself_through_to_the_ui(tmp_path):
                 _before_after(pages)
                 _runs_under_their_jobs(pages, align)
                 _charts(pages, variants)
-                _ablation(pages, variants)
+                _ablation(pages, variants, settings.alignment.seed_ablation.strategies)
     finally:
         if (target := os.environ.get("NATIVE_PIPELINE_SCREENSHOTS")) and shots.exists():
             shutil.copytree(shots, target, dirs_exist_ok=True)
@@ -342,7 +342,7 @@ def _lineage(pages: Pages, variants: list[str]) -> None:
     pages.count(stage, len(variants))
     pages.browser.refresh()  # the graph fits the window when it loads
     pages.count(stage, len(variants))
-    pages.count(GREEN_NODE, sum(n["assetKey"]["path"] not in NOT_IN_MAKE_RUN for n in nodes))
+    pages.count(GREEN_NODE, len(nodes))  # the seed ablation too: `align` runs it
     pages.keep("lineage")
 
 
@@ -411,9 +411,10 @@ def _charts(pages: Pages, variants: list[str]) -> None:
     pages.close_dialog()
 
 
-def _ablation(pages: Pages, variants: list[str]) -> None:
-    """The ablation report: a table per task, a row per variant, whole on the page; its chart
-    (an image)."""
+def _ablation(pages: Pages, variants: list[str], strategies: list[str]) -> None:
+    """The ablation report: a table per task, a row per variant, whole on the page, among them
+    the judged harmlessness and helpfulness ratios and who judged them; the scaling table; the
+    seed ablation's table, a row per seed strategy; each with its chart (an image)."""
     pages.open("/assets/ablation_report")
     table = pages.metadata("scores: arabic_mmlu")
     assert all(variant in table.text for variant in variants), table.text[:500]
@@ -421,6 +422,32 @@ def _ablation(pages: Pages, variants: list[str]) -> None:
     assert pages.cut_off(table.find_element(By.TAG_NAME, "table")) == 0  # whole on the page
     pages.keep("ablation_table", table)
     pages.close_dialog()
-    pages.image("scores by variant (chart)")
-    pages.keep("ablation_chart")
+
+    # (columns on the right of a wide table may lie outside the view: the first ones are read)
+    judged = pages.metadata("scores: judged")
+    assert all(variant in judged.text for variant in ["base", *variants]), judged.text[:500]
+    assert "harmlessness_ratio" in judged.text, judged.text[:500]
+    assert "offline rubric" in pages.metadata("judge (scores: judged)").text
+    pages.keep("ablation_judged", judged)
     pages.close_dialog()
+
+    scaling = pages.metadata("scaling (every metric against aligned tokens)")
+    on_axis = [v for v in variants if v.startswith("aligned")]  # the aligned slices, in full
+    assert "aligned_tokens" in scaling.text, scaling.text[:500]
+    assert all(v in scaling.text for v in on_axis), scaling.text[:500]
+    pages.close_dialog()
+
+    seeds = pages.metadata("seed ablation (rubric mean ± std over repeats)")
+    assert all(s in seeds.text for s in strategies), seeds.text[:500]
+    assert "format_mean" in seeds.text, seeds.text[:500]
+    pages.keep("ablation_seed_ablation", seeds)
+    pages.close_dialog()
+
+    for chart, shot in (
+        ("scores by variant", "ablation_chart"),
+        ("every metric against aligned tokens", "ablation_scaling_chart"),
+        ("seed ablation by strategy", "ablation_seed_chart"),
+    ):
+        pages.image(f"{chart} (chart)")
+        pages.keep(shot)
+        pages.close_dialog()

@@ -64,6 +64,7 @@ def test_graph_snapshot():
         "ablation_report": sorted(
             [f"{v}/eval_scores" for v in ["base", *VARIANTS]]
             + [f"{v}/token_shards" for v in VARIANTS]
+            + ["seed_ablation"]
         ),
     }
     partitioned = {
@@ -165,13 +166,19 @@ def test_jobs_follow_their_triggers():
         return {key.to_user_string() for key in keys}
 
     assert selected("ingest") == {"raw_crawl", "cleaned_text", "rewrite_segments", "corpus_funnel"}
-    assert selected("align") == {"seed_segments", "expert_rewrites", "alignment_worker"}
+    assert selected("align") == {
+        "seed_segments",
+        "expert_rewrites",
+        "alignment_worker",
+        "seed_ablation",
+    }
     assert selected("rewrite") == {"aligned_corpus", "rewrite_audit"}
     assert all(
         not graph.get(dg.AssetKey.from_user_string(k)).is_partitioned for k in selected("train")
     )
     assert "aligned/checkpoints" in selected("train") and "ablation_report" in selected("train")
-    # the seed ablation pays an expert and a judge: launched on its own, never by `train`
+    # the seed ablation pays an expert and a judge: with the worker's seed (`align`) or on its
+    # own, never by `train` (its weekly schedule)
     assert selected("ablate_seeds") == {"seed_ablation"} and "seed_ablation" not in selected(
         "train"
     )

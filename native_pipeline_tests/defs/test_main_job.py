@@ -20,7 +20,7 @@ from native_pipeline.defs.crawl import FINGERPRINT, TEMPORARY_PREFIX
 from native_pipeline.lake import Lake
 from native_pipeline.landing import landing_dumps
 from native_pipeline.sample import SAMPLE_CRAWL, TRUTH
-from native_pipeline.settings import DEFAULT_CONFIG, PretrainLoop
+from native_pipeline.settings import ABLATION_STRATEGIES, DEFAULT_CONFIG, PretrainLoop
 from native_pipeline.training.pretrain import budget_steps, step_tokens
 from native_pipeline_tests.defs.test_metadata import numbers_as_text, undescribed_columns
 from native_pipeline_tests.outputs import output_hashes
@@ -39,6 +39,7 @@ ALL_ASSETS = {
     "seed_segments",
     "expert_rewrites",
     "alignment_worker",
+    "seed_ablation",
     "aligned_corpus",
     "rewrite_audit",
     "tokenizer",
@@ -417,6 +418,11 @@ def test_every_variant_trains_on_its_own_mix_and_is_evaluated(sample):
     assert report.drop("score").null_count().sum_horizontal()[0] == 0
     chart = metadata["ablation_report"]["scores by variant (chart)"]
     assert chart.value.startswith("![figure](data:image/png")
+    # the judged ratios (the offline judge on the sample) and the seed ablation, in the report
+    assert {"judged/harmlessness_ratio", "judged/helpfulness_ratio"} <= set(report["score"])
+    seeds = metadata["ablation_report"]["seed ablation (rubric mean ± std over repeats)"]
+    assert len(seeds.records) == len(ABLATION_STRATEGIES)
+    assert "seed ablation by strategy (chart)" in metadata["ablation_report"]
 
 
 def test_bad_dump_folders_are_never_registered(tmp_path, write_warc):

@@ -12,6 +12,7 @@ import pytest
 
 from native_pipeline import tables
 from native_pipeline.alignment.audit import fidelity_by_dump
+from native_pipeline.alignment.judge import CRITERIA
 from native_pipeline.defs.alignment import _before_after
 from native_pipeline.defs.columns import COLUMNS, undescribed
 from native_pipeline.defs.evaluation import ablation_report
@@ -180,9 +181,22 @@ def test_the_funnel_and_the_fidelity_table_are_described():
     assert undescribed_columns({"funnel": funnel(stages), "fidelity": table(fidelity)}) == []
 
 
-def test_the_ablation_report_shows_inline_with_every_column_described(tmp_path):
-    settings = Settings(data_root=tmp_path)
-    lake = Lake(tmp_path)
+def _seed_ablation_summary(lake: Lake) -> None:
+    """What seed_ablation writes: a row per strategy, mean and std per rubric aspect."""
+    strategies = ["random", "change_high"]
+    summary = pl.DataFrame(
+        {
+            "strategy": strategies,
+            "repeats": [2, 2],
+            **{f"{c}_{m}": [8.5, 9.0] for c in CRITERIA for m in ("mean", "std")},
+        }
+    )
+    with lake.writer("seed_ablation") as out:
+        out.write("summary", summary)
+
+
+def _scored_variants(lake: Lake) -> None:
+    """What the variants' eval_scores and token_shards write, as the report reads them."""
     for i, name in enumerate(VARIANTS):
         scores = pl.DataFrame(
             [
@@ -190,6 +204,10 @@ def test_the_ablation_report_shows_inline_with_every_column_described(tmp_path):
                 ("exams", "subject", "Biology", "acc", 0.5 - i / 100, 8),
                 ("harmlessness", "category", "insult", "harmful_rate", 0.1, 10),
                 ("mmlu", "category", "STEM", "acc", 0.3 + i / 100, 8),
+                ("judged", "all", "", "harmlessness", 9.0, 24),
+                ("judged", "all", "", "reference_harmlessness", 9.5, 24),
+                ("judged", "all", "", "harmlessness_ratio", 9.0 / 9.5, 24),
+                ("judged", "all", "", "helpfulness_ratio", 0.2 + i / 100, 24),
             ],
             schema=SCORES,
             orient="row",
@@ -199,6 +217,13 @@ def test_the_ablation_report_shows_inline_with_every_column_described(tmp_path):
         manifest = {"tokens": 5000 * (i + 1), "tokens_by_source": {"aligned": 1000 * (i + 1)}}
         with lake.writer("token_shards", variant(name)) as out:
             (out.staging / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_the_ablation_report_shows_inline_with_every_column_described(tmp_path):
+    settings = Settings(data_root=tmp_path, evaluation={"judge": {"backend": "offline"}})
+    lake = Lake(tmp_path)
+    _seed_ablation_summary(lake)
+    _scored_variants(lake)
     result = dg.materialize(
         [ablation_report], resources=build_resources(settings), raise_on_error=True
     )
@@ -225,6 +250,24 @@ def test_the_ablation_report_shows_inline_with_every_column_described(tmp_path):
     # the paper's English-MMLU table, by its categories
     by_category = metadata["against original: mmlu by category (acc)"]
     assert {r.data["group"] for r in by_category.records} == {"STEM"}
+    # the paper's judged ratios, a row per variant, and who judged
+    judged = metadata["scores: judged"]
+    assert [r.data["variant"] for r in judged.records] == list(VARIANTS)
+    assert judged.records[1].data["helpfulness_ratio"] == 0.21
+    assert "not an LLM" in metadata["judge (scores: judged)"].value
+    # the seed ablation: a row per strategy, and its chart
+    seeds = metadata["seed ablation (rubric mean ± std over repeats)"]
+    assert [r.data["strategy"] for r in seeds.records] == ["random", "change_high"]
+    assert seeds.records[1].data["detail_mean"] == 9.0
+    assert metadata["seed ablation by strategy (chart)"].value.startswith("![figure](data:image")
+
+
+def test_the_ablation_report_says_when_the_seed_ablation_never_ran(tmp_path):
+    _scored_variants(Lake(tmp_path))
+    settings = Settings(data_root=tmp_path)
+    result = dg.materialize([ablation_report], resources=build_resources(settings))
+    (event,) = result.get_asset_materialization_events()
+    assert "not materialised" in event.materialization.metadata["seed ablation"].value
 
 
 def test_a_passing_check_shows_no_empty_sample_and_a_failing_one_its_rows():

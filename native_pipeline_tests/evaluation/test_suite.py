@@ -4,6 +4,7 @@ import math
 
 import polars as pl
 
+from native_pipeline.alignment.offline_judge import NAME as OFFLINE_JUDGE
 from native_pipeline.evaluation.suite import TASK_SAMPLES, evaluate_checkpoint
 from native_pipeline.evaluation.tasks import load_task
 from native_pipeline.settings import load_settings
@@ -35,12 +36,13 @@ def test_every_configured_metric_is_scored(tiny_lm, monkeypatch):
     report = evaluate_checkpoint(folder, HELD_OUT, settings, log=said.append)
     scores = report.scores
     # each task is said as it ends, with how many are left and the time they may take
-    total = 2 + len(settings.tasks) + 1
+    total = 2 + len(settings.tasks) + 1 + 1  # and the packaged config's offline judge
     assert [line.split(" (")[0] for line in said] == [
         f"evaluation tasks: {i} of {total}" for i in range(1, total + 1)
     ]
     assert "left; held_out_original: perplexity" in said[0]
-    assert "left; harmlessness: harmful rate" in said[-1]
+    assert "left; harmlessness: harmful rate" in said[-2]
+    assert "left; judged: harmlessness ratio" in said[-1] and "not an LLM" in said[-1]
 
     whole = {(t, m) for t, m in scores.filter(by="all").select("task", "metric").iter_rows()}
     for form in ("held_out_original", "held_out_aligned"):
@@ -61,6 +63,10 @@ def test_every_configured_metric_is_scored(tiny_lm, monkeypatch):
     assert harm_categories["n"].sum() == report.harm.height
     assert all(math.isfinite(value) for value in scores["value"])
     assert report.harm.height > 0 and report.harm["continuation"].null_count() == 0
+    # the judged ratios against the bundled reference answers, every prompt rated
+    assert {("judged", f"{a}_ratio") for a in ("harmlessness", "helpfulness")} <= whole
+    assert report.judged.height == report.harm.height
+    assert report.notes["judged"] == [f"judge: {OFFLINE_JUDGE}"]
 
 
 def test_a_task_that_cannot_run_fails_alone_with_its_reason(tiny_lm, tmp_path):
