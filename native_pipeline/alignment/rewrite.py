@@ -19,12 +19,7 @@ from typing import Any
 
 import polars as pl
 
-from native_pipeline.alignment.backends.base import (
-    ChatBackend,
-    Completion,
-    Rewriter,
-    Sampling,
-)
+from native_pipeline.alignment.backends.base import ChatBackend, Completion, Rewriter, Sampling
 from native_pipeline.alignment.conduct import Message, unwrap
 from native_pipeline.alignment.fidelity import UNDECIDED, Fidelity, compare, prepare
 from native_pipeline.alignment.judge import keeps_facts
