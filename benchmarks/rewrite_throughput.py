@@ -1,6 +1,7 @@
 """Rewrite throughput: the pipeline's rewrite against raw `LLM.generate`, one engine, one run.
 
     python benchmarks/rewrite_throughput.py [--model-size tiny] [--n 64] [--max-tokens 64]
+        [--chunk-size 16] [--sides "every one edited"]
 
 1. Builds a random-weight Llama of the preset size with `create_tiny_chat_model` (its tokenizer
    trained on the code of conduct and the sample's Arabic paragraphs), kept under
