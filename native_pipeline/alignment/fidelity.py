@@ -153,6 +153,11 @@ NUMBER_WORDS = {
     for w in ws.split()
 }
 
+# Folded function words that are also a name when written with ي: "على" (on) and "علي" (Ali)
+# fold alike, and web text often writes ى as ي, so only a text that writes ى elsewhere
+# tells them apart.
+NAME_HOMOGRAPHS = frozenset({fold("على")})
+
 _GHAYR = fold("غير")
 _ANNA = frozenset(fold(w) for w in ["أن", "أنه", "أنها", "أنهم", "أنهما", "أننا", "أني"])
 
@@ -202,6 +207,20 @@ def kind(stemmed: str) -> str:
 
 def kinds(text_stems: Sequence[str]) -> list[str]:
     return [kind(w) for w in text_stems]
+
+
+def written_kinds(text: str, text_stems: Sequence[str], distinguishes: bool) -> list[str]:
+    """`kinds`, where a text whose writer tells ى from ي (`distinguishes`: it writes ى
+    somewhere) has its written "علي" read as the name, not as the preposition "على" that `fold`
+    makes of both (`NAME_HOMOGRAPHS`): a written "علي" with its clitics, diacritics or not."""
+    found = kinds(text_stems)
+    if distinguishes and not NAME_HOMOGRAPHS.isdisjoint(text_stems):
+        written = words(text)  # fold keeps every word whole
+        if len(written) == len(text_stems):
+            for i, (w, stemmed) in enumerate(zip(written, text_stems, strict=True)):
+                if stemmed in NAME_HOMOGRAPHS and "ى" not in w:
+                    found[i] = NAME
+    return found
 
 
 def letters(text: str) -> str:
@@ -433,6 +452,7 @@ def prepare(original: str) -> Original:
     all_kinds: list[str] = []
     owner: list[int] = []
     is_ad: dict[str, bool] = {}  # per line: a paragraph holds many sentences
+    distinguishes = "ى" in original
     for index, (start, text) in enumerate(spans):
         line_end = original.find("\n", start)
         line = original[original.rfind("\n", 0, start) + 1 : line_end if line_end >= 0 else None]
@@ -440,7 +460,7 @@ def prepare(original: str) -> Original:
             is_ad[line] = is_furniture(line)
         folded = fold(text)
         text_stems = stems_folded(folded)
-        text_kinds = kinds(text_stems)
+        text_kinds = written_kinds(text, text_stems, distinguishes)
         lines.append(line)
         furniture.append(is_ad[line])
         all_stems += text_stems
@@ -506,17 +526,34 @@ def _transposed(
     neighbours (a clause that moved, or a synonym next to a name, leaves one in place), or two
     content words were each written where the other stood (`swaps`: (sentence, old, new) one
     for one: "the big house and the small car" made "the small house and the big car")."""
-    roles: Counter[tuple[str, str, str]] = Counter()
-    for w, (left, right) in zip(new, _neighbours(new, new_kinds), strict=True):
-        roles[w, "<", left] += 1
-        roles[w, ">", right] += 1
     present = set(new)
+    facts = [
+        (i, w, left, right)
+        for i, (w, (left, right)) in enumerate(
+            zip(before.stems, _neighbours(before.stems, before.kinds), strict=True)
+        )
+        if before.kinds[i] in FACTS and w in present
+    ]
+    wanted = {w for _, w, _, _ in facts}
+    roles: Counter[tuple[str, str, str]] = Counter()
+    places: Counter[tuple[str, str, str]] = Counter()  # both neighbours
+    for w, (left, right) in zip(new, _neighbours(new, new_kinds), strict=True):
+        if w in wanted:
+            roles[w, "<", left] += 1
+            roles[w, ">", right] += 1
+            places[w, left, right] += 1
+    # A word said twice keeps its role only once, and a word still between both its neighbours
+    # claims that role first: another "أحمد" that moved must not take it.
+    unplaced = []
+    for i, w, left, right in facts:
+        if places[w, left, right]:
+            places[w, left, right] -= 1
+            roles[w, "<", left] -= 1
+            roles[w, ">", right] -= 1
+        else:
+            unplaced.append((i, w, left, right))
     loose: Counter[int] = Counter()
-    for i, (left, right) in enumerate(_neighbours(before.stems, before.kinds)):
-        w = before.stems[i]
-        if before.kinds[i] not in FACTS or w not in present:
-            continue
-        # a word said twice keeps its role only once
+    for i, w, left, right in unplaced:
         for key in ((w, "<", left), (w, ">", right)):
             if roles[key]:
                 roles[key] -= 1
@@ -533,7 +570,7 @@ def compare(original: str | Original, rewrite: str) -> Comparison:
     tokens, owner, token_kinds = before.stems, before.owner, before.kinds
     rewrite_folded = fold(rewrite)
     new = stems_folded(rewrite_folded)
-    new_kinds = kinds(new)
+    new_kinds = written_kinds(rewrite, new, "ى" in rewrite)
     opcodes = difflib.SequenceMatcher(None, tokens, new, autojunk=False).get_opcodes()
     count = len(before.spans)
     in_place = [False] * len(tokens)
@@ -555,10 +592,11 @@ def compare(original: str | Original, rewrite: str) -> Comparison:
     swaps: set[tuple[int, str, str]] = set()
     for i1, i2, j1, j2 in runs:
         if i2 - i1 == j2 - j1:  # one for one: what was written where each word stood
+            # a name and a preposition that traded places ("علي" written for "على") count
             swaps.update(
                 (owner[i], tokens[i], new[j])
                 for i, j in zip(range(i1, i2), range(j1, j2), strict=True)
-                if token_kinds[i] != FUNCTION
+                if token_kinds[i] != FUNCTION or new_kinds[j] in FACTS
             )
         fresh = [j for j in range(j1, j2) if j not in taken]
         gone = [i for i in range(i1, i2) if not in_place[i]]

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import difflib
 import json
+import threading
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import polars as pl
 
-from native_pipeline.alignment.backends.base import ChatBackend, Rewriter, Sampling
-from native_pipeline.alignment.conduct import unwrap
+from native_pipeline.alignment.backends.base import ChatBackend, Completion, Rewriter, Sampling
+from native_pipeline.alignment.conduct import Message, unwrap
 from native_pipeline.alignment.fidelity import UNDECIDED, Fidelity, compare, prepare
 from native_pipeline.alignment.judge import keeps_facts
 from native_pipeline.alignment.validate import VALID, Candidate, Limits, review
@@ -258,6 +261,27 @@ def check_requests(rows: pl.DataFrame, max_share: float, what: str) -> None:
         )
 
 
+class _OneCallAtATime:
+    """A rewriter or judge whose calls wait for one another's: two chunks in flight share the
+    engine, which takes one batch at a time (vLLM's `LLM` is not thread-safe), while the other
+    chunk's measurement and checks run beside it."""
+
+    def __init__(self, model: Any, lock: threading.Lock) -> None:
+        self.model = model
+        self.lock = lock
+
+    def identity(self) -> dict[str, str]:
+        return self.model.identity()
+
+    def rewrite(self, segments: Sequence[str], sampling: Sampling) -> list[Completion]:
+        with self.lock:
+            return self.model.rewrite(segments, sampling)
+
+    def chat(self, conversations: Sequence[list[Message]], sampling: Sampling) -> list[Completion]:
+        with self.lock:
+            return self.model.chat(conversations, sampling)
+
+
 def rewrite_in_chunks(
     segments: pl.DataFrame,
     rewriter: Rewriter,
@@ -271,22 +295,43 @@ def rewrite_in_chunks(
     judge: ChatBackend | None = None,
 ) -> tuple[pl.DataFrame, int]:
     """(every segment rewritten, chunks resumed): chunks already in `chunks` are not redone,
-    each new one is committed as soon as it is rewritten. A chunk with more failed requests
-    than `max_failed_requests` raises before it is committed, so that a rerun asks again."""
+    each new one is committed as soon as it is rewritten and validated, in order. A chunk with
+    more failed requests than `max_failed_requests` raises before it is committed, so that a
+    rerun asks again.
+
+    Two chunks are in flight: chunk k's rewrites are measured and checked while chunk k+1
+    generates (an engine in another process or in native code leaves this process free), and
+    the engine runs one call at a time. A chunk that fails stops the run after the chunks
+    before it are committed; the one generating beside it is not committed."""
     starts = range(0, segments.height, chunk_size)
     committed = {index for index in range(len(starts)) if chunks.has(index)}
     done = sum(min(chunk_size, segments.height - starts[index]) for index in committed)
     if committed:
         log(f"resuming: {len(committed)} chunks ({done:,} segments) committed by an earlier run")
     progress = Progress(log, "segments rewritten", segments.height, done=done)
-    for index, start in enumerate(starts):
-        if index in committed:
-            continue
-        chunk = segments.slice(start, chunk_size)
-        rows = rewrite_frame(chunk, rewriter, settings, limits, scorer, judge)
+    lock = threading.Lock()
+    engine = _OneCallAtATime(rewriter, lock)
+    checker = _OneCallAtATime(judge, lock) if judge is not None else None
+    in_flight: deque[tuple[int, int, Future[pl.DataFrame]]] = deque()
+
+    def commit_oldest() -> None:
+        index, size, future = in_flight.popleft()
+        rows = future.result()
         check_requests(rows, max_failed_requests, f"chunk {index}")
         chunks.write(index, rows)
-        progress.add(chunk.height, f"chunk {index} committed")
+        progress.add(size, f"chunk {index} committed")
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for index, start in enumerate(starts):
+            if index in committed:
+                continue
+            chunk = segments.slice(start, chunk_size)
+            rows = pool.submit(rewrite_frame, chunk, engine, settings, limits, scorer, checker)
+            in_flight.append((index, chunk.height, rows))
+            if len(in_flight) == 2:
+                commit_oldest()
+        while in_flight:
+            commit_oldest()
     return pl.concat([frame([], ALIGNED), *chunks.frames()]), len(committed)
 
 

@@ -214,3 +214,30 @@ def test_boilerplate_goes_by_what_the_line_is_not_by_a_word():
     # a news sentence that mentions an announcement is news: dropping it is a lost fact
     news = "وجاء إعلان الوزارة بعد اجتماع طارئ عقده 30 مسؤولا في مقر الحكومة بالرياض."
     assert _reason(f"{REPORT}\n{news}", REPORT) != "valid"
+
+
+def test_ali_is_a_name_where_the_text_tells_its_yeh_from_alef_maqsura():
+    # fold makes "علي" (Ali) of "على" (on); a text that writes ى elsewhere means the name
+    text = "وتولى محمد علي باشا حكم مصر عام 1805 بعد خروج الفرنسيين منها."
+    assert _reason(text, text.replace("محمد علي", "علي محمد")) == "transposed"
+    assert _reason(text, text.replace("علي", "رضا")) == "names_lost"
+    # the name is kept when the rewrite fixes the spelling around it, or writes no ى at all
+    assert _reason(text, text.replace("وتولى", "وتولّى")) == "valid"
+    assert _reason(text, text.replace("وتولى", "وتولي")) == "valid"
+
+
+def test_a_name_and_a_preposition_that_trade_places_are_rejected():
+    # a text that writes every ى as ي: its "علي" is the preposition, and a name put in its place
+    text = "استولي الجيش علي دمياط في الصيف ثم زحف نحو المنصورة في الخريف."
+    swapped = text.replace("علي دمياط", "المنصورة دمياط").replace("نحو المنصورة", "نحو علي")
+    assert _reason(text, swapped) == "transposed"
+
+
+def test_a_name_said_twice_keeps_each_of_its_roles_once():
+    # the second "أحمد" still stands before "يحيى": the first, moved, may not borrow its role
+    text = (
+        "ووصل العائد من العراق أحمد بن يحيى إلى صنعاء في الربيع.\n"
+        "وبعد فشل الحركة أعدم أحمد يحيى الثلايا في ساحة المدينة."
+    )
+    swapped = text.replace("العراق أحمد", "أحمد العراق")
+    assert _reason(text, swapped) == "transposed"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 
+import polars as pl
 import pytest
 
 from native_pipeline.alignment import rewrite
@@ -25,6 +28,7 @@ from native_pipeline.alignment.validate import Candidate, Limits, verdict
 from native_pipeline.lake import ChunkLog
 from native_pipeline.settings import AlignmentSettings, BackendSettings
 from native_pipeline.tables import SEGMENTS, frame
+from native_pipeline.text.harm import complete
 
 CLEAN = "يتناول هذا المقال تاريخ المدينة القديمة وأسواقها الشعبية التي ازدهرت قرونا طويلة."
 INJECTION = (
@@ -309,3 +313,82 @@ def test_the_expert_rewrites_the_seed_a_chunk_at_a_time_as_it_would_at_once(tmp_
     rows, _ = rewrite_seeds(seeds, settings, conduct, tmp_path, log=said.append)
     assert rows.equals(whole)
     assert said[-1].startswith(f"seeds rewritten: {seeds.height} of {seeds.height} (100%)")
+
+
+class Marked:
+    """A rewriter that appends a mark to every segment, records how many of its calls ran at
+    once, and says when it starts on a segment it was told to wait for."""
+
+    MARK = "(edited)"
+
+    def __init__(self, signal: str) -> None:
+        self.signal, self.started = signal, threading.Event()
+        self.running = self.most_at_once = 0
+
+    def identity(self) -> dict[str, str]:
+        return {"backend": "marked", "model": "mark"}
+
+    def rewrite(self, segments: Sequence[str], sampling: Sampling) -> list[Completion]:
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        if self.signal in segments:
+            self.started.set()
+        time.sleep(0.05)  # room for another call to overlap, were calls not one at a time
+        self.running -= 1
+        return [Completion(wrap(f"{s} {self.MARK}")) for s in segments]
+
+
+class WaitsForTheNextChunk:
+    """A harm scorer that, on the first rewrites it measures, waits for the rewriter to start
+    on the next chunk, and records whether it did."""
+
+    name, categories = "waits", ()
+
+    def __init__(self, rewriter: Marked) -> None:
+        self.rewriter, self.overlapped = rewriter, []
+
+    def score(self, texts: list[str]) -> list[dict[str, float]]:
+        if not self.overlapped and any(Marked.MARK in t for t in texts):
+            self.overlapped.append(self.rewriter.started.wait(timeout=5))
+        return [complete({}) for _ in texts]
+
+
+def _segments(n: int) -> pl.DataFrame:
+    texts = [f"{CLEAN} ({i})" for i in range(n)]
+    return frame(
+        [vars(s) for i, t in enumerate(texts) for s in segment_document(f"d{i}", t, max_tokens=64)],
+        SEGMENTS,
+    )
+
+
+def test_a_chunk_is_checked_while_the_next_one_generates(tmp_path):
+    segments = _segments(6)
+    rewriter = Marked(signal=segments["text"][2])  # the first segment of the second chunk
+    scorer = WaitsForTheNextChunk(rewriter)
+    settings = BackendSettings(retry_temperature=0)
+    chunks = ChunkLog(tmp_path / "chunks")
+    rows, _ = rewrite_in_chunks(segments, rewriter, settings, Limits(), chunks, 2, scorer=scorer)
+    # chunk 0's rewrites were measured while chunk 1 generated; the engine ran one call at a time
+    assert scorer.overlapped == [True] and rewriter.most_at_once == 1
+    # the same rows, in the same order, as chunk after chunk
+    alone = [
+        rewrite.rewrite_frame(segments.slice(s, 2), rewriter, settings, Limits(), scorer)
+        for s in range(0, 6, 2)
+    ]
+    assert rows.equals(pl.concat(alone))
+
+
+def test_a_failing_chunk_stops_the_run_after_the_chunks_before_it_are_committed(tmp_path):
+    segments = _segments(6)
+    failing = segments["text"][2]
+
+    class FailsOnTheSecondChunk(PolicyRewriter):
+        def rewrite(self, texts: Sequence[str], sampling: Sampling) -> list[Completion]:
+            if failing in texts:
+                raise RuntimeError("the engine died")
+            return super().rewrite(texts, sampling)
+
+    chunks = ChunkLog(tmp_path / "chunks")
+    with pytest.raises(RuntimeError, match="the engine died"):
+        rewrite_in_chunks(segments, FailsOnTheSecondChunk(), BackendSettings(), Limits(), chunks, 2)
+    assert [chunks.has(i) for i in range(3)] == [True, False, False]
