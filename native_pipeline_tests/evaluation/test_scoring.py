@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from native_pipeline.evaluation import loglik, multiple_choice
-from native_pipeline.evaluation.loglik import Loglik, encode_requests, loglikelihoods
+from native_pipeline.evaluation.loglik import (
+    Group,
+    Loglik,
+    encode_requests,
+    loglikelihoods,
+    prefix_tree,
+)
 from native_pipeline.evaluation.multiple_choice import multiple_choice as score_mc
 from native_pipeline.evaluation.tasks import MCItem, context, continuations
 from native_pipeline_tests.evaluation.conftest import sample_items
@@ -172,3 +178,45 @@ def test_a_subject_without_enough_dev_items_fails_alone(tiny_lm):
     assert "2 shots asked for, the dev split has 1 items" in result.failed[0].reason
     assert result.n == len(items) - len(left_out)
     assert subjects[0] not in {g.group for g in result.groups}
+
+
+def test_continuations_that_begin_alike_feed_their_beginning_once():
+    tree = prefix_tree([[5, 2, 3], [1, 2, 3], [1, 2, 4], [1, 5], [6]])
+    # [1, 2] is fed once for three continuations; a continuation's last token is never fed
+    assert tree.tokens == [1, 2, 5, 2]
+    assert tree.depths == [1, 2, 1, 2]
+    assert (tree.lows, tree.highs) == ([0, 0, 3, 3], [2, 1, 3, 3])  # ranks in sorted order
+    assert tree.predicted_at == [[-1, 2, 3], [-1, 0, 1], [-1, 0, 1], [-1, 0], [-1]]
+    assert Group([7, 8], [[1, 2, 3], [1, 2, 4]]).packed_length == 4
+
+
+def test_shared_beginnings_score_as_each_request_alone(tiny_lm):
+    """Choices that begin with the same words ("الحركة ...") share their first tree tokens;
+    each still gets the log-likelihood of its own sequence."""
+    _, model, tokenizer = tiny_lm
+    question = "السؤال: ما نوع حركة الأرض حول الشمس؟\nالإجابة:"
+    choices = [" الحركة الدائرية", " الحركة الخطية", " الحركة", " نعم", " الحركة الدائرية المنتظمة"]
+    requests = [(question, choice) for choice in choices] + REQUESTS
+    groups, _ = encode_requests(tokenizer, requests[: len(choices)], max_len=4096)
+    fed = sum(len(c) - 1 for c in groups[0].continuations)
+    assert groups[0].packed_length < len(groups[0].context) + fed
+    for (ctx, cont), score in zip(
+        requests, loglikelihoods(model, tokenizer, requests, batch_size=3), strict=True
+    ):
+        total, greedy = naive(model, tokenizer, ctx, cont, max_len=4096)
+        assert score.logprob == pytest.approx(total, abs=1e-4)
+        assert score.is_greedy == greedy
+
+
+def test_the_lm_head_runs_only_where_a_continuation_token_is_predicted(tiny_lm):
+    _, model, tokenizer = tiny_lm
+    groups, _ = encode_requests(tokenizer, REQUESTS, max_len=4096)
+    seen = []
+    hook = model.get_output_embeddings().register_forward_hook(
+        lambda module, args, output: seen.append(args[0].shape[:-1].numel())
+    )
+    try:
+        loglik.score_groups(model, groups, batch_size=8)
+    finally:
+        hook.remove()
+    assert seen == [sum(len(c) for g in groups for c in g.continuations)]
