@@ -12,12 +12,15 @@ whole vocabulary at every position. Here the continuations of one context are pa
 single copy of it, as a prefix tree: tokens that begin several continuations alike ("الحركة"
 of "الحركة الدائرية" and "الحركة الخطية") are fed once. Each tree token attends to the context
 and to its own ancestors only (a 4-D mask) and takes its position from its depth after the
-context, which is what it sees in its own sequence. Only the positions that predict continuation
-tokens go through the LM head and the log-softmax.
+context, which is what it sees in its own sequence. The tokens every context begins with (the
+template's "السؤال:") run once, and each batch continues from their keys and values. Only the
+positions that predict continuation tokens go through the LM head and the log-softmax.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -148,14 +151,17 @@ def encode_requests(
     return groups, owners
 
 
-def _pack(groups: Sequence[Group], device: torch.device, dtype: torch.dtype):
-    """Left-padded input ids, position ids and additive 4-D mask of a batch of groups."""
-    width = max(group.packed_length for group in groups)
+def _pack(groups: Sequence[Group], skip: int, device: torch.device, dtype: torch.dtype):
+    """Left-padded input ids, position ids and additive 4-D mask of a batch of groups, the
+    first `skip` tokens of every context left out (in the cache), seen by every token."""
+    width = max(group.packed_length for group in groups) - skip
     ids, positions, depths, lows, highs = [], [], [], [], []
     for group in groups:
-        pad, tree, n = width - group.packed_length, group.tree, len(group.context)
-        ids.append([0] * pad + group.context + tree.tokens)
-        positions.append([0] * pad + list(range(n)) + [n + d - 1 for d in tree.depths])
+        pad, tree, n = width + skip - group.packed_length, group.tree, len(group.context) - skip
+        ids.append([0] * pad + group.context[skip:] + tree.tokens)
+        positions.append(
+            [0] * pad + list(range(skip, skip + n)) + [skip + n + d - 1 for d in tree.depths]
+        )
         # padding -1: seen by no one; the context: depth 0 and every continuation's range
         depths.append([-1] * pad + [0] * n + tree.depths)
         lows.append([0] * (pad + n) + tree.lows)
@@ -167,18 +173,17 @@ def _pack(groups: Sequence[Group], device: torch.device, dtype: torch.dtype):
     allowed = causal & (depth[:, None, :] >= 0) & (depth[:, None, :] <= depth[:, :, None])
     allowed &= (low[:, None, :] <= low[:, :, None]) & (high[:, :, None] <= high[:, None, :])
     allowed |= torch.eye(width, dtype=torch.bool, device=device)
-    mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
-    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-    return (
-        torch.tensor(ids, device=device),
-        torch.tensor(positions, device=device),
-        mask[:, None],
-    )
+    mask = torch.zeros(len(groups), 1, width, skip + width, dtype=dtype, device=device)
+    mask[:, 0, :, skip:].masked_fill_(~allowed, torch.finfo(dtype).min)
+    return torch.tensor(ids, device=device), torch.tensor(positions, device=device), mask
 
 
-def _score_batch(model: Any, groups: Sequence[Group]) -> list[list[Loglik]]:
+def _score_batch(model: Any, groups: Sequence[Group], prefix: Any) -> list[list[Loglik]]:
+    """The groups' scores, continuing from `prefix`: the cache of the tokens every context
+    begins with (None when they share none)."""
     dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
-    input_ids, position_ids, mask = _pack(groups, model.device, dtype)
+    skip = prefix.get_seq_length() if prefix is not None else 0
+    input_ids, position_ids, mask = _pack(groups, skip, model.device, dtype)
     width = input_ids.shape[1]
     # Where each continuation token is predicted: its row and position in the batch.
     rows, positions, targets, owners = [], [], [], []
@@ -197,9 +202,16 @@ def _score_batch(model: Any, groups: Sequence[Group]) -> list[list[Loglik]]:
     head = model.get_output_embeddings().register_forward_pre_hook(
         lambda module, args: (args[0][picked], *args[1:])
     )
+    cache = copy.deepcopy(prefix)  # the forward appends this batch's keys and values to it
+    if cache is not None:
+        cache.batch_repeat_interleave(len(groups))
     try:
         logits = model(
-            input_ids=input_ids, position_ids=position_ids, attention_mask=mask, use_cache=False
+            input_ids=input_ids,
+            position_ids=position_ids,
+            attention_mask=mask,
+            past_key_values=cache,
+            use_cache=False,
         ).logits
     finally:
         head.remove()
@@ -228,11 +240,20 @@ def score_groups(model: Any, groups: Sequence[Group], *, batch_size: int) -> lis
     # Longest first, so a batch pads little and a memory error comes at once.
     order = sorted(range(len(groups)), key=lambda i: -groups[i].packed_length)
     scores: list[list[Loglik]] = [[] for _ in groups]
+    # The tokens every context begins with (a template's "السؤال:", a shared description) run
+    # once; each context keeps its last token, which predicts its continuations' first.
+    # commonprefix compares token lists as well as strings.
+    shared = os.path.commonprefix([group.context for group in groups])
+    shared = shared[: min(len(group.context) for group in groups) - 1]
     with torch.inference_mode():
+        prefix = None
+        if shared:
+            ids = torch.tensor([shared], device=model.device)
+            prefix = model(input_ids=ids, use_cache=True).past_key_values
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             for index, group_scores in zip(
-                batch, _score_batch(model, [groups[i] for i in batch]), strict=True
+                batch, _score_batch(model, [groups[i] for i in batch], prefix), strict=True
             ):
                 scores[index] = group_scores
     return scores

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
@@ -220,3 +222,28 @@ def test_the_lm_head_runs_only_where_a_continuation_token_is_predicted(tiny_lm):
     finally:
         hook.remove()
     assert seen == [sum(len(c) for g in groups for c in g.continuations)]
+
+
+def test_the_beginning_every_context_shares_runs_once(tiny_lm):
+    """ "السؤال:" begins every cloze context: its keys and values are computed once, and each
+    batch continues from them."""
+    _, model, tokenizer = tiny_lm
+    requests = [*REQUESTS[:3], ("السؤال: ما لون السماء؟\nالإجابة:", " أزرق")]
+    groups, _ = encode_requests(tokenizer, requests, max_len=4096)
+    shared = os.path.commonprefix([g.context for g in groups])
+    assert len(shared) >= 2
+    widths = []
+    hook = model.register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)),
+        with_kwargs=True,
+    )
+    try:
+        scores = loglikelihoods(model, tokenizer, requests, batch_size=8)
+    finally:
+        hook.remove()
+    longest = max(g.packed_length for g in groups)
+    assert widths == [(1, len(shared)), (len(groups), longest - len(shared))]
+    for (ctx, cont), score in zip(requests, scores, strict=True):
+        total, greedy = naive(model, tokenizer, ctx, cont, max_len=4096)
+        assert score.logprob == pytest.approx(total, abs=1e-4)
+        assert score.is_greedy == greedy
