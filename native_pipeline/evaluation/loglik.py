@@ -237,6 +237,8 @@ def score_groups(model: Any, groups: Sequence[Group], *, batch_size: int) -> lis
     """Per group, one Loglik per continuation; `batch_size` groups (packed rows) per forward."""
     if isinstance(model, ScoringEngine):
         return model.score_groups(groups, batch_size=batch_size)
+    if not groups:
+        return []
     # Longest first, so a batch pads little and a memory error comes at once.
     order = sorted(range(len(groups)), key=lambda i: -groups[i].packed_length)
     scores: list[list[Loglik]] = [[] for _ in groups]

@@ -247,3 +247,8 @@ def test_the_beginning_every_context_shares_runs_once(tiny_lm):
         total, greedy = naive(model, tokenizer, ctx, cont, max_len=4096)
         assert score.logprob == pytest.approx(total, abs=1e-4)
         assert score.is_greedy == greedy
+
+
+def test_no_groups_score_nothing(tiny_lm):
+    _, model, _ = tiny_lm
+    assert loglik.score_groups(model, [], batch_size=4) == []
