@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -151,60 +152,76 @@ def encode_requests(
     return groups, owners
 
 
-def _pack(groups: Sequence[Group], skip: int, device: torch.device, dtype: torch.dtype):
-    """Left-padded input ids, position ids and additive 4-D mask of a batch of groups, the
-    first `skip` tokens of every context left out (in the cache), seen by every token."""
-    width = max(group.packed_length for group in groups) - skip
+def _pack(rows: Sequence[Sequence[Group]], skip: int, device: torch.device, dtype: torch.dtype):
+    """Left-padded input ids, position ids and additive 4-D mask of a batch of rows, each of one
+    or more groups, the first `skip` tokens of every context left out (in the cache), seen by
+    every token."""
+    width = max(sum(group.packed_length - skip for group in row) for row in rows)
     ids, positions, depths, lows, highs = [], [], [], [], []
-    for group in groups:
-        pad, tree, n = width + skip - group.packed_length, group.tree, len(group.context) - skip
-        ids.append([0] * pad + group.context[skip:] + tree.tokens)
-        positions.append(
-            [0] * pad + list(range(skip, skip + n)) + [skip + n + d - 1 for d in tree.depths]
-        )
-        # padding -1: seen by no one; the context: depth 0 and every continuation's range
-        depths.append([-1] * pad + [0] * n + tree.depths)
-        lows.append([0] * (pad + n) + tree.lows)
-        highs.append([0] * pad + [len(group.continuations)] * n + tree.highs)
+    for row in rows:
+        pad = width - sum(group.packed_length - skip for group in row)
+        # padding: depth -1, seen by no one
+        row_ids, row_pos, row_depth, row_low, row_high = [0] * pad, [0] * pad, [-1] * pad, [], []
+        row_low += [0] * pad
+        row_high += [0] * pad
+        rank = 0  # each group's continuations take ranks of their own, so groups never meet
+        for group in row:
+            tree, n, n_ranks = group.tree, len(group.context) - skip, len(group.continuations)
+            row_ids += group.context[skip:] + tree.tokens
+            row_pos += [*range(skip, skip + n)] + [skip + n + d - 1 for d in tree.depths]
+            # the context: depth 0 and the range of every continuation of its group
+            row_depth += [0] * n + tree.depths
+            row_low += [rank] * n + [rank + low for low in tree.lows]
+            row_high += [rank + n_ranks] * n + [rank + high for high in tree.highs]
+            rank += n_ranks + 1
+        for values, row_values in zip(
+            (ids, positions, depths, lows, highs),
+            (row_ids, row_pos, row_depth, row_low, row_high),
+            strict=True,
+        ):
+            values.append(row_values)
     depth, low, high = (torch.tensor(v, device=device) for v in (depths, lows, highs))
     causal = torch.ones(width, width, dtype=torch.bool, device=device).tril()
-    # A token sees the context and its own ancestors; padding rows see themselves only so that
-    # no softmax row is empty.
+    # A token sees its group's context and its own ancestors; padding rows see themselves only
+    # so that no softmax row is empty.
     allowed = causal & (depth[:, None, :] >= 0) & (depth[:, None, :] <= depth[:, :, None])
     allowed &= (low[:, None, :] <= low[:, :, None]) & (high[:, :, None] <= high[:, None, :])
     allowed |= torch.eye(width, dtype=torch.bool, device=device)
-    mask = torch.zeros(len(groups), 1, width, skip + width, dtype=dtype, device=device)
+    mask = torch.zeros(len(rows), 1, width, skip + width, dtype=dtype, device=device)
     mask[:, 0, :, skip:].masked_fill_(~allowed, torch.finfo(dtype).min)
     return torch.tensor(ids, device=device), torch.tensor(positions, device=device), mask
 
 
-def _score_batch(model: Any, groups: Sequence[Group], prefix: Any) -> list[list[Loglik]]:
-    """The groups' scores, continuing from `prefix`: the cache of the tokens every context
-    begins with (None when they share none)."""
+def _score_batch(model: Any, rows: Sequence[Sequence[Group]], prefix: Any) -> list[list[Loglik]]:
+    """The scores of the rows' groups, row by row, continuing from `prefix`: the cache of the
+    tokens every context begins with (None when they share none)."""
     dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
     skip = prefix.get_seq_length() if prefix is not None else 0
-    input_ids, position_ids, mask = _pack(groups, skip, model.device, dtype)
+    input_ids, position_ids, mask = _pack(rows, skip, model.device, dtype)
     width = input_ids.shape[1]
     # Where each continuation token is predicted: its row and position in the batch.
-    rows, positions, targets, owners = [], [], [], []
+    at_rows, positions, targets, owners = [], [], [], []
     n_scores = 0
-    for row, group in enumerate(groups):
-        context_end = width - len(group.tree.tokens) - 1
-        for continuation, at in zip(group.continuations, group.tree.predicted_at, strict=True):
-            rows += [row] * len(continuation)
-            positions += [context_end + 1 + node for node in at]
-            targets += continuation
-            owners += [n_scores] * len(continuation)
-            n_scores += 1
+    for row, groups in enumerate(rows):
+        start = width - sum(group.packed_length - skip for group in groups)
+        for group in groups:
+            context_end = start + len(group.context) - skip - 1
+            for continuation, at in zip(group.continuations, group.tree.predicted_at, strict=True):
+                at_rows += [row] * len(continuation)
+                positions += [context_end + 1 + node for node in at]
+                targets += continuation
+                owners += [n_scores] * len(continuation)
+                n_scores += 1
+            start += group.packed_length - skip
     device = input_ids.device
-    picked = (torch.tensor(rows, device=device), torch.tensor(positions, device=device))
+    picked = (torch.tensor(at_rows, device=device), torch.tensor(positions, device=device))
     # The LM head runs on those positions only: its input gathered before it is applied.
     head = model.get_output_embeddings().register_forward_pre_hook(
         lambda module, args: (args[0][picked], *args[1:])
     )
     cache = copy.deepcopy(prefix)  # the forward appends this batch's keys and values to it
     if cache is not None:
-        cache.batch_repeat_interleave(len(groups))
+        cache.batch_repeat_interleave(len(rows))
     try:
         logits = model(
             input_ids=input_ids,
@@ -227,35 +244,49 @@ def _score_batch(model: Any, groups: Sequence[Group], prefix: Any) -> list[list[
     missed.index_add_(0, owner, misses)
     flat = [Loglik(s, m == 0) for s, m in zip(sums.tolist(), missed.tolist(), strict=True)]
     scores, start = [], 0
-    for group in groups:
+    for group in (group for groups in rows for group in groups):
         scores.append(flat[start : start + len(group.continuations)])
         start += len(group.continuations)
     return scores
 
 
 def score_groups(model: Any, groups: Sequence[Group], *, batch_size: int) -> list[list[Loglik]]:
-    """Per group, one Loglik per continuation; `batch_size` groups (packed rows) per forward."""
+    """Per group, one Loglik per continuation; `batch_size` packed rows per forward."""
     if isinstance(model, ScoringEngine):
         return model.score_groups(groups, batch_size=batch_size)
     if not groups:
         return []
-    # Longest first, so a batch pads little and a memory error comes at once.
-    order = sorted(range(len(groups)), key=lambda i: -groups[i].packed_length)
-    scores: list[list[Loglik]] = [[] for _ in groups]
     # The tokens every context begins with (a template's "السؤال:", a shared description) run
     # once; each context keeps its last token, which predicts its continuations' first.
     # commonprefix compares token lists as well as strings.
     shared = os.path.commonprefix([group.context for group in groups])
     shared = shared[: min(len(group.context) for group in groups) - 1]
+
+    def length(index: int) -> int:
+        return groups[index].packed_length - len(shared)
+
+    # Longest first, so that a batch's rows are about as long and a memory error comes at once;
+    # the room a row leaves under its batch's longest is filled with the shortest groups.
+    order = deque(sorted(range(len(groups)), key=length, reverse=True))
+    scores: list[list[Loglik]] = [[] for _ in groups]
     with torch.inference_mode():
         prefix = None
         if shared:
             ids = torch.tensor([shared], device=model.device)
             prefix = model(input_ids=ids, use_cache=True).past_key_values
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
+        while order:
+            width, rows = length(order[0]), []
+            while order and len(rows) < batch_size:
+                row = [order.popleft()]
+                room = width - length(row[0])
+                while order and length(order[-1]) <= room:
+                    room -= length(order[-1])
+                    row.append(order.pop())
+                rows.append(row)
+            batch = [index for row in rows for index in row]
+            rows_of_groups = [[groups[index] for index in row] for row in rows]
             for index, group_scores in zip(
-                batch, _score_batch(model, [groups[i] for i in batch], prefix), strict=True
+                batch, _score_batch(model, rows_of_groups, prefix), strict=True
             ):
                 scores[index] = group_scores
     return scores

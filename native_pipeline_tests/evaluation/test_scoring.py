@@ -252,3 +252,26 @@ def test_the_beginning_every_context_shares_runs_once(tiny_lm):
 def test_no_groups_score_nothing(tiny_lm):
     _, model, _ = tiny_lm
     assert loglik.score_groups(model, [], batch_size=4) == []
+
+
+def test_short_groups_fill_the_room_a_long_one_leaves(tiny_lm):
+    """A row holds the batch's longest group or, where one is shorter, the shortest groups
+    after it; each group sees only its own context and continuations."""
+    _, model, tokenizer = tiny_lm
+    long = "السؤال: " + " ".join(["ما عاصمة مصر وما أكبر مدنها بعد القاهرة؟"] * 4) + "\nالإجابة:"
+    requests = [(long, " القاهرة"), (long, " الإسكندرية"), *REQUESTS]
+    groups, _ = encode_requests(tokenizer, requests, max_len=4096)
+    widths = []
+    hook = model.register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)),
+        with_kwargs=True,
+    )
+    try:
+        scores = loglikelihoods(model, tokenizer, requests, batch_size=2)
+    finally:
+        hook.remove()
+    assert widths == [(2, max(g.packed_length for g in groups))]  # 4 groups in 2 rows
+    for (ctx, cont), score in zip(requests, scores, strict=True):
+        total, greedy = naive(model, tokenizer, ctx, cont, max_len=4096)
+        assert score.logprob == pytest.approx(total, abs=1e-4)
+        assert score.is_greedy == greedy
