@@ -13,8 +13,10 @@ single copy of it, as a prefix tree: tokens that begin several continuations ali
 of "الحركة الدائرية" and "الحركة الخطية") are fed once. Each tree token attends to the context
 and to its own ancestors only (a 4-D mask) and takes its position from its depth after the
 context, which is what it sees in its own sequence. The tokens every context begins with (the
-template's "السؤال:") run once, and each batch continues from their keys and values. Only the
-positions that predict continuation tokens go through the LM head and the log-softmax.
+template's "السؤال:") run once, and each batch continues from their keys and values. A row
+shorter than its batch's longest takes the shortest groups that fit in its room, each group
+seeing only its own tokens, in place of padding. Only the positions that predict continuation
+tokens go through the LM head and the log-softmax.
 """
 
 from __future__ import annotations
