@@ -163,9 +163,8 @@ def _pack(rows: Sequence[Sequence[Group]], skip: int, device: torch.device, dtyp
     for row in rows:
         pad = width - sum(group.packed_length - skip for group in row)
         # padding: depth -1, seen by no one
-        row_ids, row_pos, row_depth, row_low, row_high = [0] * pad, [0] * pad, [-1] * pad, [], []
-        row_low += [0] * pad
-        row_high += [0] * pad
+        row_ids, row_pos, row_low, row_high = [0] * pad, [0] * pad, [0] * pad, [0] * pad
+        row_depth = [-1] * pad
         rank = 0  # each group's continuations take ranks of their own, so groups never meet
         for group in row:
             tree, n, n_ranks = group.tree, len(group.context) - skip, len(group.continuations)
@@ -176,12 +175,11 @@ def _pack(rows: Sequence[Sequence[Group]], skip: int, device: torch.device, dtyp
             row_low += [rank] * n + [rank + low for low in tree.lows]
             row_high += [rank + n_ranks] * n + [rank + high for high in tree.highs]
             rank += n_ranks + 1
-        for values, row_values in zip(
-            (ids, positions, depths, lows, highs),
-            (row_ids, row_pos, row_depth, row_low, row_high),
-            strict=True,
-        ):
-            values.append(row_values)
+        ids.append(row_ids)
+        positions.append(row_pos)
+        depths.append(row_depth)
+        lows.append(row_low)
+        highs.append(row_high)
     depth, low, high = (torch.tensor(v, device=device) for v in (depths, lows, highs))
     causal = torch.ones(width, width, dtype=torch.bool, device=device).tril()
     # A token sees its group's context and its own ancestors; padding rows see themselves only
