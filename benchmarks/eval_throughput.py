@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -105,6 +106,11 @@ def lm_eval_instances(
     return instances
 
 
+def load_average() -> str:
+    """The machine's load, to read the rates by: other jobs share its cores."""
+    return " ".join(f"{load:.1f}" for load in os.getloadavg())
+
+
 def timed(runs: int, function, *args, **kwargs):
     """(best seconds of `runs` calls, result)."""
     best = float("inf")
@@ -168,6 +174,7 @@ def main() -> None:
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor()}")
+    print(f"load average (1, 5, 15 min): {load_average()}")
 
     for shots in map(int, args.shots.split(",")):
         instances = lm_eval_instances(test_file, dev_file, subjects, shots, layout)
@@ -215,6 +222,7 @@ def main() -> None:
             f" {len(requests) / best_ours:.1f} req/s, ratio {best_theirs / best_ours:.2f}x;"
             f" acc {ours.acc:.4f}, acc_norm {ours.acc_norm:.4f} on both sides"
         )
+        print(f"  load average (1, 5, 15 min): {load_average()}")
 
 
 if __name__ == "__main__":

@@ -9,15 +9,24 @@ whether each token was the argmax (lm-eval's is_greedy).
 The speed-up, with the same numbers: HFLM runs every (context, continuation) request as its own
 sequence, so a 4-choice question computes its context 4 times, and takes a log-softmax over the
 whole vocabulary at every position. Here the continuations of one context are packed after a
-single copy of it: each continuation attends to the context and to itself only (a 4-D mask) and
-takes its positions from the end of the context, which is what it sees in its own sequence. Only
-the positions that predict continuation tokens go through the LM head and the log-softmax.
+single copy of it, as a prefix tree: tokens that begin several continuations alike ("الحركة"
+of "الحركة الدائرية" and "الحركة الخطية") are fed once. Each tree token attends to the context
+and to its own ancestors only (a 4-D mask) and takes its position from its depth after the
+context, which is what it sees in its own sequence. The tokens every context begins with (the
+template's "السؤال:") run once, and each batch continues from their keys and values. A row
+shorter than its batch's longest takes the shortest groups that fit in its room, each group
+seeing only its own tokens, in place of padding. Only the positions that predict continuation
+tokens go through the LM head and the log-softmax.
 """
 
 from __future__ import annotations
 
+import copy
+import os
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import torch
@@ -32,6 +41,39 @@ class Loglik(NamedTuple):
     is_greedy: bool  # every continuation token was the model's argmax
 
 
+class PrefixTree(NamedTuple):
+    """The fed tokens of a group's continuations, a shared beginning once (the last token of a
+    continuation is only predicted, never fed). Nodes are in the continuations' sorted order, so
+    a node's parent comes before it and the continuations through a node are a range of ranks:
+    node a is an ancestor of node b when a's range holds b's and a is not deeper."""
+
+    tokens: list[int]
+    depths: list[int]  # 1 for a continuation's first token
+    lows: list[int]  # the range of sorted continuations that pass through the node
+    highs: list[int]
+    predicted_at: list[list[int]]  # per continuation, per token: its predicting node, -1: context
+
+
+def prefix_tree(continuations: Sequence[list[int]]) -> PrefixTree:
+    tree = PrefixTree([], [], [], [], [[] for _ in continuations])
+    children: dict[tuple[int, int], int] = {}  # (parent node, token) -> node
+    order = sorted(range(len(continuations)), key=continuations.__getitem__)
+    for rank, index in enumerate(order):
+        parent = -1
+        tree.predicted_at[index].append(parent)
+        for depth, token in enumerate(continuations[index][:-1], 1):
+            node = children.setdefault((parent, token), len(tree.tokens))
+            if node == len(tree.tokens):
+                tree.tokens.append(token)
+                tree.depths.append(depth)
+                tree.lows.append(rank)
+                tree.highs.append(rank)
+            tree.highs[node] = rank
+            tree.predicted_at[index].append(node)
+            parent = node
+    return tree
+
+
 @dataclass(frozen=True)
 class Group:
     """Token ids of one context and the continuations scored after it."""
@@ -39,10 +81,13 @@ class Group:
     context: list[int]
     continuations: list[list[int]]
 
+    @cached_property
+    def tree(self) -> PrefixTree:
+        return prefix_tree(self.continuations)
+
     @property
     def packed_length(self) -> int:
-        # the last token of a continuation is only predicted, never fed
-        return len(self.context) + sum(len(c) - 1 for c in self.continuations)
+        return len(self.context) + len(self.tree.tokens)
 
 
 @runtime_checkable
@@ -109,94 +154,139 @@ def encode_requests(
     return groups, owners
 
 
-def _pack(groups: Sequence[Group], device: torch.device, dtype: torch.dtype):
-    """Left-padded input ids, position ids and additive 4-D mask of a batch of groups."""
-    width = max(group.packed_length for group in groups)
-    ids, positions, segments = [], [], []
-    for group in groups:
-        pad = width - group.packed_length
-        row_ids, row_pos, row_seg = [0] * pad, [0] * pad, [-1] * pad
-        row_ids += group.context
-        row_pos += range(len(group.context))
-        row_seg += [0] * len(group.context)
-        for number, continuation in enumerate(group.continuations, 1):
-            row_ids += continuation[:-1]
-            row_pos += range(len(group.context), len(group.context) + len(continuation) - 1)
-            row_seg += [number] * (len(continuation) - 1)
+def _pack(rows: Sequence[Sequence[Group]], skip: int, device: torch.device, dtype: torch.dtype):
+    """Left-padded input ids, position ids and additive 4-D mask of a batch of rows, each of one
+    or more groups, the first `skip` tokens of every context left out (in the cache), seen by
+    every token."""
+    width = max(sum(group.packed_length - skip for group in row) for row in rows)
+    ids, positions, depths, lows, highs = [], [], [], [], []
+    for row in rows:
+        pad = width - sum(group.packed_length - skip for group in row)
+        # padding: depth -1, seen by no one
+        row_ids, row_pos, row_low, row_high = [0] * pad, [0] * pad, [0] * pad, [0] * pad
+        row_depth = [-1] * pad
+        rank = 0  # each group's continuations take ranks of their own, so groups never meet
+        for group in row:
+            tree, n, n_ranks = group.tree, len(group.context) - skip, len(group.continuations)
+            row_ids += group.context[skip:] + tree.tokens
+            row_pos += [*range(skip, skip + n)] + [skip + n + d - 1 for d in tree.depths]
+            # the context: depth 0 and the range of every continuation of its group
+            row_depth += [0] * n + tree.depths
+            row_low += [rank] * n + [rank + low for low in tree.lows]
+            row_high += [rank + n_ranks] * n + [rank + high for high in tree.highs]
+            rank += n_ranks + 1
         ids.append(row_ids)
         positions.append(row_pos)
-        segments.append(row_seg)
-    seg = torch.tensor(segments, device=device)
-    query, key = seg[:, :, None], seg[:, None, :]
+        depths.append(row_depth)
+        lows.append(row_low)
+        highs.append(row_high)
+    depth, low, high = (torch.tensor(v, device=device) for v in (depths, lows, highs))
     causal = torch.ones(width, width, dtype=torch.bool, device=device).tril()
-    # A token sees the context and its own continuation; padding rows see themselves only so
-    # that no softmax row is empty.
-    allowed = causal & (key >= 0) & ((key == 0) | (key == query))
+    # A token sees its group's context and its own ancestors; padding rows see themselves only
+    # so that no softmax row is empty.
+    allowed = causal & (depth[:, None, :] >= 0) & (depth[:, None, :] <= depth[:, :, None])
+    allowed &= (low[:, None, :] <= low[:, :, None]) & (high[:, :, None] <= high[:, None, :])
     allowed |= torch.eye(width, dtype=torch.bool, device=device)
-    mask = torch.zeros(allowed.shape, dtype=dtype, device=device)
-    mask.masked_fill_(~allowed, torch.finfo(dtype).min)
-    return (
-        torch.tensor(ids, device=device),
-        torch.tensor(positions, device=device),
-        mask[:, None],
-    )
+    mask = torch.zeros(len(rows), 1, width, skip + width, dtype=dtype, device=device)
+    mask[:, 0, :, skip:].masked_fill_(~allowed, torch.finfo(dtype).min)
+    return torch.tensor(ids, device=device), torch.tensor(positions, device=device), mask
 
 
-def _score_batch(model: Any, groups: Sequence[Group]) -> list[list[Loglik]]:
+def _score_batch(model: Any, rows: Sequence[Sequence[Group]], prefix: Any) -> list[list[Loglik]]:
+    """The scores of the rows' groups, row by row, continuing from `prefix`: the cache of the
+    tokens every context begins with (None when they share none)."""
     dtype = next(p.dtype for p in model.parameters() if p.is_floating_point())
-    input_ids, position_ids, mask = _pack(groups, model.device, dtype)
-    keep = max(1 + group.packed_length - len(group.context) for group in groups)
-    # Where each continuation token is predicted, in the last `keep` positions of its row.
-    rows, positions, targets, owners = [], [], [], []
+    skip = prefix.get_seq_length() if prefix is not None else 0
+    input_ids, position_ids, mask = _pack(rows, skip, model.device, dtype)
+    width = input_ids.shape[1]
+    # Where each continuation token is predicted: its row and position in the batch.
+    at_rows, positions, targets, owners = [], [], [], []
     n_scores = 0
-    for row, group in enumerate(groups):
-        context_end = keep - (1 + group.packed_length - len(group.context))
-        offset = context_end + 1
-        for continuation in group.continuations:
-            predicted_at = [context_end, *range(offset, offset + len(continuation) - 1)]
-            offset += len(continuation) - 1
-            rows += [row] * len(continuation)
-            positions += predicted_at
-            targets += continuation
-            owners += [n_scores] * len(continuation)
-            n_scores += 1
-    logits = model(
-        input_ids=input_ids,
-        position_ids=position_ids,
-        attention_mask=mask,
-        logits_to_keep=keep,
-        use_cache=False,
-    ).logits
-    device = logits.device
-    picked = logits[torch.tensor(rows, device=device), torch.tensor(positions, device=device)]
+    for row, groups in enumerate(rows):
+        start = width - sum(group.packed_length - skip for group in groups)
+        for group in groups:
+            context_end = start + len(group.context) - skip - 1
+            for continuation, at in zip(group.continuations, group.tree.predicted_at, strict=True):
+                at_rows += [row] * len(continuation)
+                positions += [context_end + 1 + node for node in at]
+                targets += continuation
+                owners += [n_scores] * len(continuation)
+                n_scores += 1
+            start += group.packed_length - skip
+    device = input_ids.device
+    picked = (torch.tensor(at_rows, device=device), torch.tensor(positions, device=device))
+    # The LM head runs on those positions only: its input gathered before it is applied.
+    head = model.get_output_embeddings().register_forward_pre_hook(
+        lambda module, args: (args[0][picked], *args[1:])
+    )
+    cache = copy.deepcopy(prefix)  # the forward appends this batch's keys and values to it
+    if cache is not None:
+        cache.batch_repeat_interleave(len(rows))
+    try:
+        logits = model(
+            input_ids=input_ids,
+            position_ids=position_ids,
+            attention_mask=mask,
+            past_key_values=cache,
+            use_cache=False,
+        ).logits
+    finally:
+        head.remove()
     target = torch.tensor(targets, device=device)
     owner = torch.tensor(owners, device=device)
     # float32 log-softmax: the same as lm-eval's for float32 models, steadier for bf16 ones
-    logprobs = torch.log_softmax(picked.float(), dim=-1).gather(1, target[:, None])[:, 0]
+    logprobs = torch.log_softmax(logits.float(), dim=-1)
+    # max's index is the first maximum, as lm-eval's argmax of the log-probs, and faster
+    misses = (logprobs.max(dim=-1).indices != target).long()
     sums = torch.zeros(n_scores, dtype=torch.float64, device=device)
-    sums.index_add_(0, owner, logprobs.double())
-    misses = torch.zeros(n_scores, dtype=torch.long, device=device)
-    misses.index_add_(0, owner, (picked.argmax(dim=-1) != target).long())
-    flat = [Loglik(s, m == 0) for s, m in zip(sums.tolist(), misses.tolist(), strict=True)]
+    sums.index_add_(0, owner, logprobs.gather(1, target[:, None])[:, 0].double())
+    missed = torch.zeros(n_scores, dtype=torch.long, device=device)
+    missed.index_add_(0, owner, misses)
+    flat = [Loglik(s, m == 0) for s, m in zip(sums.tolist(), missed.tolist(), strict=True)]
     scores, start = [], 0
-    for group in groups:
+    for group in (group for groups in rows for group in groups):
         scores.append(flat[start : start + len(group.continuations)])
         start += len(group.continuations)
     return scores
 
 
 def score_groups(model: Any, groups: Sequence[Group], *, batch_size: int) -> list[list[Loglik]]:
-    """Per group, one Loglik per continuation; `batch_size` groups (packed rows) per forward."""
+    """Per group, one Loglik per continuation; `batch_size` packed rows per forward."""
     if isinstance(model, ScoringEngine):
         return model.score_groups(groups, batch_size=batch_size)
-    # Longest first, so a batch pads little and a memory error comes at once.
-    order = sorted(range(len(groups)), key=lambda i: -groups[i].packed_length)
+    if not groups:
+        return []
+    # The tokens every context begins with (a template's "السؤال:", a shared description) run
+    # once; each context keeps its last token, which predicts its continuations' first.
+    # commonprefix compares token lists as well as strings.
+    shared = os.path.commonprefix([group.context for group in groups])
+    shared = shared[: min(len(group.context) for group in groups) - 1]
+
+    def length(index: int) -> int:
+        return groups[index].packed_length - len(shared)
+
+    # Longest first, so that a batch's rows are about as long and a memory error comes at once;
+    # the room a row leaves under its batch's longest is filled with the shortest groups.
+    order = deque(sorted(range(len(groups)), key=length, reverse=True))
     scores: list[list[Loglik]] = [[] for _ in groups]
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
+        prefix = None
+        if shared:
+            ids = torch.tensor([shared], device=model.device)
+            prefix = model(input_ids=ids, use_cache=True).past_key_values
+        while order:
+            width, rows = length(order[0]), []
+            while order and len(rows) < batch_size:
+                row = [order.popleft()]
+                room = width - length(row[0])
+                while order and length(order[-1]) <= room:
+                    room -= length(order[-1])
+                    row.append(order.pop())
+                rows.append(row)
+            batch = [index for row in rows for index in row]
+            rows_of_groups = [[groups[index] for index in row] for row in rows]
             for index, group_scores in zip(
-                batch, _score_batch(model, [groups[i] for i in batch]), strict=True
+                batch, _score_batch(model, rows_of_groups, prefix), strict=True
             ):
                 scores[index] = group_scores
     return scores

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from native_pipeline.evaluation import loglik, multiple_choice
-from native_pipeline.evaluation.loglik import Loglik, encode_requests, loglikelihoods
+from native_pipeline.evaluation.loglik import (
+    Group,
+    Loglik,
+    encode_requests,
+    loglikelihoods,
+    prefix_tree,
+)
 from native_pipeline.evaluation.multiple_choice import multiple_choice as score_mc
 from native_pipeline.evaluation.tasks import MCItem, context, continuations
 from native_pipeline_tests.evaluation.conftest import sample_items
@@ -172,3 +180,98 @@ def test_a_subject_without_enough_dev_items_fails_alone(tiny_lm):
     assert "2 shots asked for, the dev split has 1 items" in result.failed[0].reason
     assert result.n == len(items) - len(left_out)
     assert subjects[0] not in {g.group for g in result.groups}
+
+
+def test_continuations_that_begin_alike_feed_their_beginning_once():
+    tree = prefix_tree([[5, 2, 3], [1, 2, 3], [1, 2, 4], [1, 5], [6]])
+    # [1, 2] is fed once for three continuations; a continuation's last token is never fed
+    assert tree.tokens == [1, 2, 5, 2]
+    assert tree.depths == [1, 2, 1, 2]
+    assert (tree.lows, tree.highs) == ([0, 0, 3, 3], [2, 1, 3, 3])  # ranks in sorted order
+    assert tree.predicted_at == [[-1, 2, 3], [-1, 0, 1], [-1, 0, 1], [-1, 0], [-1]]
+    assert Group([7, 8], [[1, 2, 3], [1, 2, 4]]).packed_length == 4
+
+
+def test_shared_beginnings_score_as_each_request_alone(tiny_lm):
+    """Choices that begin with the same words ("الحركة ...") share their first tree tokens;
+    each still gets the log-likelihood of its own sequence."""
+    _, model, tokenizer = tiny_lm
+    question = "السؤال: ما نوع حركة الأرض حول الشمس؟\nالإجابة:"
+    choices = [" الحركة الدائرية", " الحركة الخطية", " الحركة", " نعم", " الحركة الدائرية المنتظمة"]
+    requests = [(question, choice) for choice in choices] + REQUESTS
+    groups, _ = encode_requests(tokenizer, requests[: len(choices)], max_len=4096)
+    fed = sum(len(c) - 1 for c in groups[0].continuations)
+    assert groups[0].packed_length < len(groups[0].context) + fed
+    for (ctx, cont), score in zip(
+        requests, loglikelihoods(model, tokenizer, requests, batch_size=3), strict=True
+    ):
+        total, greedy = naive(model, tokenizer, ctx, cont, max_len=4096)
+        assert score.logprob == pytest.approx(total, abs=1e-4)
+        assert score.is_greedy == greedy
+
+
+def test_the_lm_head_runs_only_where_a_continuation_token_is_predicted(tiny_lm):
+    _, model, tokenizer = tiny_lm
+    groups, _ = encode_requests(tokenizer, REQUESTS, max_len=4096)
+    seen = []
+    hook = model.get_output_embeddings().register_forward_hook(
+        lambda module, args, output: seen.append(args[0].shape[:-1].numel())
+    )
+    try:
+        loglik.score_groups(model, groups, batch_size=8)
+    finally:
+        hook.remove()
+    assert seen == [sum(len(c) for g in groups for c in g.continuations)]
+
+
+def test_the_beginning_every_context_shares_runs_once(tiny_lm):
+    """ "السؤال:" begins every cloze context: its keys and values are computed once, and each
+    batch continues from them."""
+    _, model, tokenizer = tiny_lm
+    requests = [*REQUESTS[:3], ("السؤال: ما لون السماء؟\nالإجابة:", " أزرق")]
+    groups, _ = encode_requests(tokenizer, requests, max_len=4096)
+    shared = os.path.commonprefix([g.context for g in groups])
+    assert len(shared) >= 2
+    widths = []
+    hook = model.register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)),
+        with_kwargs=True,
+    )
+    try:
+        scores = loglikelihoods(model, tokenizer, requests, batch_size=8)
+    finally:
+        hook.remove()
+    longest = max(g.packed_length for g in groups)
+    assert widths == [(1, len(shared)), (len(groups), longest - len(shared))]
+    for (ctx, cont), score in zip(requests, scores, strict=True):
+        total, greedy = naive(model, tokenizer, ctx, cont, max_len=4096)
+        assert score.logprob == pytest.approx(total, abs=1e-4)
+        assert score.is_greedy == greedy
+
+
+def test_no_groups_score_nothing(tiny_lm):
+    _, model, _ = tiny_lm
+    assert loglik.score_groups(model, [], batch_size=4) == []
+
+
+def test_short_groups_fill_the_room_a_long_one_leaves(tiny_lm):
+    """A row holds the batch's longest group or, where one is shorter, the shortest groups
+    after it; each group sees only its own context and continuations."""
+    _, model, tokenizer = tiny_lm
+    long = "السؤال: " + " ".join(["ما عاصمة مصر وما أكبر مدنها بعد القاهرة؟"] * 4) + "\nالإجابة:"
+    requests = [(long, " القاهرة"), (long, " الإسكندرية"), *REQUESTS]
+    groups, _ = encode_requests(tokenizer, requests, max_len=4096)
+    widths = []
+    hook = model.register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)),
+        with_kwargs=True,
+    )
+    try:
+        scores = loglikelihoods(model, tokenizer, requests, batch_size=2)
+    finally:
+        hook.remove()
+    assert widths == [(2, max(g.packed_length for g in groups))]  # 4 groups in 2 rows
+    for (ctx, cont), score in zip(requests, scores, strict=True):
+        total, greedy = naive(model, tokenizer, ctx, cont, max_len=4096)
+        assert score.logprob == pytest.approx(total, abs=1e-4)
+        assert score.is_greedy == greedy
