@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import os
+import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -192,6 +193,9 @@ def _pack(rows: Sequence[Sequence[Group]], skip: int, device: torch.device, dtyp
     return torch.tensor(ids, device=device), torch.tensor(positions, device=device), mask
 
 
+_ONE_HEAD_HOOK = threading.Lock()
+
+
 def _score_batch(model: Any, rows: Sequence[Sequence[Group]], prefix: Any) -> list[list[Loglik]]:
     """The scores of the rows' groups, row by row, continuing from `prefix`: the cache of the
     tokens every context begins with (None when they share none)."""
@@ -215,23 +219,26 @@ def _score_batch(model: Any, rows: Sequence[Sequence[Group]], prefix: Any) -> li
             start += group.packed_length - skip
     device = input_ids.device
     picked = (torch.tensor(at_rows, device=device), torch.tensor(positions, device=device))
-    # The LM head runs on those positions only: its input gathered before it is applied.
-    head = model.get_output_embeddings().register_forward_pre_hook(
-        lambda module, args: (args[0][picked], *args[1:])
-    )
     cache = copy.deepcopy(prefix)  # the forward appends this batch's keys and values to it
     if cache is not None:
         cache.batch_repeat_interleave(len(rows))
-    try:
-        logits = model(
-            input_ids=input_ids,
-            position_ids=position_ids,
-            attention_mask=mask,
-            past_key_values=cache,
-            use_cache=False,
-        ).logits
-    finally:
-        head.remove()
+    # The LM head runs on those positions only: its input gathered before it is applied. The
+    # hook is the model's state, so one forward at a time holds it (polars scores a column's
+    # texts in threads: the audit's perplexity before and after).
+    with _ONE_HEAD_HOOK:
+        head = model.get_output_embeddings().register_forward_pre_hook(
+            lambda module, args: (args[0][picked], *args[1:])
+        )
+        try:
+            logits = model(
+                input_ids=input_ids,
+                position_ids=position_ids,
+                attention_mask=mask,
+                past_key_values=cache,
+                use_cache=False,
+            ).logits
+        finally:
+            head.remove()
     target = torch.tensor(targets, device=device)
     owner = torch.tensor(owners, device=device)
     # float32 log-softmax: the same as lm-eval's for float32 models, steadier for bf16 ones

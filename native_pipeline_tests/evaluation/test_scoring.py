@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -222,6 +223,19 @@ def test_the_lm_head_runs_only_where_a_continuation_token_is_predicted(tiny_lm):
     finally:
         hook.remove()
     assert seen == [sum(len(c) for g in groups for c in g.continuations)]
+
+
+def test_one_model_scored_from_two_threads_scores_as_from_one(tiny_lm):
+    """polars runs the audit's perplexity before and after in two threads on one model: the
+    LM head's gathering hook of one forward must not act on the other's."""
+    _, model, tokenizer = tiny_lm
+    alone = loglikelihoods(model, tokenizer, REQUESTS, batch_size=2)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(
+            pool.map(lambda _: loglikelihoods(model, tokenizer, REQUESTS, batch_size=2), range(6))
+        )
+    for scores in runs:
+        assert [s.logprob for s in scores] == pytest.approx([s.logprob for s in alone])
 
 
 def test_the_beginning_every_context_shares_runs_once(tiny_lm):
