@@ -94,6 +94,8 @@ def _config(tmp: Path, landing: Path) -> Path:
     config["alignment"]["seeds"]["size"] = 8
     config["alignment"]["worker"]["training"]["epochs"] = 1
     config["training"]["loop"] |= {"max_steps": 2, "warmup_steps": 0, "save_every": 2}
+    for spec in config["training"]["variants"].values():
+        spec["budget"] = "same_tokens"
     config["evaluation"]["max_held_out_docs"] = 20
     config["evaluation"]["harmlessness"]["max_new_tokens"] = 8
     path = tmp / "config.yaml"
