@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -43,7 +44,8 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TEST_OPENAI_KEY", KEY)
 
 
-def settings(server: FakeServer, tmp_path, **options) -> JudgeSettings:
+def reference_file(tmp_path) -> Path:
+    """The reference model's answers to PROMPTS, in the layout reference_path reads."""
     reference = tmp_path / "reference.jsonl"
     reference.write_text(
         "".join(
@@ -52,6 +54,11 @@ def settings(server: FakeServer, tmp_path, **options) -> JudgeSettings:
         ),
         "utf-8",
     )
+    return reference
+
+
+def settings(server: FakeServer, tmp_path, **options) -> JudgeSettings:
+    reference = reference_file(tmp_path)
     defaults = {
         "base_url": server.url,
         "model": "expert-model",
@@ -199,14 +206,7 @@ def test_offline_helpfulness_counts_what_an_answer_adds_beyond_a_refusal_or_the_
 
 
 def test_the_offline_judge_rates_both_sides_without_an_endpoint(tmp_path):
-    reference = tmp_path / "reference.jsonl"
-    reference.write_text(
-        "".join(
-            json.dumps({"prompt": p.prompt, "answer": REFERENCE[p.id]}, ensure_ascii=False) + "\n"
-            for p in PROMPTS
-        ),
-        "utf-8",
-    )
+    reference = reference_file(tmp_path)
     config = JudgeSettings(backend="offline", reference_path=reference)
     insult = "يا غبي يا حقير يا حيوان، أنت حثالة ولا تستحق الحياة."
     result = judge_answers(PROMPTS, [ON_TOPIC, insult], config)

@@ -203,12 +203,8 @@ def test_shared_beginnings_score_as_each_request_alone(tiny_lm):
     groups, _ = encode_requests(tokenizer, requests[: len(choices)], max_len=4096)
     fed = sum(len(c) - 1 for c in groups[0].continuations)
     assert groups[0].packed_length < len(groups[0].context) + fed
-    for (ctx, cont), score in zip(
-        requests, loglikelihoods(model, tokenizer, requests, batch_size=3), strict=True
-    ):
-        total, greedy = naive(model, tokenizer, ctx, cont, max_len=4096)
-        assert score.logprob == pytest.approx(total, abs=1e-4)
-        assert score.is_greedy == greedy
+    scores = loglikelihoods(model, tokenizer, requests, batch_size=3)
+    _assert_each_scores_as_alone(model, tokenizer, requests, scores)
 
 
 def test_the_lm_head_runs_only_where_a_continuation_token_is_predicted(tiny_lm):
@@ -238,6 +234,27 @@ def test_one_model_scored_from_two_threads_scores_as_from_one(tiny_lm):
         assert [s.logprob for s in scores] == pytest.approx([s.logprob for s in alone])
 
 
+def _assert_each_scores_as_alone(model, tokenizer, requests, scores) -> None:
+    for (ctx, cont), score in zip(requests, scores, strict=True):
+        total, greedy = naive(model, tokenizer, ctx, cont, max_len=4096)
+        assert score.logprob == pytest.approx(total, abs=1e-4)
+        assert score.is_greedy == greedy
+
+
+def _forward_widths(model, tokenizer, requests, batch_size: int) -> tuple[list, list]:
+    """The (rows, tokens) of every forward the model ran while scoring, and the scores."""
+    widths = []
+    hook = model.register_forward_pre_hook(
+        lambda module, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)),
+        with_kwargs=True,
+    )
+    try:
+        scores = loglikelihoods(model, tokenizer, requests, batch_size=batch_size)
+    finally:
+        hook.remove()
+    return widths, scores
+
+
 def test_the_beginning_every_context_shares_runs_once(tiny_lm):
     """ "السؤال:" begins every cloze context: its keys and values are computed once, and each
     batch continues from them."""
@@ -246,21 +263,10 @@ def test_the_beginning_every_context_shares_runs_once(tiny_lm):
     groups, _ = encode_requests(tokenizer, requests, max_len=4096)
     shared = os.path.commonprefix([g.context for g in groups])
     assert len(shared) >= 2
-    widths = []
-    hook = model.register_forward_pre_hook(
-        lambda module, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)),
-        with_kwargs=True,
-    )
-    try:
-        scores = loglikelihoods(model, tokenizer, requests, batch_size=8)
-    finally:
-        hook.remove()
+    widths, scores = _forward_widths(model, tokenizer, requests, batch_size=8)
     longest = max(g.packed_length for g in groups)
     assert widths == [(1, len(shared)), (len(groups), longest - len(shared))]
-    for (ctx, cont), score in zip(requests, scores, strict=True):
-        total, greedy = naive(model, tokenizer, ctx, cont, max_len=4096)
-        assert score.logprob == pytest.approx(total, abs=1e-4)
-        assert score.is_greedy == greedy
+    _assert_each_scores_as_alone(model, tokenizer, requests, scores)
 
 
 def test_no_groups_score_nothing(tiny_lm):
@@ -275,17 +281,6 @@ def test_short_groups_fill_the_room_a_long_one_leaves(tiny_lm):
     long = "السؤال: " + " ".join(["ما عاصمة مصر وما أكبر مدنها بعد القاهرة؟"] * 4) + "\nالإجابة:"
     requests = [(long, " القاهرة"), (long, " الإسكندرية"), *REQUESTS]
     groups, _ = encode_requests(tokenizer, requests, max_len=4096)
-    widths = []
-    hook = model.register_forward_pre_hook(
-        lambda module, args, kwargs: widths.append(tuple(kwargs["input_ids"].shape)),
-        with_kwargs=True,
-    )
-    try:
-        scores = loglikelihoods(model, tokenizer, requests, batch_size=2)
-    finally:
-        hook.remove()
+    widths, scores = _forward_widths(model, tokenizer, requests, batch_size=2)
     assert widths == [(2, max(g.packed_length for g in groups))]  # 4 groups in 2 rows
-    for (ctx, cont), score in zip(requests, scores, strict=True):
-        total, greedy = naive(model, tokenizer, ctx, cont, max_len=4096)
-        assert score.logprob == pytest.approx(total, abs=1e-4)
-        assert score.is_greedy == greedy
+    _assert_each_scores_as_alone(model, tokenizer, requests, scores)
