@@ -384,10 +384,8 @@ class ShardReport:
     made_by: str  # the key of the chunks: every shard of a dump must have the same
     identity: dict[str, object]  # the rewriter's
     usage: Usage | None  # what the rewriter's endpoint spent on this shard
-    segments: int
     chunks_resumed: int
     seconds: float
-    output_tokens: int
 
 
 @dg.op(
@@ -470,7 +468,7 @@ def rewrite_shard(
     usage = getattr(getattr(rewriter, "backend", None), "usage", None)
     spent_before = copy.deepcopy(usage)
     started = time.perf_counter()
-    rows, resumed = rewrite_in_chunks(
+    _, resumed = rewrite_in_chunks(
         segments,
         rewriter,
         alignment.settings.rewriter,
@@ -487,10 +485,8 @@ def rewrite_shard(
         made_by=made_by,
         identity=rewriter.identity(),
         usage=usage - spent_before if usage is not None else None,
-        segments=rows.height,
         chunks_resumed=resumed,
         seconds=time.perf_counter() - started,
-        output_tokens=int(rows["output_tokens"].sum()),
     )
 
 
