@@ -85,6 +85,6 @@ def judge_rewrites(
     if not (can_judge(settings) and pairs):
         return None
     if settings.audit.judge_backend == "offline":
-        return [*offline_judge(pairs, settings.limits, make_scorer(harm))]
+        return offline_judge(pairs, settings.limits, make_scorer(harm))
     expert = chat_backend(settings.expert, cache_dir=cache_dir)
     return judge(expert, pairs, settings.expert.sampling)
