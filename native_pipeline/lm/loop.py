@@ -211,6 +211,10 @@ def _export(
         else:
             save_hf_weights(model, tmp, tied_names(raw), rank)
             if rank == 0:
+                # what save_pretrained adds to the config (vLLM picks the class by
+                # `architectures`); fully_shard renamed the class FSDP<name>
+                raw.config.dtype = str(raw.dtype).removeprefix("torch.")
+                raw.config.architectures = [type(raw).__name__.removeprefix("FSDP")]
                 raw.config.save_pretrained(tmp)
                 if raw.can_generate():
                     raw.generation_config.save_pretrained(tmp)

@@ -72,6 +72,12 @@ def final_weights(spec: Path) -> dict[str, torch.Tensor]:
     return load_file(Path(json.loads(spec.read_text())["out_dir"]) / "final" / "model.safetensors")
 
 
+def final_config(spec: Path) -> dict:
+    return json.loads(
+        (Path(json.loads(spec.read_text())["out_dir"]) / "final" / "config.json").read_text()
+    )
+
+
 def test_launch_command():
     spec = Path("/runs/spec.json")
     module = ["-m", "native_pipeline.training.run", str(spec)]
@@ -118,6 +124,9 @@ def test_two_processes_train_like_one(single, tmp_path, tokenizer_folder, strate
     assert expected.keys() == got.keys()
     for name in expected:
         assert torch.allclose(expected[name], got[name], atol=1e-5), name
+    # the same config as Hugging Face's own writer, architectures included (vLLM reads them)
+    assert final_config(spec_2) == final_config(spec)
+    assert final_config(spec_2)["architectures"] == ["LlamaForCausalLM"]
 
 
 def test_dagster_pipes_reports_the_materialization(tmp_path, tokenizer_folder):

@@ -96,7 +96,12 @@ def test_two_fsdp_ranks_train_like_one_eager_process(
     assert report.losses == pytest.approx(expected, abs=1e-5)
     kinds = ("parameters", "gradients", "optimizer", "activations", "transient", "total")
     assert {f"plan_{kind}_gib" for kind in kinds} <= metadata.keys()
-    sharded = AutoModelForCausalLM.from_pretrained(Path(records_dir(two_ranks)) / "final")
+    stitched = Path(records_dir(two_ranks)) / "final"
+    # the whole config, architectures included: vLLM picks the model class by it
+    config = json.loads((stitched / "config.json").read_text())
+    assert config == json.loads((Path(report.final_path) / "config.json").read_text())
+    assert config["architectures"] == ["LlamaForCausalLM"]
+    sharded = AutoModelForCausalLM.from_pretrained(stitched)
     whole = AutoModelForCausalLM.from_pretrained(report.final_path)
     for (name, a), (_, b) in zip(
         sharded.state_dict().items(), whole.state_dict().items(), strict=True
