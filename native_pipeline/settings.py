@@ -550,7 +550,9 @@ class EvaluationSettings(_Strict):
     tasks: dict[str, TaskSettings] = Field(default_factory=dict)
     harmlessness: HarmlessnessSettings = HarmlessnessSettings()
     judge: JudgeSettings = JudgeSettings()
-    context_length: int = Field(512, ge=8, description="perplexity window, in tokens")
+    context_length: int = Field(
+        512, ge=8, description="perplexity window, in tokens (at most the model's context)"
+    )
     max_held_out_docs: int = Field(500, ge=1)
     max_malformed_share: float = Field(
         0.05, ge=0, le=1, description="malformed rows a benchmark file may have, left out"

@@ -4,7 +4,9 @@ Windows as lm-eval's loglikelihood_rolling makes them: a document's tokens (no s
 are cut into disjoint windows of `context_length` predicted tokens, the first token predicted
 after the BOS token (EOS when the tokenizer has none). A full window sees the one token before
 it; the last, shorter one sees as many earlier tokens as fill `context_length` inputs. Each
-token is predicted once, so the sums add up over documents.
+token is predicted once, so the sums add up over documents. A window is never longer than the
+model's context (lm-eval's rolling windows are the model's max length): past its positions a
+model's scores mean nothing, and vLLM refuses the prompt.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from native_pipeline.evaluation.loglik import Group, score_groups
+from native_pipeline.evaluation.loglik import Group, max_length, score_groups
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ def perplexity(
 ) -> PerplexityResult:
     if context_length < 1:
         raise ValueError("context_length must be at least 1")
+    context_length = min(context_length, max_length(model, tokenizer))
     prefix = tokenizer.bos_token_id
     if prefix is None:
         prefix = tokenizer.eos_token_id

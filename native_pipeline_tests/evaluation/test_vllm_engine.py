@@ -33,7 +33,7 @@ def engine(tiny_lm) -> Iterator:
     folder, _, _ = tiny_lm
     settings = EvaluationSettings(backend="vllm", engine=ENGINE)
     with loaded_model(folder, settings) as engine:
-        assert isinstance(engine, VllmEngine) and engine.max_length == 1023
+        assert isinstance(engine, VllmEngine) and engine.max_length == 1022
         yield engine
 
 
