@@ -6,8 +6,9 @@
 #      `LLM.generate`, same engine, a 1.5B Llama built from a config (rewrite_throughput.py);
 #   2. pre-training tokens/s and MFU, our loop against a bare torch loop, a 1B Llama in bf16
 #      (train_loop.py);
-#   3. DDP through torchrun on every GPU present, then the evaluation of what it trained in
-#      bfloat16 against float32 (ddp_eval_dtype.py);
+#   3. DDP through torchrun on every GPU present, then the evaluation of what it trained by
+#      transformers in bfloat16 and by the vLLM backend (prompt log-probs) against transformers
+#      in float32: log-likelihoods and predictions item for item (ddp_eval.py);
 #   4. FSDP2 on every GPU present, as continued pre-training runs it (a Llama-3.2-1B-shaped model
 #      created on the meta device, read shard by shard, bf16 compute, float32 master weights):
 #      tokens/s, MFU (goal >= 40 % on H100/H200) and the memory plan against
@@ -46,8 +47,8 @@ step "1/4 rewrite: align_segments against raw LLM.generate"
 "$PYTHON" benchmarks/rewrite_throughput.py "${REWRITE[@]}"
 step "2/4 pre-training loop: tokens/s and MFU against a bare torch loop"
 "$PYTHON" benchmarks/train_loop.py "${TRAIN[@]}"
-step "3/4 DDP on every GPU present, then bfloat16 evaluation against float32"
-"$PYTHON" benchmarks/ddp_eval_dtype.py "${DDP[@]}"
+step "3/4 DDP on every GPU present, then evaluation: bfloat16 and vLLM against float32"
+"$PYTHON" benchmarks/ddp_eval.py "${DDP[@]}"
 step "4/4 FSDP2: tokens/s, MFU, the memory plan against max_memory_allocated"
 "$PYTHON" benchmarks/fsdp_train.py "${FSDP[@]}"
 "$PYTHON" benchmarks/fsdp_train.py "${FSDP[@]}" --checkpointing

