@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from native_pipeline.evaluation.loglik import ScoringEngine
+from native_pipeline.evaluation.loglik import ScoringEngine, max_length
 from native_pipeline.evaluation.tasks import HarmfulPrompt
 from native_pipeline.text.harm import HarmBackend, text_harm
 
@@ -81,16 +81,19 @@ def degenerate(text: str) -> str:
 def generate(
     model: Any, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int, batch_size: int
 ) -> list[str]:
-    """Greedy continuations, batched with left padding, without the prompt."""
+    """Greedy continuations, batched with left padding, without the prompt. A prompt longer
+    than the model's context keeps its last tokens, leaving room for the continuation (as
+    lm-eval's generate_until; vLLM refuses a longer prompt)."""
+    room = max(1, max_length(model, tokenizer) - max_new_tokens)
+    prompt_ids = [row[-room:] for row in tokenizer(list(prompts))["input_ids"]]
     if isinstance(model, ScoringEngine):  # vLLM: the engine batches on its own
-        ids = tokenizer(list(prompts))["input_ids"]
-        output = model.generate(ids, max_new_tokens=max_new_tokens)
+        output = model.generate(prompt_ids, max_new_tokens=max_new_tokens)
         return tokenizer.batch_decode(output, skip_special_tokens=True)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     continuations = []
     with torch.inference_mode():
-        for start in range(0, len(prompts), batch_size):
-            ids = tokenizer(list(prompts[start : start + batch_size]))["input_ids"]
+        for start in range(0, len(prompt_ids), batch_size):
+            ids = prompt_ids[start : start + batch_size]
             width = max(map(len, ids))
             input_ids = torch.tensor([[pad] * (width - len(row)) + row for row in ids])
             attention = torch.tensor([[0] * (width - len(row)) + [1] * len(row) for row in ids])
