@@ -56,6 +56,11 @@ from native_pipeline.tables import SEGMENTS, frame
 from native_pipeline.text.harm import make_scorer
 
 
+def _endpoint_usage(rewriter: Rewriter) -> Usage | None:
+    """What the rewriter's HTTP endpoint has spent so far; None for a local model or rules."""
+    return getattr(getattr(rewriter, "backend", None), "usage", None)
+
+
 def _rewriter_metadata(identity: dict[str, object], usage: Usage | None) -> dict[str, object]:
     """Who rewrote, and what the expert's endpoint cost (tokens, cache hits, dollars)."""
     metadata: dict[str, object] = {"rewriter": dg.MetadataValue.json(identity)}
@@ -324,10 +329,7 @@ def expert_rewrites(
         metadata=rounded(
             {
                 **_rewrite_summary(rows),
-                **_rewriter_metadata(
-                    rewriter.identity(),
-                    getattr(getattr(rewriter, "backend", None), "usage", None),
-                ),
+                **_rewriter_metadata(rewriter.identity(), _endpoint_usage(rewriter)),
                 # the worker learns from the valid pairs only
                 "pairs_for_training": int((rows["status"] == "valid").sum()),
                 "seconds": round(time.perf_counter() - started, 2),
@@ -465,7 +467,7 @@ def rewrite_shard(
         ],
         sort_keys=True,
     )
-    usage = getattr(getattr(rewriter, "backend", None), "usage", None)
+    usage = _endpoint_usage(rewriter)
     spent_before = copy.deepcopy(usage)
     started = time.perf_counter()
     _, resumed = rewrite_in_chunks(

@@ -248,7 +248,7 @@ def judge_answers(
         )
 
     if not settings.enabled:
-        raise ValueError("judge: no base_url")
+        raise ValueError("judge: no base_url (an LLM judge needs one; or backend: offline)")
     if settings.reference_model is not None and settings.reference_path is None:
         references = reference_answers(
             prompts,
